@@ -1,0 +1,24 @@
+"""The ``bench`` command line. Each command lives in its own module of this package.
+
+User errors (:class:`bench.errors.BenchError`) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench.cli import plugins_cmd, run  # noqa: F401  (commands register on import)
+from bench.cli.app import app, err_console
+from bench.errors import BenchError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except BenchError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,34 @@
+"""Softmax classification losses on the model's outputs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.errors import BenchError
+from bench.interfaces import BuildContext, LossPart
+
+
+class CrossEntropyOn(LossPart):
+    """Cross-entropy of a ``Linear(dim -> C)`` classifier applied to one output."""
+
+    def __init__(self, ctx: BuildContext, output_dims: dict[str, int], source: str) -> None:
+        super().__init__()
+        if source not in output_dims:
+            raise BenchError(
+                f"loss needs the model output '{source}', but the head gives "
+                f"{', '.join(sorted(output_dims))}; choose a head that exposes it"
+            )
+        self.source = source
+        self.classifier = nn.Linear(output_dims[source], ctx.num_classes)
+
+    def forward(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.classifier(outputs[self.source].float()), labels)
+
+
+class CodeCrossEntropy(CrossEntropyOn):
+    """Softmax classification of identities from the relaxed code ``u`` (Linear(K -> C))."""
+
+    def __init__(self, ctx: BuildContext, output_dims: dict[str, int]) -> None:
+        super().__init__(ctx, output_dims, "u")
