@@ -107,7 +107,7 @@ def load_plugins(extra_plugins: dict[str, Any] | None = None) -> PluginHost:
     for name, plugin in (extra_plugins or {}).items():
         pm.register(plugin, name=name)
         versions.setdefault(name, "(in process)")
-    pm.check_pending()
+    _check_pending(pm, failures)
 
     registries = {kind: Registry(label) for kind, label in hookspecs.ALL_KINDS.items()}
     for kind, registry in registries.items():
@@ -124,6 +124,19 @@ def load_plugins(extra_plugins: dict[str, Any] | None = None) -> PluginHost:
                     PluginFailure(plugin_name, f"{hookspecs.hook_name(kind)}: {type(exc).__name__}: {exc}")
                 )
     return PluginHost(pm, registries, failures, versions)
+
+
+def _check_pending(pm: pluggy.PluginManager, failures: list[PluginFailure]) -> None:
+    """``check_pending()`` until clean: a plugin with a misspelled hook is reported and
+    unregistered, so the others keep working."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            failures.append(PluginFailure(name, f"unknown hook: {exc}"))
+            pm.unregister(exc.plugin)
 
 
 def _register(

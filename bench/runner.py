@@ -113,6 +113,7 @@ def plan_runs(
     device: str = "auto",
 ) -> list[RunSpec]:
     """Expand and validate runs; raises :class:`BenchError` on any bad input."""
+    resolve_device(device)
     known = frozenset(host.methods.names())
     specs = []
     for name in methods:

@@ -105,8 +105,12 @@ class Tracker:
     """A thin layer over :class:`mlflow.tracking.MlflowClient` for one store."""
 
     def __init__(self, uri: str) -> None:
+        import logging
+
         from mlflow.tracking import MlflowClient  # heavy import, only when tracking
 
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
 

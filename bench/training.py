@@ -79,10 +79,10 @@ def train(
             scheduler.step()
             loss.after_step({k: v.detach() for k, v in outputs.items()}, labels)
             batches += 1
-            sums["loss/total"] = sums.get("loss/total", 0.0) + float(total)
+            sums["loss/total"] = sums.get("loss/total", 0.0) + float(total.detach())
             for name, value in parts.items():
-                sums[f"loss/{name}"] = sums.get(f"loss/{name}", 0.0) + float(value)
-            on_step(step, float(total))
+                sums[f"loss/{name}"] = sums.get(f"loss/{name}", 0.0) + float(value.detach())
+            on_step(step, float(total.detach()))
         metrics = {k: v / batches for k, v in sums.items()}
         score = None
         if spec.selection == "val_map" and validate is not None:
