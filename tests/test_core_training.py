@@ -12,6 +12,7 @@ from bench.pluginhost import load_plugins
 from bench.protocol import ProtocolConfig
 from bench.runner import compute_run, execute_run, load_data, plan_runs
 from bench.tracking import Tracker
+
 from conftest import ROOT
 
 
