@@ -1,9 +1,16 @@
 """Baselines: DDH, DSH and the non-learned floors (LSH, PCA-ITQ, PCA-sign)."""
 
-from bench import hookimpl
+from baselines.ddh import DDH
+from baselines.dsh import DSH
+from baselines.itq import PCAITQ, PCASign
 from baselines.lsh import LSH
+from bench import hookimpl
 
 
 @hookimpl
 def register_methods(register):
+    register("ddh", DDH())
+    register("dsh", DSH())
     register("lsh", LSH())
+    register("pca-itq", PCAITQ())
+    register("pca-sign", PCASign())

@@ -20,11 +20,20 @@ class HashingModel(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        # Mixed precision (set by bench.acceleration): the backbone alone runs under autocast
+        # in this dtype; its features return to float32, so the head (tanh, u) and losses do not.
+        self.autocast_dtype: torch.dtype | None = None
 
     def forward(self, images: torch.Tensor) -> Outputs:
-        features = self.backbone(images)
+        if self.autocast_dtype is None:
+            features = self.backbone(images)
+        else:
+            with torch.autocast(images.device.type, dtype=self.autocast_dtype):
+                features = self.backbone(images)
         if isinstance(features, torch.Tensor):
             features = {"out": features}
+        if self.autocast_dtype is not None:
+            features = {k: v.float() for k, v in features.items()}
         out = dict(self.head(features))
         out.update({FEATURE_PREFIX + k: v for k, v in features.items()})
         return out
@@ -87,8 +96,11 @@ def kernel_parameters(*modules: nn.Module) -> set[int]:
     return ids
 
 
-def build_optimizer(spec: OptimizerSpec, *modules: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer over every parameter of ``modules``; weight decay per ``decay_scope``."""
+def build_optimizer(
+    spec: OptimizerSpec, *modules: nn.Module, fused: bool | None = None
+) -> torch.optim.Optimizer:
+    """The optimizer over every parameter of ``modules``; weight decay per ``decay_scope``;
+    ``fused``: torch's fused kernels (see :mod:`bench.acceleration`)."""
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
     if spec.weight_decay and spec.decay_scope == "kernels":
         kernels = kernel_parameters(*modules)
@@ -99,10 +111,10 @@ def build_optimizer(spec: OptimizerSpec, *modules: nn.Module) -> torch.optim.Opt
     else:
         groups = [{"params": params, "weight_decay": spec.weight_decay}]
     if spec.name == "adam":
-        return torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
+        return torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, fused=fused)
     if spec.name == "adamw":
-        return torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
-    return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum)
+        return torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, fused=fused)
+    return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, fused=fused)
 
 
 def build_scheduler(

@@ -1,12 +1,26 @@
-"""Training batches drawn by index from a uint8 tensor kept on the training device.
+"""Training batches drawn by index from the uint8 training set.
 
 Samplers: ``sequential`` (file order, no shuffling), ``shuffle`` (a seeded permutation
-each epoch) and ``balanced`` (each batch draws ``ids_per_batch`` identities and an equal
-number of images of each, as pairwise losses need positives in every batch).
+each epoch) and ``balanced`` (class-balanced batches, as pairwise losses need positives
+in every batch): each epoch shuffles every identity's images and cuts them into chunks
+of ``per_id = batch_size // ids_per_batch``; a batch is ``ids_per_batch`` chunks of
+different identities (two chunks of one identity meet only when nothing else is left at
+the end of an epoch), and each identity's chunks are spread over the epoch. Every image is used exactly once per epoch and
+never twice in a batch, so an identity with fewer than ``per_id`` images gives all it
+has and the batch is smaller (DSH's ``HashingImageData`` layer, 10 classes x 20 images,
+assumes every class has 20; repeating images would only add zero-distance pairs).
+
+Where the images live: on a CUDA device the whole uint8 set is copied to the device once
+when it fits under ``memory_cap_bytes``, and batches are gathered there by index (one index
+transfer per epoch, no host round trip per batch). A larger set stays in host memory; each
+batch is gathered into pinned memory and copied without blocking. On the CPU the caller's
+array is used in place (no copy). Indices always come from one CPU generator, so a seed
+gives the same batches on every device.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,7 +32,7 @@ class BatchSource:
 
     def __init__(
         self,
-        images: np.ndarray,
+        images: np.ndarray | torch.Tensor,
         labels: np.ndarray,
         *,
         batch_size: int,
@@ -26,48 +40,99 @@ class BatchSource:
         ids_per_batch: int = 10,
         seed: int = 0,
         device: torch.device | str = "cpu",
+        memory_cap_bytes: int | None = None,
     ) -> None:
         self.device = torch.device(device)
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
+        host = torch.as_tensor(images)  # shares memory with a numpy array
+        labels = np.asarray(labels, dtype=np.int64)
+        self.resident = (
+            self.device.type == "cpu" or memory_cap_bytes is None or host.nbytes <= memory_cap_bytes
+        )
+        self.images = host.to(self.device) if self.resident else host.cpu()
+        self.labels = torch.from_numpy(labels).to(self.device)
         self.batch_size = min(batch_size, len(labels))
         self.sampler = sampler
         self.ids_per_batch = ids_per_batch
         self.generator = torch.Generator().manual_seed(seed)
-        self._by_identity = [
-            torch.from_numpy(np.flatnonzero(labels == c)) for c in np.unique(labels)
-        ]
+        self._pin = self.device.type == "cuda"
+        if sampler == "balanced":
+            self._table, self._counts = identity_table(labels)
 
     def __len__(self) -> int:
         """Batches per epoch."""
+        if self.sampler == "balanced":
+            n_ids, per_id = self._balanced_shape()
+            return -(-int((-(-self._counts // per_id)).sum()) // n_ids)
         return -(-len(self.labels) // self.batch_size)
 
-    def _index_batches(self) -> Iterator[torch.Tensor]:
+    def _balanced_shape(self) -> tuple[int, int]:
+        """(chunks per batch, images per chunk) of the balanced sampler."""
+        n_ids = min(self.ids_per_batch, len(self._counts))
+        return n_ids, max(2, self.batch_size // n_ids)
+
+    def index_batches(self) -> list[torch.Tensor]:
+        """One epoch of batches as CPU int64 index tensors, drawn from :attr:`generator`."""
         n = len(self.labels)
         if self.sampler == "sequential":
-            order = torch.arange(n)
-        elif self.sampler == "shuffle":
-            order = torch.randperm(n, generator=self.generator)
-        else:
-            yield from self._balanced()
-            return
-        yield from order.split(self.batch_size)
+            return list(torch.arange(n).split(self.batch_size))
+        if self.sampler == "shuffle":
+            return list(torch.randperm(n, generator=self.generator).split(self.batch_size))
+        return list(self._balanced())
 
-    def _balanced(self) -> Iterator[torch.Tensor]:
-        n_ids = min(self.ids_per_batch, len(self._by_identity))
-        per_id = max(2, self.batch_size // n_ids)
-        for _ in range(len(self)):
-            chosen = torch.randperm(len(self._by_identity), generator=self.generator)[:n_ids]
-            parts = []
-            for c in chosen.tolist():
-                pool = self._by_identity[c]
-                pick = torch.randint(len(pool), (per_id,), generator=self.generator)
-                if len(pool) >= per_id:  # without replacement when the identity has enough
-                    pick = torch.randperm(len(pool), generator=self.generator)[:per_id]
-                parts.append(pool[pick])
-            yield torch.cat(parts)
+    def _balanced(self) -> list[torch.Tensor]:
+        """One epoch of class-balanced batches (see the module docstring)."""
+        n_ids, per_id = self._balanced_shape()
+        g = self.generator
+        chunks, owners, keys = [], [], []
+        for row, count in enumerate(self._counts.tolist()):
+            parts = self._table[row, torch.randperm(count, generator=g)].split(per_id)
+            chunks.extend(parts)
+            owners.extend([row] * len(parts))
+            jitter = torch.rand(len(parts), generator=g, dtype=torch.float64)
+            keys.append((torch.arange(len(parts)) + jitter) / len(parts))  # chunk r of n at (r + u) / n
+        pending = deque(torch.cat(keys).argsort(stable=True).tolist())
+        batches = []
+        while pending:  # the next chunks, in key order, of identities not yet in the batch
+            taken, seen, skipped = [], set(), []
+            while pending and len(taken) < n_ids:
+                i = pending.popleft()
+                (skipped if owners[i] in seen else taken).append(i)
+                seen.add(owners[i])
+            fill = n_ids - len(taken)  # > 0 only when nothing else is left: repeat identities
+            taken, skipped = taken + skipped[:fill], skipped[max(fill, 0):]
+            pending.extendleft(reversed(skipped))
+            batches.append(torch.cat([chunks[i] for i in taken]))
+        return batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for idx in self._index_batches():
-            idx = idx.to(self.device)
-            yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
+        batches = self.index_batches()
+        if self.resident:
+            flat = torch.cat(batches)
+            if self._pin:
+                flat = flat.pin_memory()
+            flat = flat.to(self.device, non_blocking=True)
+            for idx in flat.split([len(b) for b in batches]):
+                yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
+            return
+        for idx in batches:  # host-resident set: gather into pinned memory, copy asynchronously
+            buffer = torch.empty((len(idx), *self.images.shape[1:]), dtype=self.images.dtype,
+                                 pin_memory=True)
+            torch.index_select(self.images, 0, idx, out=buffer)
+            idx = idx.pin_memory().to(self.device, non_blocking=True)
+            yield buffer.to(self.device, non_blocking=True), self.labels.index_select(0, idx)
+
+
+def identity_table(labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image indices per identity as a padded (identities, max count) table, and the counts.
+
+    >>> table, counts = identity_table(np.array([1, 0, 1, 1]))
+    >>> table.tolist(), counts.tolist()
+    ([[1, 0, 0], [0, 2, 3]], [1, 3])
+    """
+    order = np.argsort(labels, kind="stable")
+    _, counts = np.unique(labels, return_counts=True)
+    table = np.zeros((len(counts), max(int(counts.max()), 1)), dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for row, (start, count) in enumerate(zip(starts, counts, strict=True)):
+        table[row, :count] = order[start : start + count]
+    return torch.from_numpy(table), torch.from_numpy(counts.astype(np.int64))

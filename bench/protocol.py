@@ -41,7 +41,7 @@ class ProtocolConfig(StrictModel):
     input_size: int = Field(32, ge=8)
     normalisation: Literal["channel-mean-std", "legacy-ddh", "unit"] = "channel-mean-std"
     augmentation: Literal["none", "flip"] = "none"
-    epochs: int = Field(100, ge=1)
+    epochs: int = Field(50, ge=1)  # DCBH x 4 bit lengths on a 2-core CPU in ~11 min (docs/dcbh.md)
     batch_size: int | None = Field(None, ge=1)
     standard: Literal["as-published", "harness-standard"] = "as-published"
     harness_standard: HarnessStandard = Field(default_factory=HarnessStandard)

@@ -20,20 +20,22 @@ import torch
 import yaml
 
 from bench import __version__
+from bench.acceleration import AccelerationSpec, resolve_acceleration
 from bench.assembly import build_optimizer, build_parts, build_scheduler
 from bench.batching import BatchSource
 from bench.codes import pack_codes, sign_codes
 from bench.config import method_config
 from bench.data import QUERY, TRAIN, VAL, FaceData
-from bench.encoding import encode_images
+from bench.encoding import encode_codes
 from bench.errors import BenchError
-from bench.evaluation import evaluate
+from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.interfaces import BuildContext
 from bench.methods import DeepMethod, FittedMethod, StrictModel
 from bench.pluginhost import PluginHost
 from bench.preprocess import Normaliser, resize_uint8
 from bench.protocol import ProtocolConfig, fingerprint, stable_hash
 from bench.registry import check_options
+from bench.resume import Resumer
 from bench.tracking import Tracker, flatten, git_commit
 from bench.training import RunFailed, train
 
@@ -49,6 +51,7 @@ class RunSpec(StrictModel):
     overrides: dict[str, Any] = {}
     data_root: str | None = None
     device: str = "auto"
+    acceleration: AccelerationSpec = AccelerationSpec()
 
     @property
     def name(self) -> str:
@@ -90,9 +93,12 @@ def seed_everything(seed: int) -> None:
 
 
 def load_data(host: PluginHost, protocol: ProtocolConfig, data_root: str | None) -> FaceData:
-    """Build the protocol's dataset and bring its images to the protocol's input size."""
+    """The protocol's dataset, read through the cache (built and cached on first use),
+    at the protocol's input size."""
+    from bench.datacache import load_dataset
+
     root = Path(data_root).expanduser() if data_root else None
-    data = host.datasets.build(protocol.dataset, root, **protocol.dataset_options)
+    data = load_dataset(host, protocol.dataset, root, protocol.dataset_options)
     if data.images.shape[2:] != (protocol.input_size, protocol.input_size):
         data.images = resize_uint8(data.images, protocol.input_size)
     return data
@@ -111,6 +117,7 @@ def plan_runs(
     sets: list[tuple[str, Any]] = (),
     data_root: str | None = None,
     device: str = "auto",
+    acceleration: AccelerationSpec | None = None,
 ) -> list[RunSpec]:
     """Expand and validate runs; raises :class:`BenchError` on any bad input."""
     resolve_device(device)
@@ -136,6 +143,7 @@ def plan_runs(
                     method_config=config.model_dump(mode="json"),
                     overrides={k: v for k, v in overrides.items() if v},
                     data_root=data_root, device=device,
+                    acceleration=acceleration or AccelerationSpec(),
                 ))
     return specs
 
@@ -170,8 +178,14 @@ def compute_run(
     *,
     log_metrics=lambda metrics, step: None,
     on_step=lambda step, value: None,
+    resumer: Resumer | None = None,
+    on_resume=lambda epoch: None,
 ) -> Computed:
-    """Fit or train the method, encode gallery and queries, evaluate. No tracking here."""
+    """Fit or train the method, encode gallery and queries, evaluate. No tracking here.
+
+    With a ``resumer``, a deep method checkpoints every epoch and continues from the run's
+    last checkpoint when one exists (``on_resume(epoch)`` is called then).
+    """
     seed_everything(spec.seed)
     device = resolve_device(spec.device)
     method = host.methods.get(spec.method)
@@ -187,34 +201,47 @@ def compute_run(
             return normaliser.apply(torch.from_numpy(x), part).flatten(1).numpy()
 
         encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, config)
-        gallery_u, query_u = encoder(vectors(train_x, TRAIN)), encoder(vectors(query_x, QUERY))
+        gallery = sign_codes(encoder(vectors(train_x, TRAIN)))
+        query = sign_codes(encoder(vectors(query_x, QUERY)))
     else:
+        accel = resolve_acceleration(spec.acceleration, device)
+        accel.activate()
         ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed)
         model, loss = build_parts(host, config, ctx)
-        model, loss = model.to(device), loss.to(device)
-        optimizer = build_optimizer(config.optimizer, model, loss)
+        model, loss = accel.prepare_model(model.to(device)), loss.to(device)
+        optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
         t = config.training
         source = BatchSource(train_x, train_y, batch_size=t.batch_size, sampler=t.sampler,
-                             ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device)
+                             ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
+                             memory_cap_bytes=accel.data_cap_bytes)
         scheduler = build_scheduler(config.schedule, optimizer, len(source) * t.epochs)
         val_x, val_y = data.part(VAL)
         validate = None
         if len(val_y):
             def validate() -> float:
-                g = sign_codes(encode_images(model, train_x, normaliser, TRAIN, device))
-                q = sign_codes(encode_images(model, val_x, normaliser, VAL, device))
-                return evaluate(q, val_y, g, train_y, protocol.evaluation).metrics["map"]
+                g = encode_codes(model, source.images, normaliser, TRAIN, device)
+                q = encode_codes(model, val_x, normaliser, VAL, device)
+                return evaluate(q, val_y, g, train_y, protocol.evaluation, device=str(device),
+                                legacy=False).metrics["map"]
+        start, on_epoch_end = None, lambda loop: None
+        if resumer is not None:
+            start = resumer.restore(model, loss, optimizer, scheduler, source.generator)
+            if start is not None:
+                on_resume(start.epoch)
+
+            def on_epoch_end(loop) -> None:
+                resumer.save(loop, model, loss, optimizer, scheduler, source.generator)
         result = train(model, loss, optimizer, scheduler, source, normaliser, t,
                        augmentation=protocol.augmentation, validate=validate,
-                       log_metrics=log_metrics, on_step=on_step)
+                       log_metrics=log_metrics, on_step=on_step, start=start,
+                       on_epoch_end=on_epoch_end, accel=accel)
         model.load_state_dict(result.state["model"])
         loss.load_state_dict(result.state["loss"])
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
-        gallery_u = encode_images(model, train_x, normaliser, TRAIN, device)
-        query_u = encode_images(model, query_x, normaliser, QUERY, device)
-    gallery, query = sign_codes(gallery_u), sign_codes(query_u)
-    evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation)
+        gallery = encode_codes(model, source.images, normaliser, TRAIN, device)
+        query = encode_codes(model, query_x, normaliser, QUERY, device)
+    evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device))
     return Computed(gallery, query, evaluation, state, extra)
 
 
@@ -231,14 +258,27 @@ def write_artifacts(folder: Path, spec: RunSpec, data: FaceData, computed: Compu
         gallery_index=np.flatnonzero(data.split == TRAIN), query_index=np.flatnonzero(data.split == QUERY),
         bits=np.int64(spec.bits),
     )
-    np.save(folder / "per_query_ap.npy", computed.evaluation.per_query_ap)
-    if computed.evaluation.curves:
-        (folder / "curves.json").write_text(json.dumps(computed.evaluation.curves))
+    save_evaluation_artifacts(computed.evaluation, folder)
     if computed.state is not None:
         atomic_save(computed.state, folder / "checkpoint.pt")
 
 
-def run_tags(host: PluginHost, spec: RunSpec, data: FaceData, device: torch.device) -> dict[str, str]:
+def device_tags(device: torch.device) -> dict[str, str]:
+    """Where a run actually trains (set by the process that executes it)."""
+    tags = {"facehash.device": str(device)}
+    if device.type == "cuda":
+        tags["facehash.device_name"] = torch.cuda.get_device_name(device)
+    return tags
+
+
+def acceleration_tags(host: PluginHost, spec: RunSpec, device: torch.device) -> dict[str, str]:
+    """How a deep run uses its device (precision, memory format, compile, ...); none for fitted methods."""
+    if not isinstance(host.methods.get(spec.method), DeepMethod):
+        return {}
+    return {f"facehash.{k}": v for k, v in resolve_acceleration(spec.acceleration, device).tags().items()}
+
+
+def run_tags(host: PluginHost, spec: RunSpec, data: FaceData, device: torch.device | None) -> dict[str, str]:
     method = host.methods.get(spec.method)
     config = method.Config.model_validate(spec.method_config)
     checksum = data.checksum()
@@ -248,12 +288,12 @@ def run_tags(host: PluginHost, spec: RunSpec, data: FaceData, device: torch.devi
         "facehash.protocol_fingerprint": fingerprint(spec.protocol, checksum),
         "facehash.config_hash": spec.config_hash(), "facehash.standard": spec.protocol.standard,
         "facehash.method_kind": method.kind, "facehash.overrides": json.dumps(spec.overrides),
-        "facehash.device": str(device), "git_commit": git_commit(),
+        "git_commit": git_commit(),
         "versions.facehash_bench": __version__, "versions.torch": torch.__version__,
         "versions.plugins": json.dumps(host.versions, sort_keys=True),
     }
-    if device.type == "cuda":
-        tags["facehash.device_name"] = torch.cuda.get_device_name(device)
+    if device is not None:
+        tags.update(device_tags(device))
     tags.update({f"facehash.{k}": v for k, v in method.tags(config).items()})
     return tags
 
@@ -267,25 +307,35 @@ def execute_run(
     parent_id: str | None,
     output_dir: Path,
     on_step=lambda step, value: None,
+    run_id: str | None = None,
 ) -> RunResult:
-    """Run one spec as a child MLflow run; a failure marks the run FAILED with its reason."""
+    """Run one spec as a child MLflow run; a failure marks the run FAILED with its reason.
+
+    ``run_id``: an existing run to execute in (opened by a sweep, or an interrupted run to
+    continue from its last checkpoint); by default a new child run is opened.
+    """
     device = resolve_device(spec.device)
-    run_id = tracker.start_run(experiment_id, spec.name, run_tags(host, spec, data, device), parent_id)
-    tracker.log_params(run_id, flatten({"method": {"name": spec.method, **spec.method_config},
-                                        "protocol": spec.protocol.model_dump(mode="json"),
-                                        "bits": spec.bits, "seed": spec.seed}))
+    if run_id is None:
+        run_id = open_run(host, spec, data, tracker, experiment_id, parent_id)
+    tracker.set_tags(run_id, {**device_tags(device), **acceleration_tags(host, spec, device)})
+    tracker.client.update_run(run_id, status="RUNNING")
     folder = output_dir / f"{spec.name}-{spec.config_hash()[:8]}"
+    (folder / "traceback.txt").unlink(missing_ok=True)  # from an earlier attempt of this run
+    resumer = Resumer(output_dir / "resume" / folder.name, run_id, spec.config_hash())
     start = time.perf_counter()
     try:
-        computed = compute_run(host, spec, data,
-                               log_metrics=lambda m, step: tracker.log_metrics(run_id, m, step),
-                               on_step=on_step)
+        computed = compute_run(
+            host, spec, data, log_metrics=lambda m, step: tracker.log_metrics(run_id, m, step),
+            on_step=on_step, resumer=resumer,
+            on_resume=lambda epoch: tracker.set_tags(run_id, {"facehash.resumed_from_epoch": str(epoch)}),
+        )
         seconds = time.perf_counter() - start
         metrics = {**computed.evaluation.metrics, **computed.extra_metrics, "wall_seconds": seconds}
         write_artifacts(folder, spec, data, computed)
         tracker.log_metrics(run_id, metrics)
         tracker.log_artifacts(run_id, folder)
         tracker.end(run_id, "FINISHED")
+        resumer.clear()
         return RunResult(spec, "FINISHED", metrics, run_id, seconds)
     except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
         reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
@@ -295,3 +345,15 @@ def execute_run(
         tracker.log_artifacts(run_id, folder)
         tracker.end(run_id, "FAILED")
         return RunResult(spec, "FAILED", {}, run_id, time.perf_counter() - start, reason)
+
+
+def open_run(
+    host: PluginHost, spec: RunSpec, data: FaceData, tracker: Tracker, experiment_id: str,
+    parent_id: str | None,
+) -> str:
+    """Create the child run of ``spec`` with its tags and parameters; returns its id."""
+    run_id = tracker.start_run(experiment_id, spec.name, run_tags(host, spec, data, None), parent_id)
+    tracker.log_params(run_id, flatten({"method": {"name": spec.method, **spec.method_config},
+                                        "protocol": spec.protocol.model_dump(mode="json"),
+                                        "bits": spec.bits, "seed": spec.seed}))
+    return run_id

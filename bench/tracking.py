@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.retry import RetryingClient
 
 DEFAULT_DB = "mlflow.db"
 
@@ -112,7 +113,7 @@ class Tracker:
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = RetryingClient(MlflowClient(tracking_uri=uri))  # SQLite shared by workers
 
     def experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from bench.acceleration import Acceleration, LossMeter
 from bench.assembly import CompositeLoss, HashingModel
 from bench.batching import BatchSource
 from bench.methods import TrainingSpec
-from bench.preprocess import Normaliser, augment
+from bench.preprocess import Normaliser, prepare_batch
 
 
 class RunFailed(Exception):
@@ -33,6 +34,18 @@ class TrainResult:
     selected_epoch: int
     selection_score: float
     steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands after an epoch: what a resume checkpoint stores and restarts from."""
+
+    epoch: int = 0
+    step: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    best_state: dict[str, dict[str, torch.Tensor]] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -56,34 +69,46 @@ def train(
     validate: Callable[[], float] | None = None,
     log_metrics: Callable[[dict[str, float], int], None] = lambda m, s: None,
     on_step: Callable[[int, float], None] = lambda step, value: None,
+    start: LoopState | None = None,
+    on_epoch_end: Callable[[LoopState], None] = lambda state: None,
+    accel: Acceleration | None = None,
 ) -> TrainResult:
-    """Train ``model`` and ``loss`` for ``spec.epochs`` epochs; return the selected weights."""
-    best_score, best_epoch, best_state = -math.inf, 0, None
-    history: list[dict[str, float]] = []
-    step = 0
-    for epoch in range(1, spec.epochs + 1):
+    """Train ``model`` and ``loss`` for ``spec.epochs`` epochs; return the selected weights.
+
+    ``start`` continues an interrupted run (model, optimizer, scheduler and RNG states are
+    restored by the caller); ``on_epoch_end`` receives the loop state after every epoch.
+    ``accel`` (already applied to the model and optimizer) sets the input memory format and
+    how often the loss is read back to the host (``on_step`` is called at those steps).
+    """
+    start = start or LoopState()
+    best_score, best_epoch, best_state = start.best_score, start.best_epoch, start.best_state
+    history: list[dict[str, float]] = list(start.history)
+    step = start.step
+    for epoch in range(start.epoch + 1, spec.epochs + 1):
         model.train()
         loss.train()
-        sums: dict[str, float] = {}
-        batches = 0
+        meter = LossMeter(accel.sync_every if accel else 1)
+        memory_format = accel.memory_format if accel else torch.contiguous_format
         for images, labels in source:
-            x = augment(normaliser.apply(images), augmentation, source.generator)
+            x = prepare_batch(images, normaliser, augmentation=augmentation,
+                              generator=source.generator, memory_format=memory_format)
             outputs = model(x)
             total, parts = loss(outputs, labels)
             step += 1
-            if not torch.isfinite(total):
-                raise RunFailed(f"non-finite loss at step {step}")
+            value = meter.add(total, parts)  # None between host read-backs
+            if value is not None and not math.isfinite(value):
+                late = f" (the loss is read every {meter.sync_every} steps)" if meter.sync_every > 1 else ""
+                raise RunFailed(f"non-finite loss at step {step}{late}")
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
             scheduler.step()
             loss.after_step({k: v.detach() for k, v in outputs.items()}, labels)
-            batches += 1
-            sums["loss/total"] = sums.get("loss/total", 0.0) + float(total.detach())
-            for name, value in parts.items():
-                sums[f"loss/{name}"] = sums.get(f"loss/{name}", 0.0) + float(value.detach())
-            on_step(step, float(total.detach()))
-        metrics = {k: v / batches for k, v in sums.items()}
+            if value is not None:
+                on_step(step, value)
+        metrics = meter.means()
+        if not all(math.isfinite(v) for v in metrics.values()):
+            raise RunFailed(f"non-finite loss in epoch {epoch} (by step {step})")
         score = None
         if spec.selection == "val_map" and validate is not None:
             if epoch % spec.validate_every == 0 or epoch == spec.epochs:
@@ -97,6 +122,7 @@ def train(
             best_score, best_epoch, best_state = score, epoch, _snapshot(model, loss)
         log_metrics(metrics, epoch)
         history.append({"epoch": epoch, **metrics})
+        on_epoch_end(LoopState(epoch, step, best_score, best_epoch, best_state, history))
     if best_state is None:  # selection by validation without a validator: keep the last
         best_state, best_epoch, best_score = _snapshot(model, loss), spec.epochs, float("nan")
     return TrainResult(copy.deepcopy(best_state), best_epoch, best_score, step, history)

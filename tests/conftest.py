@@ -12,6 +12,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_dataset_cache(tmp_path_factory):
+    """Tests never write to the user's dataset cache."""
+    folder = tmp_path_factory.mktemp("dataset-cache")
+    previous = os.environ.get("FACEHASH_BENCH_CACHE")
+    os.environ["FACEHASH_BENCH_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("FACEHASH_BENCH_CACHE", None)
+    else:
+        os.environ["FACEHASH_BENCH_CACHE"] = previous
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     """A tracking URI for a fresh SQLite store (created on first use)."""

@@ -24,7 +24,7 @@ def resolve(protocol=None, **kw):
 
 
 def test_protocol_budget_and_standard_apply():
-    assert resolve().training.epochs == 100
+    assert resolve().training.epochs == 50
     protocol = build_protocol({"epochs": 7, "standard": "harness-standard"}, {}, {})
     config = resolve(protocol)
     assert config.training.epochs == 7

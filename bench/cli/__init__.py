@@ -8,6 +8,10 @@ from __future__ import annotations
 import sys
 
 from bench.cli import plugins_cmd, run  # noqa: F401  (commands register on import)
+from bench.cli import leaderboard, ui  # noqa: F401
+from bench.cli import data  # noqa: F401
+from bench.cli import server, sweep  # noqa: F401
+from bench.cli import eval as eval_cmd  # noqa: F401
 from bench.cli.app import app, err_console
 from bench.errors import BenchError
 

@@ -1,8 +1,15 @@
 """Backbones: networks mapping images to named features."""
 
 from bench import hookimpl
+from plugins.backbones.ddh_net import DDHNet
+from plugins.backbones.dsh_net import DSHNet
+from plugins.backbones.timm_adapter import TimmBackbone
+from plugins.backbones.vgg import VGG16Trunc
 
 
 @hookimpl
 def register_backbones(register):
-    pass
+    register("ddh-net", DDHNet)
+    register("dsh-net", DSHNet)
+    register("vgg16-trunc", VGG16Trunc)
+    register("timm:", TimmBackbone)

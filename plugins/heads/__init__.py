@@ -1,9 +1,13 @@
 """Hashing heads: features -> relaxed codes ``u``."""
 
 from bench import hookimpl
+from plugins.heads.block import BlockHead
+from plugins.heads.divide_encode import DivideEncodeHead
 from plugins.heads.fc import FCHead
 
 
 @hookimpl
 def register_heads(register):
+    register("divide-encode", DivideEncodeHead)
+    register("block", BlockHead)
     register("fc", FCHead)

@@ -1,11 +1,19 @@
-"""The plain fully connected hash layer: concatenated features -> Linear -> tanh."""
+"""The plain fully connected hash layer: concatenated features -> Linear -> tanh.
+
+``activation=none`` gives a linear hash layer whose sign is the code (DSH's ``ip1``);
+``init=caffe-xavier`` initialises it as Caffe's ``xavier`` filler does (bias 0).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from bench.errors import BenchError
 from bench.interfaces import BuildContext, HashHead
+from plugins.layers.init import caffe_xavier_
+
+ACTIVATIONS = {"tanh": torch.tanh, "none": lambda x: x}
 
 
 def concat_features(features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -14,13 +22,24 @@ def concat_features(features: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 class FCHead(HashHead):
-    """Plain fully connected hash layer ``u = tanh(W x + b)`` on all features."""
+    """Plain fully connected hash layer ``u = tanh(W x + b)`` (or ``W x + b``) on all features."""
 
-    def __init__(self, ctx: BuildContext, feature_dims: dict[str, int]) -> None:
+    def __init__(
+        self, ctx: BuildContext, feature_dims: dict[str, int], activation: str = "tanh", init: str = "torch"
+    ) -> None:
         super().__init__()
+        if activation not in ACTIVATIONS or init not in ("torch", "caffe-xavier"):
+            raise BenchError(
+                f"head 'fc': activation '{activation}', init '{init}': use activation tanh|none "
+                "and init torch|caffe-xavier"
+            )
         self.bits = ctx.bits
+        self.activation = activation
         self.linear = nn.Linear(sum(feature_dims.values()), ctx.bits)
+        if init == "caffe-xavier":
+            caffe_xavier_(self.linear.weight)
+            nn.init.zeros_(self.linear.bias)
         self.output_dims = {"u": ctx.bits}
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"u": torch.tanh(self.linear(concat_features(features)))}
+        return {"u": ACTIVATIONS[self.activation](self.linear(concat_features(features)))}

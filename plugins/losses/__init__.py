@@ -1,11 +1,16 @@
 """Loss parts: named, weighted terms that read the model's outputs."""
 
 from bench import hookimpl
-from plugins.losses.classification import CodeCrossEntropy
+from plugins.losses.center import CenterLoss
+from plugins.losses.classification import CodeCrossEntropy, DescriptorCrossEntropy
+from plugins.losses.pairwise import DSHPairwiseLoss
 from plugins.losses.quantization import QuantizationLoss
 
 
 @hookimpl
 def register_losses(register):
+    register("dsh-pairwise", DSHPairwiseLoss)
     register("ce_code", CodeCrossEntropy)
+    register("ce_descriptor", DescriptorCrossEntropy)
+    register("center", CenterLoss)
     register("quantization", QuantizationLoss)

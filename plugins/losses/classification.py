@@ -1,4 +1,8 @@
-"""Softmax classification losses on the model's outputs."""
+"""Softmax classification losses on the model's outputs.
+
+Each classifier is a ``Linear(dim -> C)`` with bias, initialised as the TF/Keras reference
+code's dense layers are (Glorot-uniform kernel, zero bias; see :mod:`plugins.tfcompat`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.interfaces import BuildContext, LossPart
+from plugins.tfcompat import init_xavier
 
 
 class CrossEntropyOn(LossPart):
@@ -21,7 +26,7 @@ class CrossEntropyOn(LossPart):
                 f"{', '.join(sorted(output_dims))}; choose a head that exposes it"
             )
         self.source = source
-        self.classifier = nn.Linear(output_dims[source], ctx.num_classes)
+        self.classifier = init_xavier(nn.Linear(output_dims[source], ctx.num_classes))
 
     def forward(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.classifier(outputs[self.source].float()), labels)
@@ -32,3 +37,10 @@ class CodeCrossEntropy(CrossEntropyOn):
 
     def __init__(self, ctx: BuildContext, output_dims: dict[str, int]) -> None:
         super().__init__(ctx, output_dims, "u")
+
+
+class DescriptorCrossEntropy(CrossEntropyOn):
+    """Softmax classification of identities from the descriptor ``f`` (Linear(c*K -> C), DCBH)."""
+
+    def __init__(self, ctx: BuildContext, output_dims: dict[str, int]) -> None:
+        super().__init__(ctx, output_dims, "f")

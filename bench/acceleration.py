@@ -1,0 +1,195 @@
+"""How a run uses its device: mixed precision, memory format, fused optimizers, compilation,
+cuDNN autotuning, CPU threads, and where the training set lives. Resolved once per run from
+an :class:`AccelerationSpec` and the device; every choice is returned by
+:meth:`Acceleration.tags` so it lands in the run's MLflow tags.
+
+Numerics under ``bf16``: only the backbone runs under bfloat16 autocast; its features are
+cast back to float32, so the hashing head (tanh, the relaxed code ``u`` and its sign) and
+every loss part stay float32. ``auto`` picks bf16 on CUDA devices that support it and
+float32 on the CPU, so CPU runs keep the released code's float32 arithmetic (``bf16`` can
+still be asked for on a CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from bench.errors import BenchError
+from bench.methods import StrictModel
+
+CUDA_SYNC_EVERY = 25  # steps between host reads of the loss on CUDA (each read waits for the GPU)
+
+
+class AccelerationSpec(StrictModel):
+    """Execution settings of a run (not part of its configuration hash: they change speed,
+    and under ``bf16`` the rounding, but not what is trained)."""
+
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    channels_last: Literal["auto", "on", "off"] = "auto"
+    compile: bool = False
+    device_data_mb: float | None = Field(None, ge=0)
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    """The resolved choices for one run on one device."""
+
+    device: torch.device
+    precision: str  # "bf16" or "fp32"
+    channels_last: bool
+    compile: bool
+    fused_optimizer: bool
+    cudnn_benchmark: bool
+    threads: int | None  # CPU intra-op threads set for the run; None: left as they are
+    data_cap_bytes: int | None  # the training set stays on the device up to this size; None: no cap
+    sync_every: int  # steps between host reads of the loss
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The backbone's autocast dtype, or ``None`` for plain float32."""
+        return torch.bfloat16 if self.precision == "bf16" else None
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """Memory format of the model's input batches (and of its conv weights)."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def activate(self) -> None:
+        """Apply the process-wide settings (cuDNN autotuning, CPU threads)."""
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = self.cudnn_benchmark
+        if self.threads is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Memory format, backbone autocast and (optionally) in-place ``torch.compile``;
+        parameter names stay unchanged, so checkpoints load either way."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if hasattr(model, "autocast_dtype"):
+            model.autocast_dtype = self.autocast_dtype
+        elif self.autocast_dtype is not None:
+            raise BenchError("bf16 precision needs a bench.assembly.HashingModel; use --precision fp32")
+        if self.compile:
+            model.compile()
+        return model
+
+    def optimizer_options(self) -> dict[str, bool]:
+        """Keyword options for :func:`bench.assembly.build_optimizer`."""
+        return {"fused": True} if self.fused_optimizer else {}
+
+    def tags(self) -> dict[str, str]:
+        """MLflow tags (without the ``facehash.`` prefix the runner adds)."""
+        tags = {
+            "accel.precision": self.precision,
+            "accel.precision_scope": "backbone" if self.precision == "bf16" else "none",
+            "accel.channels_last": str(self.channels_last).lower(),
+            "accel.compile": str(self.compile).lower(),
+            "accel.fused_optimizer": str(self.fused_optimizer).lower(),
+            "accel.threads": str(self.threads if self.threads is not None else torch.get_num_threads()),
+            "accel.sync_every": str(self.sync_every),
+        }
+        if self.device.type == "cuda":
+            tags["accel.cudnn_benchmark"] = str(self.cudnn_benchmark).lower()
+            tags["accel.device_data_cap_mb"] = (
+                "none" if self.data_cap_bytes is None else f"{self.data_cap_bytes / 2**20:.0f}"
+            )
+        return tags
+
+
+def cpu_threads() -> int:
+    """Intra-op threads for CPU training: ``OMP_NUM_THREADS`` when set, else the CPUs this
+    process may run on (the affinity mask, which containers and job schedulers narrow)."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Acceleration:
+    """Turn ``auto`` choices into concrete ones for ``device``.
+
+    >>> a = resolve_acceleration(AccelerationSpec(), torch.device("cpu"))
+    >>> a.precision, a.channels_last, a.fused_optimizer, a.sync_every, a.data_cap_bytes
+    ('fp32', True, False, 1, None)
+    """
+    cuda = device.type == "cuda"
+    precision = spec.precision
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    elif precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise BenchError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use --precision fp32")
+    cap = None
+    if cuda:
+        if spec.device_data_mb is not None:
+            cap = int(spec.device_data_mb * 2**20)
+        else:  # a quarter of the device's memory leaves the rest to the model and activations
+            cap = torch.cuda.get_device_properties(device).total_memory // 4
+    return Acceleration(
+        device=device,
+        precision=precision,
+        channels_last=spec.channels_last != "off",  # oneDNN and cuDNN convolutions both gain from NHWC
+        compile=spec.compile,
+        fused_optimizer=cuda,
+        cudnn_benchmark=cuda,
+        threads=None if cuda else cpu_threads(),
+        data_cap_bytes=cap,
+        sync_every=CUDA_SYNC_EVERY if cuda else 1,
+    )
+
+
+class LossMeter:
+    """Per-epoch sums of the loss parts, kept on the loss's device; the host reads them back
+    (which waits for the device) only every ``sync_every`` steps.
+
+    >>> m = LossMeter(sync_every=2)
+    >>> m.add(torch.tensor(1.0), {"a": torch.tensor(0.5)}), m.add(torch.tensor(3.0), {"a": torch.tensor(1.5)})
+    (None, 3.0)
+    >>> m.means()
+    {'loss/total': 2.0, 'loss/a': 1.0}
+    """
+
+    def __init__(self, sync_every: int = 1) -> None:
+        self.sync_every = max(1, sync_every)
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, total: torch.Tensor, parts: dict[str, torch.Tensor]) -> float | None:
+        """Add one step's values. At a read-back step return that step's total, or NaN when
+        any total since the epoch began was not finite; between read-backs return ``None``."""
+        values = {"loss/total": total, **{f"loss/{k}": v for k, v in parts.items()}}
+        for name, value in values.items():
+            value = value.detach().float()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.count += 1
+        if self.count % self.sync_every:
+            return None
+        step_total, running = torch.stack([total.detach().float(), self.sums["loss/total"]]).tolist()
+        return step_total if math.isfinite(running) else math.nan
+
+    def means(self) -> dict[str, float]:
+        """Average of each part over the steps added (one host read)."""
+        if not self.sums:
+            return {}
+        stacked = torch.stack(list(self.sums.values())).cpu().tolist()
+        return {k: v / self.count for k, v in zip(self.sums, stacked, strict=True)}
+
+
+def acceleration_spec(precision: str = "auto", compile: bool = False,
+                      device_data_mb: float | None = None) -> AccelerationSpec:
+    """The spec from command-line values; a bad value is a one-line :class:`BenchError`.
+
+    >>> acceleration_spec("bf16").precision
+    'bf16'
+    """
+    if precision not in ("auto", "bf16", "fp32"):
+        raise BenchError(f"--precision '{precision}': use auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32")
+    if device_data_mb is not None and device_data_mb < 0:
+        raise BenchError(f"--device-data-mb {device_data_mb}: give a size in MiB >= 0")
+    return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb)

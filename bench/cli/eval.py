@@ -1,0 +1,129 @@
+"""``bench eval RUN_ID``: re-evaluate a finished run from its stored codes, log to the same run.
+
+Reads the run's ``codes.npz`` artifact (packed gallery/query codes and labels, ``bits``)
+and its ``protocol.evaluation.*`` parameters, evaluates without retraining, logs the
+metrics and the evaluation artifacts (per-query AP, PR curve) back to that run and prints
+the old and new values side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from bench.cli.app import app, console
+from bench.codes import unpack_codes
+from bench.errors import BenchError
+from bench.evaluation import evaluate, save_evaluation_artifacts
+from bench.protocol import EvaluationSpec
+from bench.tracking import Tracker, check_tracking_uri, resolve_tracking_uri
+
+FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "map_legacy", "queries_without_relevant")
+PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r(\d+)$")
+
+
+@app.command("eval")
+def eval_command(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id of a finished run (a child run of `bench run`).")],
+    metric: Annotated[list[str] | None, typer.Option(help="Metric to compute and log (repeatable or comma list); a new K or radius is added to the run's protocol [default: all].")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store [default: $MLFLOW_TRACKING_URI or sqlite:///./mlflow.db].")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Re-evaluate a finished run from its stored codes (no retraining) and log the result to it."""
+    requested = [name for item in metric or [] for name in item.split(",") if name.strip()]
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_uri(uri)
+    tracker = Tracker(uri)
+    run = _get_run(tracker, run_id, uri)
+    spec = spec_for(run.data.params, requested)
+    with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
+        codes = _load_codes(tracker, run_id, Path(tmp))
+        bits = int(codes["bits"])
+        evaluation = evaluate(
+            unpack_codes(codes["query_codes"], bits), codes["query_labels"],
+            unpack_codes(codes["gallery_codes"], bits), codes["gallery_labels"], spec,
+            device=None if device == "auto" else device,
+            legacy=not requested or "map_legacy" in requested,
+        )
+        chosen = {k: v for k, v in evaluation.metrics.items() if not requested or k in requested}
+        folder = Path(tmp) / "evaluation"
+        save_evaluation_artifacts(evaluation, folder)
+        tracker.log_metrics(run_id, chosen)
+        tracker.log_artifacts(run_id, folder)
+    tracker.set_tags(run_id, {"facehash.reevaluated": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    table = Table(title=f"run {run_id}: {len(codes['query_labels'])} queries x {len(codes['gallery_labels'])} gallery, {bits} bits")
+    for column in ("metric", "logged before", "now"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name, value in chosen.items():
+        before = run.data.metrics.get(name)
+        table.add_row(name, "-" if before is None else f"{before:.4f}", f"{value:.4f}")
+    console.print(table)
+
+
+def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
+    """The run's evaluation spec (``protocol.evaluation.*`` params), extended so that every
+    requested metric is computed.
+
+    >>> s = spec_for({"protocol.evaluation.precision_at": "[50]", "protocol.evaluation.radius": "2"},
+    ...              ["map", "precision_at_10", "map_at_100"])
+    >>> s.precision_at, s.radius, s.map_at
+    ([50, 10], 2, [100])
+    """
+    prefix = "protocol.evaluation."
+    raw = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+    values = {k: (v if k == "map_at_normalisation" else json.loads(v)) for k, v in raw.items()}
+    spec = EvaluationSpec(**values)
+    radii = set()
+    for name in requested:
+        found = PATTERN.match(name)
+        if name in FIXED_METRICS:
+            continue
+        if found is None:
+            raise BenchError(
+                f"--metric {name}: unknown; use {', '.join(FIXED_METRICS)}, precision_at_K, "
+                "map_at_K, precision_rN, recall_rN or empty_rN"
+            )
+        if found.group(1):
+            field = "precision_at" if found.group(1) == "precision_at" else "map_at"
+            if int(found.group(2)) not in getattr(spec, field):
+                getattr(spec, field).append(int(found.group(2)))
+        else:
+            radii.add(int(found.group(4)))
+    if len(radii) > 1:
+        raise BenchError(f"--metric: one Hamming radius per evaluation, got {sorted(radii)}; run bench eval once per radius")
+    if radii:
+        spec.radius = radii.pop()
+    return spec
+
+
+def _get_run(tracker: Tracker, run_id: str, uri: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return tracker.client.get_run(run_id)
+    except MlflowException:
+        raise BenchError(
+            f"no run '{run_id}' in the store {uri}; copy a run id from the MLflow UI or pass --tracking-uri"
+        ) from None
+
+
+def _load_codes(tracker: Tracker, run_id: str, folder: Path) -> dict[str, np.ndarray]:
+    try:
+        path = tracker.client.download_artifacts(run_id, "codes.npz", str(folder))
+    except Exception:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+        raise BenchError(
+            f"run '{run_id}' has no codes.npz artifact; only finished child runs of `bench run` store codes"
+        ) from None
+    with np.load(path) as data:
+        missing = {"gallery_codes", "query_codes", "gallery_labels", "query_labels", "bits"} - set(data.files)
+        if missing:
+            raise BenchError(f"codes.npz of run '{run_id}' lacks {', '.join(sorted(missing))}; re-run it with `bench run`")
+        return {k: data[k] for k in data.files}

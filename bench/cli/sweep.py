@@ -1,0 +1,58 @@
+"""``bench sweep SWEEP.yaml``: run a grid of methods x bits x seeds x datasets x overrides
+under one parent MLflow run, skipping runs that already finished (see :mod:`bench.sweep`)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bench.cli.app import app, console, err_console
+from bench.cli.execution import (
+    ExecutorOption,
+    ForceOption,
+    MaxParallelOption,
+    RayAddressOption,
+    build_executor,
+    execute_and_report,
+    warn_cluster_store,
+)
+from bench.pluginhost import default_host
+from bench.sweep import expand, load_sweep
+from bench.tracking import Tracker, check_tracking_uri, resolve_tracking_uri
+
+
+@app.command("sweep")
+def sweep_command(
+    sweep_file: Annotated[Path, typer.Argument(help="YAML file: methods, bits, seeds, datasets, overrides, data_root.")],
+    executor: ExecutorOption = "local",
+    max_parallel: MaxParallelOption = None,
+    ray_address: RayAddressOption = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the file's experiment key, else facehash-sweep-<file name>).")] = None,
+    output: Annotated[Path, typer.Option(help="Folder for run artifacts and resume checkpoints (shared by all workers).")] = Path("bench-output"),
+    force: ForceOption = False,
+) -> None:
+    """Run every configuration of a sweep file; finished runs are skipped, interrupted ones continue."""
+    host = default_host()
+    for failure in host.failures:
+        err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
+    sweep = load_sweep(sweep_file)
+    specs = expand(host, sweep)
+    runner = build_executor(host, executor, max_parallel, ray_address)
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_uri(uri)
+    warn_cluster_store(executor, ray_address, uri)
+    tracker = Tracker(uri)
+    experiment_id = tracker.experiment(experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}")
+    console.print(f"[bold]{len(specs)} run(s)[/] from {sweep_file} with executor {executor}, store {uri}")
+    execute_and_report(
+        host, specs, runner, tracker, experiment_id, output.resolve(), force=force,
+        parent_name=f"sweep-{sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}",
+        parent_tags={"facehash.sweep_file": str(sweep_file),
+                     "facehash.command": shlex.join(["bench", *sys.argv[1:]])},
+    )

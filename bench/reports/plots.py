@@ -1,0 +1,150 @@
+"""Report plots as PNG files (matplotlib's object API with the Agg canvas; no pyplot state):
+the metric vs code length with error bars, precision-recall curves per code length, and
+precision@K curves. Each variant keeps one colour in every plot.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# Key pairs (recall, precision) an evaluation's curves.json may use for the PR curve.
+PR_KEYS = (("pr_recall", "pr_precision"), ("recall", "precision"), ("recall_curve", "precision_curve"))
+PRECISION_AT = re.compile(r"^metrics\.precision_at_(\d+)$")
+DPI = 110
+
+
+def colours(variants: list[str]) -> dict[str, tuple]:
+    """A fixed colour per variant (tab10, then tab20)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if len(variants) <= 10 else "tab20"]
+    return {v: cmap(i % cmap.N) for i, v in enumerate(variants)}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="white")
+    return path
+
+
+def metric_vs_bits(cells: pd.DataFrame, metric: str, path: Path, published: pd.DataFrame | None = None) -> Path:
+    """One line per variant: mean over seeds, error bars = ±1 sample std; published as hollow markers."""
+    variants = list(dict.fromkeys(cells["variant"]))
+    colour = colours(variants)
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for variant in variants:
+        group = cells[cells["variant"] == variant].sort_values("bits")
+        std = group["std"].fillna(0.0).to_numpy()
+        ax.errorbar(group["bits"], group["mean"], yerr=std, marker="o", capsize=4, label=variant, color=colour[variant])
+    if published is not None and len(published) and metric == "map":
+        for (method, source), group in published.groupby(["method", "source"], sort=False):
+            group = group.sort_values("bits")
+            ax.plot(group["bits"], group["map"], linestyle="--", marker="s", markerfacecolor="none",
+                    color="0.35", label=f"{method} (published: {source})")
+    bits = sorted(cells["bits"].unique())
+    ax.set_xticks(bits)
+    ax.set_xlabel("code length (bits)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs code length (error bars: ±1 std over seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)
+
+
+def pr_pair(curves: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """(recall, precision) arrays from a run's ``curves.json``, or ``None`` if it has none.
+
+    >>> pr_pair({"pr_recall": [0.1, 0.5], "pr_precision": [0.9, 0.6]})
+    (array([0.1, 0.5]), array([0.9, 0.6]))
+    >>> pr_pair({"other": [1]}) is None
+    True
+    """
+    for r_key, p_key in PR_KEYS:
+        if r_key in curves and p_key in curves:
+            recall, precision = np.asarray(curves[r_key], float), np.asarray(curves[p_key], float)
+            if recall.shape == precision.shape and recall.ndim == 1 and len(recall):
+                return recall, precision
+    return None
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(n, 4)
+    return math.ceil(n / cols), cols
+
+
+def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], path: Path) -> Path | None:
+    """Precision-recall curves (averaged pointwise over seeds), one panel per code length.
+
+    ``curves`` maps (variant, bits) to each seed's curves.json; ``None`` when no run has a
+    PR curve.
+    """
+    pairs = {k: [p for p in (pr_pair(c) for c in v) if p is not None] for k, v in curves.items()}
+    pairs = {k: v for k, v in pairs.items() if v and len({len(p[0]) for p in v}) == 1}
+    if not pairs:
+        return None
+    bits = sorted({b for _, b in pairs})
+    colour = colours(variants)
+    rows, cols = _grid(len(bits))
+    fig = Figure(figsize=(2.9 * cols + 0.4, 2.8 * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, b in zip(axes, bits, strict=False):
+        for variant in variants:
+            runs = pairs.get((variant, b))
+            if not runs:
+                continue
+            recall = np.mean([r for r, _ in runs], axis=0)
+            precision = np.mean([p for _, p in runs], axis=0)
+            ax.plot(recall, precision, marker=".", markersize=3, label=variant, color=colour[variant])
+        ax.set_title(f"{b} bits", fontsize=10)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(bits):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("Precision-recall over Hamming radius (mean over seeds)", fontsize=11)
+    return _save(fig, path)
+
+
+def precision_at_k(runs: pd.DataFrame, variants: list[str], path: Path) -> Path | None:
+    """precision@K (mean over seeds) vs K, one panel per code length; ``None`` without such metrics."""
+    columns = sorted((int(m.group(1)), c) for c in runs for m in [PRECISION_AT.match(c)] if m)
+    if not columns:
+        return None
+    ks = [k for k, _ in columns]
+    bits = sorted(runs["bits"].unique())
+    colour = colours(variants)
+    rows, cols = _grid(len(bits))
+    fig = Figure(figsize=(2.9 * cols + 0.4, 2.8 * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, b in zip(axes, bits, strict=False):
+        for variant in variants:
+            group = runs[(runs["variant"] == variant) & (runs["bits"] == b)]
+            if group.empty:
+                continue
+            values = [group[c].mean() for _, c in columns]
+            ax.plot(ks, values, marker="o", markersize=4, label=variant, color=colour[variant])
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_title(f"{b} bits", fontsize=10)
+        ax.set_xlabel("K (top-K retrieved)")
+        ax.set_ylabel("precision@K")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(bits):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("Precision of the top K (mean over seeds)", fontsize=11)
+    return _save(fig, path)

@@ -1,0 +1,268 @@
+"""Read benchmark runs from MLflow: FINISHED child runs of one protocol, params cast from
+strings, duplicates (same config hash) dropped, each run labelled with its method variant.
+
+Runs are comparable only under one protocol fingerprint (tag
+``facehash.protocol_fingerprint``): :func:`load_runs` lists the fingerprints it found,
+uses the most recent one unless told otherwise, and refuses to mix them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.protocol import stable_hash
+
+FP_TAG = "tags.facehash.protocol_fingerprint"
+METHOD_PARAM_PREFIX = "params.method."
+PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+# Tags every child run carries (bench.runner.run_tags); other ``facehash.*`` tags come from
+# the method's own tags() (its deviations and options) and are shown per variant.
+STANDARD_TAGS = frozenset({
+    "method", "bits", "seed", "dataset", "split_checksum", "protocol_fingerprint", "config_hash",
+    "standard", "method_kind", "overrides", "device", "device_name", "kind", "command",
+    "resumed_from_epoch", "sweep_file",
+})
+EXECUTION_TAG_PREFIX = "accel."  # how a run used its device: provenance, not method tags
+
+
+def cast_param(text: Any) -> Any:
+    """MLflow params are strings; turn Python/JSON literals back into values.
+
+    >>> [cast_param(v) for v in ["12", "1e-08", "None", "True", "[0.9, 0.999]", "adam", None]]
+    [12, 1e-08, None, True, [0.9, 0.999], 'adam', None]
+    """
+    if not isinstance(text, str):
+        return None if text is None or (isinstance(text, float) and pd.isna(text)) else text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+@contextmanager
+def tracking_uri(uri: str) -> Iterator[None]:
+    """Point ``mlflow``'s fluent API at ``uri`` for a block, then restore the previous state
+    (mlflow's own setter also writes ``MLFLOW_TRACKING_URI``, so both are restored)."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    previous, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if env is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = env
+
+
+def search_children(uri: str, experiment: str | None = None, dataset: str | None = None) -> pd.DataFrame:
+    """FINISHED benchmark child runs (with a method tag and a parent) in the store."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    if experiment and dataset:
+        raise BenchError("--experiment and --dataset both given; choose runs by one of them")
+    client = MlflowClient(tracking_uri=uri)
+    if experiment:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            known = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
+            raise BenchError(f"no experiment '{experiment}' in {uri}; known: {known}")
+        ids = [found.experiment_id]
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    where = "attributes.status = 'FINISHED'"
+    if dataset:
+        where += " and tags.`facehash.dataset` = '" + dataset.replace("'", "") + "'"
+    with tracking_uri(uri):
+        df = mlflow.search_runs(experiment_ids=ids, filter_string=where) if ids else pd.DataFrame()
+    needed = ("tags.facehash.method", "tags.mlflow.parentRunId", FP_TAG)
+    if df.empty or any(c not in df for c in needed):
+        scope = f"experiment '{experiment}'" if experiment else f"dataset '{dataset}'" if dataset else "any experiment"
+        raise BenchError(f"no finished benchmark runs for {scope} in {uri}; run `bench run --method ...` first")
+    children = df[df["tags.facehash.method"].notna() & df["tags.mlflow.parentRunId"].notna()]
+    return children.reset_index(drop=True)
+
+
+def list_fingerprints(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per protocol fingerprint found: dataset, runs, methods, latest start, newest first."""
+    rows = []
+    for fp, group in df.groupby(FP_TAG):
+        rows.append({
+            "fingerprint": fp, "dataset": group["tags.facehash.dataset"].iloc[0], "runs": len(group),
+            "methods": ",".join(sorted(group["tags.facehash.method"].unique())),
+            "latest": group["start_time"].max(),
+        })
+    return pd.DataFrame(rows).sort_values("latest", ascending=False).reset_index(drop=True)
+
+
+def choose_fingerprint(found: pd.DataFrame, requested: str | None) -> str:
+    """The fingerprint to report: ``requested`` (a unique prefix), else the most recent.
+
+    Asking for more than one fingerprint is refused: runs under different protocols are
+    never pooled.
+    """
+    if not requested:
+        return str(found["fingerprint"].iloc[0])
+    parts = [p.strip() for p in requested.split(",") if p.strip()]
+    if len(parts) != 1:
+        raise BenchError(
+            f"--protocol {requested}: runs under different protocol fingerprints are never compared; "
+            "choose one (bench leaderboard lists the fingerprints it finds)"
+        )
+    matches = [fp for fp in found["fingerprint"] if str(fp).startswith(parts[0])]
+    if len(matches) != 1:
+        known = ", ".join(found["fingerprint"])
+        what = "matches no" if not matches else "is ambiguous among the"
+        raise BenchError(f"--protocol {parts[0]} {what} fingerprints found ({known}); give one of them")
+    return str(matches[0])
+
+
+def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep the most recent run of each config hash; return the rest's count."""
+    ordered = df.sort_values("start_time", ascending=False)
+    kept = ordered.drop_duplicates("tags.facehash.config_hash", keep="first")
+    return kept.sort_index().reset_index(drop=True), len(df) - len(kept)
+
+
+def method_settings(row: pd.Series) -> dict[str, Any]:
+    """A run's method config from its ``method.*`` params (cast), without the name."""
+    return {
+        key[len(METHOD_PARAM_PREFIX):]: cast_param(value)
+        for key, value in row.items()
+        if key.startswith(METHOD_PARAM_PREFIX) and key != "params.method.name" and not _missing(value)
+    }
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
+def label_variants(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``variant_key`` (method + config hash) and a readable ``variant`` label.
+
+    A method run under one config is labelled by its name; several configs of one method
+    are labelled by the settings that tell them apart, e.g. ``dcbh [variant=intended]``.
+    """
+    df = df.copy()
+    settings = [method_settings(row) for _, row in df.iterrows()]
+    df["variant_key"] = [
+        f"{m}:{stable_hash(s)[:8]}" for m, s in zip(df["tags.facehash.method"], settings, strict=True)
+    ]
+    config_of = dict(zip(df["variant_key"], settings, strict=True))
+    labels = {}
+    for method, group in df.groupby("tags.facehash.method"):
+        configs = {k: config_of[k] for k in dict.fromkeys(group["variant_key"])}
+        if len(configs) == 1:
+            labels.update({k: str(method) for k in configs})
+            continue
+        names = sorted({n for c in configs.values() for n in c})
+        differing = [n for n in names if len({json.dumps(c.get(n), default=str) for c in configs.values()}) > 1]
+        for key, config in configs.items():
+            shown = ", ".join(f"{n}={config.get(n)}" for n in differing[:3])
+            more = f", +{len(differing) - 3} more" if len(differing) > 3 else ""
+            labels[key] = f"{method} [{shown}{more}]"
+    df["variant"] = df["variant_key"].map(labels)
+    df["bits"] = df["tags.facehash.bits"].astype(int)
+    df["seed"] = df["tags.facehash.seed"].astype(int)
+    return df
+
+
+def method_tags(row: pd.Series) -> dict[str, str]:
+    """The method's own tags (deviations, options) of a run."""
+    out = {}
+    for key, value in row.items():
+        if key.startswith("tags.facehash.") and not _missing(value):
+            name = key[len("tags.facehash."):]
+            if name not in STANDARD_TAGS and not name.startswith(EXECUTION_TAG_PREFIX):
+                out[name] = str(value)
+    return out
+
+
+@dataclass
+class RunSet:
+    """The runs of one protocol that a report compares."""
+
+    uri: str
+    runs: pd.DataFrame
+    fingerprint: str
+    found: pd.DataFrame
+    duplicates: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dataset(self) -> str:
+        return str(self.runs["tags.facehash.dataset"].iloc[0])
+
+    @property
+    def parent_ids(self) -> list[str]:
+        return sorted(self.runs["tags.mlflow.parentRunId"].unique())
+
+
+def load_runs(
+    uri: str, experiment: str | None = None, dataset: str | None = None, protocol: str | None = None
+) -> RunSet:
+    """Search, select one protocol fingerprint, dedupe and label the runs."""
+    df = search_children(uri, experiment, dataset)
+    found = list_fingerprints(df)
+    fp = choose_fingerprint(found, protocol)
+    runs, dropped = dedupe(df[df[FP_TAG] == fp])
+    notes = []
+    if dropped:
+        notes.append(f"{dropped} repeated run(s) with an identical config hash were dropped (kept the most recent)")
+    return RunSet(uri, label_variants(runs), fp, found, dropped, notes)
+
+
+class Artifacts:
+    """Download run artifacts into one temporary folder (removed by :meth:`close`)."""
+
+    def __init__(self, uri: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri)
+        self._tmp = tempfile.TemporaryDirectory(prefix="facehash-report-")
+        self._listing: dict[str, set[str]] = {}  # per run, for this report only
+
+    @property
+    def folder(self) -> Path:
+        """The temporary folder (removed by :meth:`close`)."""
+        return Path(self._tmp.name)
+
+    def get(self, run_id: str, path: str) -> Path | None:
+        """Local path of artifact ``path`` of ``run_id``, or ``None`` when the run lacks it."""
+        if run_id not in self._listing:
+            self._listing[run_id] = {a.path for a in self.client.list_artifacts(run_id)}
+        if path not in self._listing[run_id]:
+            return None
+        folder = self.folder / "runs" / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        quiet = os.environ.get(PROGRESS_ENV)
+        os.environ[PROGRESS_ENV] = "false"  # no progress bar per small file
+        try:
+            return Path(self.client.download_artifacts(run_id, path, str(folder)))
+        finally:
+            if quiet is None:
+                os.environ.pop(PROGRESS_ENV, None)
+            else:
+                os.environ[PROGRESS_ENV] = quiet
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Artifacts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

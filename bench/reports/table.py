@@ -1,0 +1,205 @@
+"""The leaderboard: one cell per (method variant, bits) with mean +/- std over seeds, the
+number of seeds, the best cell per column, and (for ``map``) a bootstrap interval over
+queries and a paired test against a reference method.
+
+Cells are a tidy table (one row per cell, :data:`COLUMNS`); :func:`pivot` lays them out
+as variant x bits for display.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.reports.stats import bootstrap_ci, holm, paired_signflip_test
+
+# Column -> dtype of the tidy cells table (CSV/JSON round-trip through these).
+COLUMNS: dict[str, type] = {
+    "variant": str, "variant_key": str, "method": str, "bits": int, "n_seeds": int, "seeds": str,
+    "mean": float, "std": float, "ci_low": float, "ci_high": float, "queries": int,
+    "p_value": float, "p_holm": float, "vs_reference": str, "best": bool, "run_ids": str,
+    "tie_worst": float, "tie_best": float,
+}
+# For map: the engine's expected AP averages over random orders inside equal distances;
+# map_worst / map_best bound it, so their spread shows how much ties decide the number.
+TIE_BOUNDS = {"map": ("map_worst", "map_best")}
+LOWER_IS_BETTER = frozenset({"wall_seconds", "queries_without_relevant", "train_steps"})
+LOWER_IS_BETTER_PREFIXES = ("empty_",)  # queries with nothing within the radius
+ALPHA = 0.05
+MARKERS = {"better": "▲", "worse": "▼", "reference": "ref", "n.s.": "", "": ""}
+
+
+def summarise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Cells of ``metric``: mean, sample std (ddof=1; NaN for one seed), seeds, best marks.
+
+    Rows are ranked by the variant's average cell mean (best first), then by bits.
+    """
+    column = f"metrics.{metric}"
+    if column not in runs or runs[column].isna().all():
+        logged = sorted(c[len("metrics."):] for c in runs if c.startswith("metrics."))
+        raise BenchError(f"--metric {metric}: no run logged it; logged metrics: {', '.join(logged)}")
+    rows = []
+    for (key, bits), group in runs.groupby(["variant_key", "bits"], sort=True):
+        group = group[group[column].notna()].sort_values("seed")
+        if group.empty:
+            continue
+        values = group[column].to_numpy(dtype=np.float64)
+        rows.append({
+            "variant": group["variant"].iloc[0], "variant_key": key,
+            "method": group["tags.facehash.method"].iloc[0], "bits": int(bits),
+            "n_seeds": len(values), "seeds": ",".join(str(s) for s in group["seed"]),
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+            "ci_low": math.nan, "ci_high": math.nan, "queries": 0,
+            "p_value": math.nan, "p_holm": math.nan, "vs_reference": "", "best": False,
+            "run_ids": ",".join(group["run_id"]),
+            **_tie_bounds(group, metric),
+        })
+    cells = pd.DataFrame(rows, columns=list(COLUMNS))
+    lower = lower_is_better(metric)
+    cells["best"] = best_marks(cells, lower_is_better=lower)
+    sign = 1.0 if lower else -1.0
+    rank = cells.groupby("variant_key")["mean"].mean() * sign
+    cells["_rank"] = cells["variant_key"].map(rank)
+    cells = cells.sort_values(["_rank", "variant", "bits"]).drop(columns="_rank")
+    return cells.reset_index(drop=True)
+
+
+def _tie_bounds(group: pd.DataFrame, metric: str) -> dict[str, float]:
+    worst, best = (f"metrics.{m}" for m in TIE_BOUNDS.get(metric, ("", "")))
+    if worst not in group or best not in group or group[[worst, best]].isna().any().any():
+        return {"tie_worst": math.nan, "tie_best": math.nan}
+    return {"tie_worst": float(group[worst].mean()), "tie_best": float(group[best].mean())}
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether smaller values of ``metric`` are better.
+
+    >>> lower_is_better("map"), lower_is_better("wall_seconds"), lower_is_better("empty_r2")
+    (False, True, True)
+    """
+    return metric in LOWER_IS_BETTER or metric.startswith(LOWER_IS_BETTER_PREFIXES)
+
+
+def best_marks(cells: pd.DataFrame, lower_is_better: bool = False) -> pd.Series:
+    """True for the best mean of each bits column (every tied cell is best).
+
+    >>> c = pd.DataFrame({"bits": [12, 12, 24, 24], "mean": [0.5, 0.7, 0.9, 0.9]})
+    >>> best_marks(c).tolist()
+    [False, True, True, True]
+    """
+    if cells.empty:
+        return pd.Series([], dtype=bool)
+    target = cells.groupby("bits")["mean"].transform("min" if lower_is_better else "max")
+    return (cells["mean"] - target).abs() <= 1e-12
+
+
+def seed_averaged(run_ids: list[str], per_query: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Per-query AP averaged over a cell's seeds, or ``None`` if any seed lacks it."""
+    arrays = [per_query.get(r) for r in run_ids]
+    if not arrays or any(a is None for a in arrays) or len({len(a) for a in arrays}) != 1:
+        return None
+    return np.mean(np.stack(arrays), axis=0)
+
+
+def find_reference(cells: pd.DataFrame, reference: str) -> str:
+    """The variant key that ``--reference`` names (a method with one variant, or a label)."""
+    by_label = cells.loc[cells["variant"] == reference, "variant_key"].unique()
+    by_method = cells.loc[cells["method"] == reference, "variant_key"].unique()
+    keys = by_label if len(by_label) else by_method
+    if len(keys) == 1:
+        return str(keys[0])
+    labels = ", ".join(sorted(cells["variant"].unique()))
+    if len(keys) > 1:
+        raise BenchError(f"--reference {reference}: the method has several variants; name one of: {labels}")
+    raise BenchError(f"--reference {reference}: no such method in these runs; known: {labels}")
+
+
+def add_uncertainty(
+    cells: pd.DataFrame,
+    per_query: dict[str, np.ndarray],
+    reference: str | None = None,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Fill the 95% bootstrap CI over queries and the paired test against ``reference``.
+
+    Both use the per-query AP averaged over the cell's seeds, so they describe the
+    uncertainty from the choice of queries; seed-to-seed spread is the std column.
+    p-values are Holm-adjusted over all tested cells; a cell is ``better``/``worse`` when
+    the adjusted p < 0.05.
+    """
+    cells = cells.copy()
+    averaged = {}
+    for i, cell in cells.iterrows():
+        vector = seed_averaged(cell["run_ids"].split(","), per_query)
+        if vector is None:
+            continue
+        averaged[i] = vector
+        cells.loc[i, ["ci_low", "ci_high"]] = bootstrap_ci(vector, resamples=resamples, seed=seed)
+        cells.loc[i, "queries"] = len(vector)
+    if not reference:
+        return cells
+    ref_key = find_reference(cells, reference)
+    ref_rows = {int(c["bits"]): i for i, c in cells.iterrows() if c["variant_key"] == ref_key}
+    tested = []
+    for i, cell in cells.iterrows():
+        j = ref_rows.get(int(cell["bits"]))
+        if cell["variant_key"] == ref_key:
+            cells.loc[i, "vs_reference"] = "reference"
+        elif j is not None and i in averaged and j in averaged and len(averaged[i]) == len(averaged[j]):
+            cells.loc[i, "p_value"] = paired_signflip_test(averaged[i], averaged[j], resamples=5 * resamples, seed=seed)
+            tested.append(i)
+    if tested:
+        adjusted = holm(cells.loc[tested, "p_value"].tolist())
+        for i, p in zip(tested, adjusted, strict=True):
+            ref_mean = cells.loc[ref_rows[int(cells.loc[i, "bits"])], "mean"]
+            direction = "better" if cells.loc[i, "mean"] > ref_mean else "worse"  # map metrics only
+            cells.loc[i, "p_holm"] = p
+            cells.loc[i, "vs_reference"] = direction if p < ALPHA else "n.s."
+    return cells
+
+
+def format_cell(cell: pd.Series, digits: int = 4, interval: bool = True) -> str:
+    """``mean ± std`` plus ``[ci]`` and the reference marker; ``-`` for a missing std.
+
+    >>> format_cell(pd.Series({"mean": 0.5, "std": 0.01, "ci_low": 0.45, "ci_high": 0.55, "vs_reference": "better"}))
+    '0.5000 ± 0.0100 [0.450, 0.550] ▲'
+    """
+    std = "-" if pd.isna(cell["std"]) else f"{cell['std']:.{digits}f}"
+    text = f"{cell['mean']:.{digits}f} ± {std}"
+    if interval and not pd.isna(cell.get("ci_low", math.nan)):
+        text += f" [{cell['ci_low']:.{digits - 1}f}, {cell['ci_high']:.{digits - 1}f}]"
+    marker = MARKERS.get(cell.get("vs_reference", ""), "")
+    return f"{text} {marker}".rstrip()
+
+
+def pivot(cells: pd.DataFrame) -> tuple[list[str], list[int], dict[tuple[str, int], pd.Series]]:
+    """Variant labels (ranked), bits (ascending) and the cell at each (variant, bits)."""
+    variants = list(dict.fromkeys(cells["variant"]))
+    bits = sorted(int(b) for b in cells["bits"].unique())
+    grid = {(c["variant"], int(c["bits"])): c for _, c in cells.iterrows()}
+    return variants, bits, grid
+
+
+def legend(metric: str, reference: str | None, has_intervals: bool, resamples: int = 2000,
+           has_ties: bool = False) -> list[str]:
+    """Lines explaining the table's notation."""
+    best = "lowest" if lower_is_better(metric) else "highest"
+    lines = [f"{metric}: mean ± sample std over seeds (n = seeds); the {best} mean per code length is in bold."]
+    if has_intervals:
+        lines.append(f"[a, b] / 95% CI: percentile bootstrap interval over queries of the seed-averaged per-query "
+                     f"value behind {metric}; it shows how much the choice of queries moves the number.")
+    if reference:
+        lines.append(
+            f"▲/▼: better/worse than {reference} at the same code length, paired sign-flip permutation "
+            f"test over the same queries ({5 * resamples:,} random flips, so the smallest p before Holm's "
+            f"correction is 1/{5 * resamples + 1:,}), Holm-adjusted p < 0.05; no marker: not significant."
+        )
+    if has_ties:
+        lines.append("ties: mean over seeds of the mAP with the worst and the best order inside equal Hamming "
+                     "distances; a wide range means the codes barely separate the gallery (e.g. collapsed codes).")
+    return lines

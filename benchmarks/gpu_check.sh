@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# GPU check in one go on a bare machine (CPython 3.12 with torch, torchvision, timm, pandas,
+# pluggy and pytest-benchmark; no mlflow, no network). About 5 minutes. Prints:
+#   1. the CUDA test subset (tests marked `cuda`, skipped on CPU machines),
+#   2. the training throughput table: harness vs reference pipeline, dcbh/ddh/dsh, batch 256,
+#   3. the GPU evaluation benchmark (benchmarks/eval_table.py --device cuda, 8,000 x 64,000),
+#   4. the wall time of `bench run --method dcbh --bits 12,24,36,48` on YouTube-Faces-size
+#      synthfaces for a short budget (bf16, the CUDA default), then the same in fp32, with the
+#      mAP of both (mixed precision must agree with float32 within noise).
+#
+# Missing Python packages are installed offline from the wheel folders benchmarks/fetch_wheels.sh
+# makes (wheels/numba, wheels/rest; override the root with FACEHASH_WHEELS). The device tool
+# carries 64 MiB per call; when both folders do not fit in one call, carry wheels/numba with
+# `bash benchmarks/gpu_check.sh --install-only`, then at once (the machine stays warm ~30 s)
+# wheels/rest with `bash benchmarks/gpu_check.sh`: what the first call installed is still there.
+#
+#   bash benchmarks/gpu_check.sh [--install-only]
+# Scratch (runs, MLflow store, checkpoints) goes to /tmp/gpu_check; only the log and the
+# throughput JSON are copied to $OUT when the device tool sets it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+WHEELS=${FACEHASH_WHEELS:-wheels}
+RESULTS=/tmp/gpu_check
+EPOCHS=${FACEHASH_CHECK_EPOCHS:-2}
+mkdir -p "$RESULTS"
+exec > >(tee "$RESULTS/gpu_check.log") 2>&1
+T0=$(date +%s)
+step() { printf '\n=== %s  [t=%ss]\n' "$1" "$(($(date +%s) - T0))"; }
+BENCH=("$PY" -c 'import sys; from bench.cli import main; sys.argv[0] = "bench"; main()')
+YTF=(--dataset synthfaces --set dataset.identities=1595 --set dataset.images_per_identity=47)  # 40 train/id
+
+step "environment"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+"$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "| torch", torch.__version__, "| cuda", torch.version.cuda, "| available", torch.cuda.is_available())'
+
+step "install what is missing (offline)"
+LINKS=()
+for folder in "$WHEELS" "$WHEELS"/*/; do
+    [ -d "$folder" ] && compgen -G "$folder/*.whl" >/dev/null && LINKS+=(--find-links "$folder")
+done
+MLFLOW=$(sed -n 's/.*"mlflow==\([0-9.]*\)".*/\1/p' pyproject.toml)
+NEED=("mlflow-skinny==$MLFLOW" sqlalchemy alembic numba typer rich pydantic pyyaml matplotlib hypothesis setuptools)
+if [ "${1:-}" = "--install-only" ]; then
+    NEED=(numba)
+fi
+if ! "$PY" -m pip install -q --no-index "${LINKS[@]}" "${NEED[@]}"; then
+    echo "gpu_check: wheels missing under $WHEELS (run benchmarks/fetch_wheels.sh here, carry $WHEELS/numba and $WHEELS/rest)"
+    exit 3
+fi
+[ "${1:-}" = "--install-only" ] && { echo "installed: ${NEED[*]}"; exit 0; }
+"$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 3
+"$PY" -c 'import bench, mlflow, numba; print("facehash-bench", bench.__version__, "| mlflow", mlflow.__version__, "| numba", numba.__version__)'
+
+step "1. CUDA tests (pytest -m cuda)"
+mapfile -t CUDA_TESTS < <(grep -l "mark.cuda" tests/*.py)
+timeout 150 "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs "${CUDA_TESTS[@]}" 2>&1 | tail -15
+
+step "2. training throughput (harness vs reference pipeline, batch 256, 32x32)"
+timeout 240 "$PY" benchmarks/train_throughput.py --device cuda --steps 40 --repeats 3 \
+    --json "$RESULTS/throughput.json" 2>&1 | grep -v Warning
+
+step "3. GPU evaluation benchmark"
+timeout 120 "$PY" benchmarks/eval_table.py --device cuda --queries 8000 --gallery 64000 --skip-faiss \
+    --memory-gallery 0 --peer-queries 200 --candidate-queries 200 --repeat 3 --check 2>&1 | tail -15
+
+step "4. bench run --method dcbh --bits 12,24,36,48, YouTube-Faces-size synthfaces, $EPOCHS epochs"
+for precision in bf16 fp32; do
+    start=$(date +%s%N)
+    timeout 300 "${BENCH[@]}" run --method dcbh --bits 12,24,36,48 "${YTF[@]}" --epochs "$EPOCHS" \
+        --precision "$precision" --tracking-uri "sqlite:///$RESULTS/mlflow.db" --output "$RESULTS/runs-$precision" \
+        --experiment "gpu-check-$precision" 2>&1 | tail -12
+    elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+    echo "bench run --precision $precision: wall $((elapsed_ms / 1000)).$((elapsed_ms % 1000 / 100)) s"
+done
+"$PY" - "$RESULTS/mlflow.db" <<'EOF'
+import sys
+from mlflow.tracking import MlflowClient
+
+client = MlflowClient(f"sqlite:///{sys.argv[1]}")
+maps = {}
+for precision in ("bf16", "fp32"):
+    experiment = client.get_experiment_by_name(f"gpu-check-{precision}")
+    for run in client.search_runs([experiment.experiment_id]):
+        tags = run.data.tags
+        if "facehash.bits" not in tags:
+            continue  # the parent run
+        maps.setdefault(int(tags["facehash.bits"]), {})[tags.get("facehash.accel.precision", "?")] = run.data.metrics.get("map")
+print("| bits | mAP bf16 | mAP fp32 | difference |\n|---:|---:|---:|---:|")
+for bits in sorted(maps):
+    b, f = maps[bits].get("bf16"), maps[bits].get("fp32")
+    diff = f"{b - f:+.4f}" if b is not None and f is not None else "-"
+    print(f"| {bits} | {b if b is None else round(b, 4)} | {f if f is None else round(f, 4)} | {diff} |")
+EOF
+step "done"
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+    cp "$RESULTS/gpu_check.log" "$RESULTS/throughput.json" "$OUT/" 2>/dev/null
+fi

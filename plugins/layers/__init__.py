@@ -1,0 +1,1 @@
+"""Reusable layers and weight initialisers shared by plugin backbones and heads."""

@@ -1,0 +1,59 @@
+"""Weight initialisers that reproduce the reference frameworks (Keras 1, Caffe) in torch.
+
+(Glorot-uniform dense kernels, the Keras/TF default, are :func:`plugins.tfcompat.init_xavier`.)
+
+Each returns the bound of a uniform distribution ``U(-bound, bound)`` and fills in place.
+Fan rules follow the frameworks exactly, including Keras 1's rule for kernels that are
+neither 2-D nor 4-D/5-D (``fan = sqrt(prod(shape))``), which applies to its
+``LocallyConnected2D`` kernel of shape ``(positions, patch, filters)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def uniform_(tensor: torch.Tensor, bound: float) -> float:
+    """Fill ``tensor`` from ``U(-bound, bound)`` without tracking gradients; return ``bound``."""
+    with torch.no_grad():
+        tensor.uniform_(-bound, bound)
+    return bound
+
+
+def keras1_fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    """Keras 1 ``get_fans`` for Theano ('th') dimension ordering.
+
+    >>> keras1_fans((860, 192))                 # Dense kernel (in, out)
+    (860, 192)
+    >>> keras1_fans((20, 3, 3, 3))              # conv kernel (out, in, kh, kw)
+    (27, 180)
+    >>> keras1_fans((4, 240, 80))               # LocallyConnected2D kernel: no assumption
+    (277.128..., 277.128...)
+    """
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    if len(shape) in (4, 5):
+        field = math.prod(shape[2:])
+        return shape[1] * field, shape[0] * field
+    fan = math.sqrt(math.prod(shape))
+    return fan, fan
+
+
+def keras1_he_uniform_(tensor: torch.Tensor, keras_shape: tuple[int, ...]) -> float:
+    """Keras 1 ``he_uniform``: ``U(-sqrt(6 / fan_in), +)`` with fans of ``keras_shape``."""
+    fan_in, _ = keras1_fans(keras_shape)
+    return uniform_(tensor, math.sqrt(6.0 / fan_in))
+
+
+def caffe_xavier_(tensor: torch.Tensor) -> float:
+    """Caffe's ``xavier`` filler (default ``variance_norm: FAN_IN``): ``U(-sqrt(3 / fan_in), +)``,
+    where ``fan_in = count / num_output`` (torch weights are ``(out, in, ...)``).
+
+    >>> w = torch.empty(32, 3, 5, 5)
+    >>> round(caffe_xavier_(w), 4), bool(w.abs().max() <= 0.2)
+    (0.2, True)
+    """
+    fan_in = tensor.numel() // tensor.shape[0]
+    return uniform_(tensor, math.sqrt(3.0 / fan_in))

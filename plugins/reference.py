@@ -1,0 +1,56 @@
+"""Compare a method's run config with its reference configuration, for MLflow tags.
+
+Methods that reproduce published code (DDH, DSH, DCBH) tag every deviation: the fixed
+ones a port cannot avoid, plus every setting of the run that differs from the
+reference (for example the optimizer replaced under ``standard=harness-standard``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def flatten_config(config: BaseModel) -> dict[str, Any]:
+    """Flat ``{dotted.key: value}`` of a method config; loss terms are keyed by name.
+
+    >>> from bench.methods import DeepMethodConfig
+    >>> flat = flatten_config(DeepMethodConfig(backbone={"name": "b"}, head={"name": "h"},
+    ...                       losses=[{"name": "q", "weight": 0.1, "options": {"alpha": 1.0}}]))
+    >>> flat["losses.q.weight"], flat["losses.q.options.alpha"], flat["backbone.name"]
+    (0.1, 1.0, 'b')
+    """
+    data = config.model_dump(mode="json")
+    if isinstance(data.get("losses"), list):
+        data["losses"] = {term.pop("name"): term for term in data["losses"]}
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix.rstrip(".")] = node
+
+    walk(data, "")
+    return flat
+
+
+def deviation_tags(
+    config: BaseModel, reference: BaseModel, fixed: dict[str, str], ignore: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """``deviation.<name>`` for each fixed deviation and ``deviation.config.<key>`` for each
+    setting that differs from ``reference`` (keys in ``ignore`` are skipped).
+
+    >>> from bench.methods import OptimizerSpec
+    >>> deviation_tags(OptimizerSpec(lr=0.1), OptimizerSpec(), {"x": "why"})
+    {'deviation.x': 'why', 'deviation.config.lr': '0.1 (reference: 0.001)'}
+    """
+    tags = {f"deviation.{k}": v for k, v in fixed.items()}
+    actual, ref = flatten_config(config), flatten_config(reference)
+    for key in sorted(set(actual) | set(ref)):
+        if key in ignore or actual.get(key) == ref.get(key):
+            continue
+        tags[f"deviation.config.{key}"] = f"{actual.get(key, 'absent')} (reference: {ref.get(key, 'absent')})"
+    return tags
