@@ -5,9 +5,12 @@ an :class:`AccelerationSpec` and the device; every choice is returned by
 
 Numerics under ``bf16``: only the backbone runs under bfloat16 autocast; its features are
 cast back to float32, so the hashing head (tanh, the relaxed code ``u`` and its sign) and
-every loss part stay float32. ``auto`` picks bf16 on CUDA devices that support it and
-float32 on the CPU, so CPU runs keep the released code's float32 arithmetic (``bf16`` can
-still be asked for on a CPU).
+every loss part stay float32. ``auto`` picks bf16 where the hardware computes it natively:
+CUDA devices that support it, and CPUs with AVX512-BF16 or AMX (oneDNN's bf16 convolutions
+there run DCBH's step about 2x faster than float32; measured in ``benchmarks/``); float32
+elsewhere, where bf16 would be emulated and slower. ``--precision fp32`` keeps the released
+code's float32 arithmetic anywhere. A bf16 run says so in its tags (``accel.precision`` and
+the deviation tag ``deviation.precision``).
 """
 
 from __future__ import annotations
@@ -95,6 +98,8 @@ class Acceleration:
             "accel.threads": str(self.threads if self.threads is not None else torch.get_num_threads()),
             "accel.sync_every": str(self.sync_every),
         }
+        if self.precision == "bf16":
+            tags["deviation.precision"] = "bf16 autocast in the backbone (reference: float32)"
         if self.device.type == "cuda":
             tags["accel.cudnn_benchmark"] = str(self.cudnn_benchmark).lower()
             tags["accel.device_data_cap_mb"] = (
@@ -112,17 +117,27 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX tiles)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu, no public API yet
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
 def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Acceleration:
     """Turn ``auto`` choices into concrete ones for ``device``.
 
-    >>> a = resolve_acceleration(AccelerationSpec(), torch.device("cpu"))
+    >>> a = resolve_acceleration(AccelerationSpec(precision="fp32"), torch.device("cpu"))
     >>> a.precision, a.channels_last, a.fused_optimizer, a.sync_every, a.data_cap_bytes
-    ('fp32', True, False, 1, None)
+    ('fp32', True, True, 1, None)
+    >>> auto = resolve_acceleration(AccelerationSpec(), torch.device("cpu")).precision
+    >>> auto == ("bf16" if cpu_has_native_bf16() else "fp32")
+    True
     """
     cuda = device.type == "cuda"
     precision = spec.precision
     if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+        native = torch.cuda.is_bf16_supported() if cuda else device.type == "cpu" and cpu_has_native_bf16()
+        precision = "bf16" if native else "fp32"
     elif precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
         raise BenchError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use --precision fp32")
     cap = None
@@ -136,7 +151,7 @@ def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Accele
         precision=precision,
         channels_last=spec.channels_last != "off",  # oneDNN and cuDNN convolutions both gain from NHWC
         compile=spec.compile,
-        fused_optimizer=cuda,
+        fused_optimizer=device.type in ("cuda", "cpu"),  # torch's fused Adam/AdamW/SGD kernels
         cudnn_benchmark=cuda,
         threads=None if cuda else cpu_threads(),
         data_cap_bytes=cap,
@@ -189,7 +204,7 @@ def acceleration_spec(precision: str = "auto", compile: bool = False,
     'bf16'
     """
     if precision not in ("auto", "bf16", "fp32"):
-        raise BenchError(f"--precision '{precision}': use auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32")
+        raise BenchError(f"--precision '{precision}': use auto (bf16 where the GPU or CPU computes it natively, else fp32), bf16 or fp32")
     if device_data_mb is not None and device_data_mb < 0:
         raise BenchError(f"--device-data-mb {device_data_mb}: give a size in MiB >= 0")
     return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb)

@@ -144,7 +144,7 @@ def _register(
 ) -> None:
     if not description:
         doc = (getattr(factory, "__doc__", None) or "").strip()
-        description = doc.splitlines()[0] if doc else ""
+        description = " ".join(doc.split("\n\n")[0].split())  # the docstring's first paragraph
     registry.add(Entry(name, factory, plugin, version, description))
 
 

@@ -5,10 +5,11 @@
 # pytest-benchmark), pinned to the versions installed in .venv (the ones the tests ran with).
 #
 # The device tool carries at most 64 MiB per call, tree included, and numba's llvmlite alone is
-# 57 MB, so the wheels land in two folders (numba's are recompressed with LZMA, which pip reads):
-#   wheels/numba  llvmlite + numba                          (about 42 MB)
-#   wheels/rest   mlflow-skinny, sqlalchemy, matplotlib, ...  (about 45 MB)
-# Carry both when they fit together with the tree, else one per call (see gpu_check.sh).
+# 57 MB, so the wheels land in two folders, their members recompressed with LZMA (pip reads
+# them; it takes a few CPU minutes here):
+#   wheels/numba  llvmlite + numba                               (43 MB measured)
+#   wheels/rest   mlflow-skinny, sqlalchemy, matplotlib, numpy, ... (47 MB measured)
+# Carry one folder per call (see gpu_check.sh --install-only).
 #
 #   bash benchmarks/fetch_wheels.sh [DEST=wheels]
 set -euo pipefail
@@ -75,12 +76,12 @@ mkdir -p "$DEST/numba" "$DEST/rest"
 "$PY" -m pip download -q --no-deps "${PLATFORM[@]}" -d "$DEST/rest" "${REST[@]}"
 
 # LZMA members: pip installs them like deflated ones; the RECORD hashes cover contents, unchanged.
-"$PY" - "$DEST/numba" <<'EOF'
+"$PY" - "$DEST/numba" "$DEST/rest" <<'EOF'
 import sys
 import zipfile
 from pathlib import Path
 
-for wheel in sorted(Path(sys.argv[1]).glob("*.whl")):
+for wheel in sorted(w for folder in sys.argv[1:] for w in Path(folder).glob("*.whl")):
     with zipfile.ZipFile(wheel) as z:
         if all(i.compress_type == zipfile.ZIP_LZMA for i in z.infolist()):
             continue
@@ -91,7 +92,8 @@ for wheel in sorted(Path(sys.argv[1]).glob("*.whl")):
             info.compress_type = zipfile.ZIP_LZMA
             out.writestr(info, data)
     tmp.replace(wheel)
-    print(f"recompressed {wheel.name}: {wheel.stat().st_size / 2**20:.1f} MiB")
+    if wheel.stat().st_size > 2**20:
+        print(f"recompressed {wheel.name}: {wheel.stat().st_size / 2**20:.1f} MiB")
 EOF
 echo "wheels for gpu_check.sh:"
 du -sh "$DEST/numba" "$DEST/rest"

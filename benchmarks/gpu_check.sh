@@ -23,7 +23,7 @@ PY=${PYTHON:-python3}
 WHEELS=${FACEHASH_WHEELS:-wheels}
 RESULTS=/tmp/gpu_check
 EPOCHS=${FACEHASH_CHECK_EPOCHS:-2}
-mkdir -p "$RESULTS"
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"  # scratch: a rerun must not skip runs found in an old store
 exec > >(tee "$RESULTS/gpu_check.log") 2>&1
 T0=$(date +%s)
 step() { printf '\n=== %s  [t=%ss]\n' "$1" "$(($(date +%s) - T0))"; }
@@ -68,19 +68,19 @@ step "4. bench run --method dcbh --bits 12,24,36,48, YouTube-Faces-size synthfac
 for precision in bf16 fp32; do
     start=$(date +%s%N)
     timeout 300 "${BENCH[@]}" run --method dcbh --bits 12,24,36,48 "${YTF[@]}" --epochs "$EPOCHS" \
-        --precision "$precision" --tracking-uri "sqlite:///$RESULTS/mlflow.db" --output "$RESULTS/runs-$precision" \
-        --experiment "gpu-check-$precision" 2>&1 | tail -12
+        --precision "$precision" --tracking-uri "sqlite:///$RESULTS/mlflow-$precision.db" \
+        --output "$RESULTS/runs-$precision" --experiment gpu-check 2>&1 | tail -12
     elapsed_ms=$((($(date +%s%N) - start) / 1000000))
     echo "bench run --precision $precision: wall $((elapsed_ms / 1000)).$((elapsed_ms % 1000 / 100)) s"
 done
-"$PY" - "$RESULTS/mlflow.db" <<'EOF'
+"$PY" - "$RESULTS" <<'EOF'
 import sys
 from mlflow.tracking import MlflowClient
 
-client = MlflowClient(f"sqlite:///{sys.argv[1]}")
 maps = {}
-for precision in ("bf16", "fp32"):
-    experiment = client.get_experiment_by_name(f"gpu-check-{precision}")
+for precision in ("bf16", "fp32"):  # one store each: precision is not part of a run's config hash
+    client = MlflowClient(f"sqlite:///{sys.argv[1]}/mlflow-{precision}.db")
+    experiment = client.get_experiment_by_name("gpu-check")
     for run in client.search_runs([experiment.experiment_id]):
         tags = run.data.tags
         if "facehash.bits" not in tags:

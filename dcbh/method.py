@@ -35,6 +35,7 @@ from bench.methods import (
     StrictModel,
     TrainingSpec,
 )
+from plugins.reference import deviation_tags, flatten_config
 
 PUBLISHED_EPOCHS = 2000
 
@@ -98,28 +99,6 @@ class DCBHConfig(DeepMethodConfig):
     )  # epochs: the protocol's budget, never the published 2000 (see ``reference``)
 
 
-def comparable(config: StrictModel) -> dict[str, Any]:
-    """Flat ``{dotted.key: value}`` of a config, loss terms keyed by name.
-
-    >>> flat = comparable(DCBHConfig())
-    >>> flat["losses.quantization.options.alpha"], flat["training.batch_size"]
-    (0.5, 256)
-    """
-    data = config.model_dump(mode="json")
-    data["losses"] = {term.pop("name"): term for term in data["losses"]}
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            flat[prefix.rstrip(".")] = node
-
-    walk(data, "")
-    return flat
-
-
 class DCBH(DeepMethod):
     """Deep Clustering and Block Hashing (ACCV 2018), faithful to the released TF code."""
 
@@ -139,7 +118,7 @@ class DCBH(DeepMethod):
     def resolve(self, config: DCBHConfig) -> DCBHConfig:
         """Apply the variant to every setting it decides that still holds the released
         default; a value the user changed (``--set optimizer.weight_decay=...``) is kept."""
-        defaults = comparable(DCBHConfig())
+        defaults = flatten_config(DCBHConfig())
         data = config.model_dump(mode="python")
         for (group, field), value in VARIANT_SETTINGS[config.variant].items():
             if data[group][field] == defaults[f"{group}.{field}"]:
@@ -153,10 +132,5 @@ class DCBH(DeepMethod):
             "dcbh.published_epochs": str(PUBLISHED_EPOCHS),
             "dcbh.reference": "github.com/youngkyunJang/DCBH (TensorFlow, released code)",
         }
-        tags.update({f"deviation.{k}": v for k, v in FIXED_DEVIATIONS.items()})
-        actual, ref = comparable(config), comparable(self.reference(config.variant))
-        for key in sorted(set(actual) | set(ref)):
-            if key == "variant" or actual.get(key) == ref.get(key):
-                continue
-            tags[f"deviation.config.{key}"] = f"{actual.get(key, 'absent')} (reference: {ref.get(key, 'absent')})"
+        tags.update(deviation_tags(config, self.reference(config.variant), FIXED_DEVIATIONS, ignore=("variant",)))
         return tags

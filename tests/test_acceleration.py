@@ -5,11 +5,18 @@ loop over a torchvision DataLoader."""
 import numpy as np
 import pytest
 import torch
+from test_batching import TorchvisionFaces, faces
 from torch import nn
 from torch.utils.data import DataLoader
 
 from bench import hookimpl
-from bench.acceleration import Acceleration, AccelerationSpec, LossMeter, acceleration_spec, resolve_acceleration
+from bench.acceleration import (
+    Acceleration,
+    AccelerationSpec,
+    LossMeter,
+    acceleration_spec,
+    resolve_acceleration,
+)
 from bench.assembly import build_optimizer, build_parts, build_scheduler
 from bench.batching import BatchSource
 from bench.codes import pack_codes, sign_codes
@@ -19,11 +26,9 @@ from bench.interfaces import Backbone, BuildContext
 from bench.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
 from bench.pluginhost import load_plugins
 from bench.preprocess import Normaliser
-from bench.runner import acceleration_tags, plan_runs
 from bench.protocol import ProtocolConfig
+from bench.runner import acceleration_tags, plan_runs
 from bench.training import RunFailed, train
-
-from test_batching import TorchvisionFaces, faces
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -76,17 +81,26 @@ def build(host, seed=0, classes=3, size=8):
 
 
 def cpu_accel(**changes) -> Acceleration:
-    base = resolve_acceleration(AccelerationSpec(), torch.device("cpu"))
+    base = resolve_acceleration(AccelerationSpec(precision="fp32"), torch.device("cpu"))
     return Acceleration(**{**base.__dict__, "threads": None, **changes})
 
 
 def test_cpu_defaults_and_tags():
     a = resolve_acceleration(AccelerationSpec(channels_last="off", precision="bf16"), torch.device("cpu"))
-    assert (a.precision, a.channels_last, a.fused_optimizer, a.compile) == ("bf16", False, False, False)
+    assert (a.precision, a.channels_last, a.fused_optimizer, a.compile) == ("bf16", False, True, False)
     assert a.autocast_dtype == torch.bfloat16 and a.memory_format == torch.contiguous_format
     tags = a.tags()
     assert tags["accel.precision"] == "bf16" and tags["accel.precision_scope"] == "backbone"
     assert tags["accel.channels_last"] == "false" and int(tags["accel.threads"]) >= 1
+    assert tags["deviation.precision"].startswith("bf16")
+    assert "deviation.precision" not in resolve_acceleration(AccelerationSpec(precision="fp32"), torch.device("cpu")).tags()
+
+
+def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch):
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        assert resolve_acceleration(AccelerationSpec(), torch.device("cpu")).precision == expected
 
 
 def test_bad_precision_is_a_one_line_error(cli):
@@ -169,13 +183,15 @@ def reference_steps(model, loss, source, normaliser, config, steps):
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_harness_training_equals_a_plain_pytorch_loop(host, channels_last):
+    """Bit for bit with the plain layout and optimizer; with channels_last and the fused
+    optimizer (the CPU defaults) equal up to float32 rounding."""
     x, y = faces([8, 8, 8], size=8, seed=3)
     normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
     config = ConvHashConfig()
     spec = TrainingSpec(epochs=1, batch_size=8, sampler="shuffle", selection="last")
     model, loss = build(host)
     ref_model, ref_loss = build(host)
-    accel = cpu_accel(channels_last=channels_last)
+    accel = cpu_accel(channels_last=channels_last, fused_optimizer=channels_last)
     accel.prepare_model(model)
     optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
     source = BatchSource(x, y, batch_size=8, sampler="shuffle", seed=5)
@@ -184,7 +200,7 @@ def test_harness_training_equals_a_plain_pytorch_loop(host, channels_last):
           on_step=lambda step, value: harness_values.append(value), accel=accel)
     expected = reference_steps(ref_model, ref_loss, BatchSource(x, y, batch_size=8, sampler="shuffle", seed=5),
                                normaliser, config, 3)
-    if channels_last:  # different convolution kernels: equal up to float32 rounding
+    if channels_last:  # other convolution and optimizer kernels: equal up to float32 rounding
         np.testing.assert_allclose(harness_values, expected, rtol=1e-5)
         for a, b in zip(model.parameters(), ref_model.parameters(), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

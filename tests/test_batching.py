@@ -73,7 +73,7 @@ def test_balanced_never_repeats_an_image_and_small_identities_give_what_they_hav
     source = BatchSource(x, y, batch_size=6, sampler="balanced", ids_per_batch=2, seed=2)
     batches = drawn(source)
     assert sorted(sum((idx for idx, _ in batches), [])) == list(range(len(y)))
-    for idx, labels in batches:
+    for idx, _labels in batches:
         assert len(set(idx)) == len(idx) <= 6
 
 

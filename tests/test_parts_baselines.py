@@ -103,6 +103,14 @@ def test_ddh_init_is_keras1_he_uniform():
     assert float(net.conv4.bias.detach().abs().sum()) == 0.0
 
 
+def test_ddh_batchnorm_follows_keras1_defaults_unless_told():
+    def momenta(*modules):
+        return {m.momentum for mod in modules for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+
+    assert momenta(DDHNet(ctx()), DivideEncodeHead(ctx(), {"merged": 860})) == {0.01}  # Keras momentum 0.99
+    assert momenta(DDHNet(ctx(), bn_momentum=0.1), DivideEncodeHead(ctx(), {"m": 8}, bn_momentum=0.1)) == {0.1}
+
+
 def test_ddh_backbone_rejects_small_inputs():
     with pytest.raises(BenchError, match="at least 24x24"):
         DDHNet(ctx(size=16))

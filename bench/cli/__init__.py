@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from bench.cli import plugins_cmd, run  # noqa: F401  (commands register on import)
-from bench.cli import leaderboard, ui  # noqa: F401
-from bench.cli import data  # noqa: F401
-from bench.cli import server, sweep  # noqa: F401
+# Each command module registers its command on the shared typer app when imported.
+from bench.cli import data, leaderboard, plugins_cmd, run, server, sweep, ui  # noqa: F401
 from bench.cli import eval as eval_cmd  # noqa: F401
 from bench.cli.app import app, err_console
 from bench.errors import BenchError

@@ -33,8 +33,8 @@ PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r
 @app.command("eval")
 def eval_command(
     run_id: Annotated[str, typer.Argument(help="MLflow run id of a finished run (a child run of `bench run`).")],
-    metric: Annotated[list[str] | None, typer.Option(help="Metric to compute and log (repeatable or comma list); a new K or radius is added to the run's protocol [default: all].")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store [default: $MLFLOW_TRACKING_URI or sqlite:///./mlflow.db].")] = None,
+    metric: Annotated[list[str] | None, typer.Option(help="Metric to compute and log (repeatable or comma list); a new K or radius is added to the run's protocol (default: all).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///./mlflow.db).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Re-evaluate a finished run from its stored codes (no retraining) and log the result to it."""

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from bench.acceleration import acceleration_spec
 from bench.cli.app import app, console, err_console
 from bench.cli.execution import (
     ExecutorOption,
@@ -20,7 +21,6 @@ from bench.cli.execution import (
     execute_and_report,
     warn_cluster_store,
 )
-from bench.acceleration import acceleration_spec
 from bench.config import build_protocol, parse_bits, parse_list, parse_sets, split_sets
 from bench.errors import BenchError
 from bench.executors.worker import data_for
@@ -52,9 +52,9 @@ def run_command(
     batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
     standard: Annotated[str, typer.Option(help="as-published (each method's own optimizer and batch) or harness-standard.")] = DEFAULTS.standard,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
-    device_data_mb: Annotated[float | None, typer.Option(help="Keep the training set on a CUDA device up to this many MiB [default: a quarter of its memory].")] = None,
+    device_data_mb: Annotated[float | None, typer.Option(help="Keep the training set on a CUDA device up to this many MiB (default: a quarter of its memory).")] = None,
     backbone: Annotated[str | None, typer.Option(help="Replace the method's backbone.")] = None,
     head: Annotated[str | None, typer.Option(help="Replace the method's hashing head.")] = None,
     loss: Annotated[str | None, typer.Option(help="Loss parts: a,b replaces; +part[:weight] adds; -part removes.")] = None,

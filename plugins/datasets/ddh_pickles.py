@@ -23,7 +23,6 @@ and refuses anything else, naming the file, before anything is called.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from bench.data import QUERY, FaceData, per_identity_split
+from bench.datacache import sha256_file
 from bench.errors import BenchError
 from plugins.datasets.arrays import to_uint8
 from plugins.datasets.assemble import ImagePool, finish
@@ -94,14 +94,6 @@ def safe_load(path: Path) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure means the file is not a DDH pickle
         raise BenchError(f"cannot read {path} as a DDH pickle ({type(exc).__name__}: {exc})") from None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -12,25 +12,8 @@ smaller ``crop`` for uncropped downloads.
 
 from __future__ import annotations
 
-from pathlib import Path
+from plugins.datasets.folder import image_tree_loader
 
-from bench.data import FaceData
-from plugins.datasets.folder import load_image_tree
-
-
-def load_facescrub(
-    data_root: Path | None = None,
-    size: int = 32,
-    crop: float = 1.0,
-    val: int = 5,
-    query: int = 5,
-    min_images: int | None = None,
-    split_seed: int = 0,
-    on_corrupt: str = "skip",
-    overlap: str = "refuse",
-) -> FaceData:
-    """Downloaded FaceScrub, <root>/<person>/*.jpg, 5 query images per person."""
-    return load_image_tree(
-        "facescrub", data_root, size=size, crop=crop, val=val, query=query, min_images=min_images,
-        split_seed=split_seed, on_corrupt=on_corrupt, overlap=overlap,
-    )
+load_facescrub = image_tree_loader(
+    "facescrub", val=5, query=5, doc="Downloaded FaceScrub, <root>/<person>/*.jpg, 5 query images per person."
+)

@@ -56,19 +56,31 @@ def load_image_tree(
     return finish(dataset, pool, split, overlap=overlap, meta=meta)
 
 
-def load_folder(
-    data_root: Path | None = None,
-    size: int = 32,
-    crop: float = 1.0,
-    val: int = 1,
-    query: int = 2,
-    min_images: int | None = None,
-    split_seed: int = 0,
-    on_corrupt: str = "skip",
-    overlap: str = "refuse",
-) -> FaceData:
-    """Any <root>/<identity>/*.jpg|png|pgm... tree, split per identity (query 2, val 1)."""
-    return load_image_tree(
-        "folder", data_root, size=size, crop=crop, val=val, query=query, min_images=min_images,
-        split_seed=split_seed, on_corrupt=on_corrupt, overlap=overlap,
-    )
+def image_tree_loader(dataset: str, *, val: int, query: int, doc: str):
+    """A dataset loader for ``<root>/<identity>/*`` trees named ``dataset``, with its own
+    default ``val`` and ``query`` images per identity (every option stays overridable)."""
+
+    def load(
+        data_root: Path | None = None,
+        size: int = 32,
+        crop: float = 1.0,
+        val: int = val,
+        query: int = query,
+        min_images: int | None = None,
+        split_seed: int = 0,
+        on_corrupt: str = "skip",
+        overlap: str = "refuse",
+    ) -> FaceData:
+        return load_image_tree(
+            dataset, data_root, size=size, crop=crop, val=val, query=query, min_images=min_images,
+            split_seed=split_seed, on_corrupt=on_corrupt, overlap=overlap,
+        )
+
+    load.__name__ = load.__qualname__ = f"load_{dataset}"
+    load.__doc__ = doc
+    return load
+
+
+load_folder = image_tree_loader(
+    "folder", val=1, query=2, doc="Any <root>/<identity>/*.jpg|png|pgm... tree, split per identity (query 2, val 1)."
+)
