@@ -58,8 +58,13 @@ class RunSpec(StrictModel):
         return f"{self.method}-{self.bits}b-s{self.seed}"
 
     def config_hash(self) -> str:
-        """Identifies the run's full configuration (not where its data lives or its device)."""
+        """Identifies the run's full configuration (not where its data lives or its device).
+
+        A precision asked for explicitly (``--precision fp32|bf16``) is part of it, so such a
+        run never stands in for a default one; ``auto`` is not (it resolves per device)."""
         payload = self.model_dump(mode="json", include={"method", "bits", "seed", "protocol", "method_config"})
+        if self.acceleration.precision != "auto":
+            payload["precision"] = self.acceleration.precision
         return stable_hash(payload)[:16]
 
 
@@ -143,7 +148,8 @@ def plan_runs(
                     method_config=config.model_dump(mode="json"),
                     overrides={k: v for k, v in overrides.items() if v},
                     data_root=data_root, device=device,
-                    acceleration=acceleration or AccelerationSpec(),
+                    # execution settings concern deep training only; fitted methods keep the defaults
+                    acceleration=(acceleration if isinstance(method, DeepMethod) else None) or AccelerationSpec(),
                 ))
     return specs
 

@@ -78,7 +78,7 @@ import sys
 from mlflow.tracking import MlflowClient
 
 maps = {}
-for precision in ("bf16", "fp32"):  # one store each: precision is not part of a run's config hash
+for precision in ("bf16", "fp32"):  # one store per precision
     client = MlflowClient(f"sqlite:///{sys.argv[1]}/mlflow-{precision}.db")
     experiment = client.get_experiment_by_name("gpu-check")
     for run in client.search_runs([experiment.experiment_id]):

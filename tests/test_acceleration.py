@@ -117,8 +117,21 @@ def test_deep_runs_are_tagged_with_their_acceleration(host):
     assert tags["facehash.accel.precision"] == "bf16" and tags["facehash.accel.compile"] == "false"
     [lsh] = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=ProtocolConfig())
     assert acceleration_tags(host, lsh, torch.device("cpu")) == {}
-    assert spec.config_hash() == plan_runs(host, methods=["conv-hash"], bits=[12], seeds=[0],
-                                           protocol=ProtocolConfig())[0].config_hash()
+
+
+def test_an_explicit_precision_is_part_of_the_config_hash(host):
+    def spec(method, precision):
+        [s] = plan_runs(host, methods=[method], bits=[12], seeds=[0], protocol=ProtocolConfig(),
+                        acceleration=AccelerationSpec(precision=precision))
+        return s
+
+    hashes = {p: spec("conv-hash", p).config_hash() for p in ("auto", "fp32", "bf16")}
+    assert len(set(hashes.values())) == 3  # an fp32 run never stands in for a default one
+    assert hashes["auto"] == plan_runs(host, methods=["conv-hash"], bits=[12], seeds=[0],
+                                       protocol=ProtocolConfig())[0].config_hash()
+    assert spec("conv-hash", "auto").config_hash() == spec("conv-hash", "auto").config_hash()
+    # fitted methods do not train: the precision does not apply and does not split their runs
+    assert spec("lsh", "fp32").config_hash() == spec("lsh", "auto").config_hash()
 
 
 def test_bf16_runs_the_backbone_only_and_everything_after_stays_float32(host):
