@@ -102,6 +102,23 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def download_quietly(client: Any, run_id: str, path: str, folder: Path) -> Path:
+    """Download artifact ``path`` of ``run_id`` into ``folder`` without MLflow's progress bar
+    (one per small file would only clutter the output); returns the local path."""
+    before = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = "false"
+    try:
+        return Path(client.download_artifacts(run_id, path, str(folder)))
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = before
+
+
 class Tracker:
     """A thin layer over :class:`mlflow.tracking.MlflowClient` for one store."""
 

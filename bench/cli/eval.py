@@ -24,7 +24,7 @@ from bench.codes import unpack_codes
 from bench.errors import BenchError
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.protocol import EvaluationSpec
-from bench.tracking import Tracker, check_tracking_uri, resolve_tracking_uri
+from bench.tracking import Tracker, check_tracking_uri, download_quietly, resolve_tracking_uri
 
 FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "map_legacy", "queries_without_relevant")
 PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r(\d+)$")
@@ -117,7 +117,7 @@ def _get_run(tracker: Tracker, run_id: str, uri: str):
 
 def _load_codes(tracker: Tracker, run_id: str, folder: Path) -> dict[str, np.ndarray]:
     try:
-        path = tracker.client.download_artifacts(run_id, "codes.npz", str(folder))
+        path = download_quietly(tracker.client, run_id, "codes.npz", folder)
     except Exception:  # noqa: BLE001 - MLflow raises several types for a missing artifact
         raise BenchError(
             f"run '{run_id}' has no codes.npz artifact; only finished child runs of `bench run` store codes"

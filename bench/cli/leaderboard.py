@@ -50,7 +50,7 @@ def leaderboard_command(
         plots=with_images, gallery_queries=gallery_queries if with_images else 0, image_dir=images,
     )
     report = build_report(uri, options, experiment=experiment, dataset=dataset, protocol=protocol)
-    _say_fingerprints(report)
+    _say_fingerprints(report, requested=protocol)
     text = _render(report, format_)
     if format_ == "html" and out is None:
         out = Path(f"leaderboard-{report.runset.fingerprint}.html")
@@ -70,11 +70,11 @@ def leaderboard_command(
                           f"under '{folder}/'", markup=False)
 
 
-def _say_fingerprints(report: Report) -> None:
+def _say_fingerprints(report: Report, requested: str | None) -> None:
     found = report.runset.found
     listing = "; ".join(f"{r.fingerprint} ({r.dataset}, {r.runs} runs: {r.methods})" for r in found.itertuples())
     err_console.print(f"protocol fingerprints found: {listing}", markup=False)
-    how = "--protocol" if report.runset.fingerprint != found["fingerprint"].iloc[0] else "most recent"
+    how = f"--protocol {requested}" if requested else "the most recent"
     err_console.print(f"using {report.runset.fingerprint} ({how}); runs of other fingerprints are not compared",
                       markup=False)
     for note in report.notes:

@@ -22,10 +22,10 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.protocol import stable_hash
+from bench.tracking import download_quietly
 
 FP_TAG = "tags.facehash.protocol_fingerprint"
 METHOD_PARAM_PREFIX = "params.method."
-PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 # Tags every child run carries (bench.runner.run_tags); other ``facehash.*`` tags come from
 # the method's own tags() (its deviations and options) and are shown per variant.
 STANDARD_TAGS = frozenset({
@@ -248,15 +248,7 @@ class Artifacts:
             return None
         folder = self.folder / "runs" / run_id
         folder.mkdir(parents=True, exist_ok=True)
-        quiet = os.environ.get(PROGRESS_ENV)
-        os.environ[PROGRESS_ENV] = "false"  # no progress bar per small file
-        try:
-            return Path(self.client.download_artifacts(run_id, path, str(folder)))
-        finally:
-            if quiet is None:
-                os.environ.pop(PROGRESS_ENV, None)
-            else:
-                os.environ[PROGRESS_ENV] = quiet
+        return download_quietly(self.client, run_id, path, folder)
 
     def close(self) -> None:
         self._tmp.cleanup()
