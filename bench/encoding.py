@@ -34,18 +34,6 @@ def encode_relaxed(
     return torch.cat(chunks) if chunks else torch.zeros((0, 0), device=device)
 
 
-def encode_images(
-    model: torch.nn.Module,
-    images: np.ndarray | torch.Tensor,
-    normaliser: Normaliser,
-    part: int,
-    device: torch.device,
-    batch_size: int = 1024,
-) -> np.ndarray:
-    """Relaxed codes ``u`` (N, K) float32 for uint8 images of split ``part`` (eval mode)."""
-    return encode_relaxed(model, images, normaliser, part, device, batch_size).cpu().numpy()
-
-
 def encode_codes(
     model: torch.nn.Module,
     images: np.ndarray | torch.Tensor,

@@ -20,7 +20,7 @@ from bench.acceleration import (
 from bench.assembly import build_optimizer, build_parts, build_scheduler
 from bench.batching import BatchSource
 from bench.codes import pack_codes, sign_codes
-from bench.encoding import encode_codes, encode_images
+from bench.encoding import encode_codes, encode_relaxed
 from bench.errors import BenchError
 from bench.interfaces import Backbone, BuildContext
 from bench.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
@@ -247,7 +247,7 @@ def test_codes_are_signed_and_packed_on_the_device_as_numpy_would(host):
     model, _ = build(host)
     x, y = faces([5, 5, 6], size=8)
     normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
-    u = encode_images(model, x, normaliser, 0, torch.device("cpu"), batch_size=4)
+    u = encode_relaxed(model, x, normaliser, 0, torch.device("cpu"), batch_size=4).numpy()
     codes = encode_codes(model, x, normaliser, 0, torch.device("cpu"), batch_size=4)
     packed = encode_codes(model, torch.from_numpy(x), normaliser, 0, torch.device("cpu"), packed=True)
     assert codes.dtype == np.int8 and np.array_equal(codes, sign_codes(u))

@@ -76,9 +76,12 @@ def pr_pair(curves: dict) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def _grid(n: int) -> tuple[int, int]:
+def _panels(n: int) -> tuple[Figure, np.ndarray]:
+    """A figure with ``n`` panels, at most 4 per row; returns it and the flat axes."""
     cols = min(n, 4)
-    return math.ceil(n / cols), cols
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(2.9 * cols + 0.4, 2.8 * rows + 0.4), layout="constrained")
+    return fig, np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
 
 
 def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], path: Path) -> Path | None:
@@ -93,9 +96,7 @@ def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], pa
         return None
     bits = sorted({b for _, b in pairs})
     colour = colours(variants)
-    rows, cols = _grid(len(bits))
-    fig = Figure(figsize=(2.9 * cols + 0.4, 2.8 * rows + 0.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig, axes = _panels(len(bits))
     for ax, b in zip(axes, bits, strict=False):
         for variant in variants:
             runs = pairs.get((variant, b))
@@ -125,9 +126,7 @@ def precision_at_k(runs: pd.DataFrame, variants: list[str], path: Path) -> Path 
     ks = [k for k, _ in columns]
     bits = sorted(runs["bits"].unique())
     colour = colours(variants)
-    rows, cols = _grid(len(bits))
-    fig = Figure(figsize=(2.9 * cols + 0.4, 2.8 * rows + 0.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig, axes = _panels(len(bits))
     for ax, b in zip(axes, bits, strict=False):
         for variant in variants:
             group = runs[(runs["variant"] == variant) & (runs["bits"] == b)]
