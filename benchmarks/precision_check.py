@@ -1,0 +1,38 @@
+"""bf16 vs fp32: DCBH at 48 bits on synthfaces, seeds 0-2, through ``bench.runner.compute_run``
+(no MLflow needed, so it runs on a bare GPU machine); prints each run's map and the mean and
+standard deviation per precision.
+
+    python benchmarks/precision_check.py EPOCHS IDENTITIES DEVICE     # e.g. 50 200 cuda
+"""
+import statistics
+import sys
+import time
+
+from bench.acceleration import AccelerationSpec
+from bench.config import build_protocol
+from bench.pluginhost import load_plugins
+from bench.runner import compute_run, load_data, plan_runs
+
+
+def main() -> None:
+    epochs, ids, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    host = load_plugins()
+    protocol = build_protocol({"dataset": "synthfaces", "epochs": epochs}, {}, {"identities": ids})
+    data = load_data(host, protocol, None)
+    print(f"synthfaces {ids} ids, {int((data.split == 0).sum())} train, {epochs} epochs, dcbh 48 bits, {device}", flush=True)
+    maps = {}
+    for seed in (0, 1, 2):
+        for precision in ("bf16", "fp32"):
+            [spec] = plan_runs(host, methods=["dcbh"], bits=[48], seeds=[seed], protocol=protocol, device=device,
+                               acceleration=AccelerationSpec(precision=precision))
+            start = time.perf_counter()
+            m = compute_run(host, spec, data).evaluation.metrics
+            maps.setdefault(precision, []).append(m["map"])
+            print(f"seed {seed} {precision}: map {m['map']:.4f} ({m['map_worst']:.4f}-{m['map_best']:.4f}) "
+                  f"{time.perf_counter() - start:.1f} s", flush=True)
+    for p, v in maps.items():
+        print(f"{p}: mean {statistics.mean(v):.4f} std {statistics.stdev(v):.4f} over {len(v)} seeds", flush=True)
+
+
+if __name__ == "__main__":
+    main()
