@@ -14,13 +14,22 @@
 # `bash benchmarks/gpu_check.sh --install-only`, then at once (the machine stays warm ~30 s)
 # wheels/rest with `bash benchmarks/gpu_check.sh`: what the first call installed is still there.
 #
-#   bash benchmarks/gpu_check.sh [--install-only]
+#   bash benchmarks/gpu_check.sh [--install-only | --quick]
+#
+# --quick, for a small device budget (about 2.5 minutes on an H200, one call): installs only
+# what steps 2 and 5 need (numba, pydantic, pyyaml, setuptools; default folder wheels/min: numba
+# + llvmlite from wheels/numba, numpy, pydantic, pydantic_core, annotated_types,
+# typing_inspection, typing_extensions, pyyaml and setuptools from wheels/rest, 59 MB), runs
+# step 2 with 30 timed steps, then 5. bf16 vs fp32 through benchmarks/precision_check.py (DCBH,
+# 48 bits, synthfaces 200 identities, 50 epochs, seeds 0-2; no MLflow needed).
 # Scratch (runs, MLflow store, checkpoints) goes to /tmp/gpu_check; only the log and the
 # throughput JSON are copied to $OUT when the device tool sets it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-WHEELS=${FACEHASH_WHEELS:-wheels}
+MODE=${1:-}
+QUICK=$([ "$MODE" = "--quick" ] && echo 1)
+WHEELS=${FACEHASH_WHEELS:-wheels${QUICK:+/min}}
 RESULTS=/tmp/gpu_check
 EPOCHS=${FACEHASH_CHECK_EPOCHS:-2}
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"  # scratch: a rerun must not skip runs found in an old store
@@ -41,16 +50,36 @@ for folder in "$WHEELS" "$WHEELS"/*/; do
 done
 MLFLOW=$(sed -n 's/.*"mlflow==\([0-9.]*\)".*/\1/p' pyproject.toml)
 NEED=("mlflow-skinny==$MLFLOW" sqlalchemy alembic numba typer rich pydantic pyyaml matplotlib hypothesis setuptools)
-if [ "${1:-}" = "--install-only" ]; then
+if [ "$MODE" = "--install-only" ]; then
     NEED=(numba)
+elif [ -n "$QUICK" ]; then
+    NEED=(numba pydantic pyyaml setuptools)
 fi
 if ! "$PY" -m pip install -q --no-index "${LINKS[@]}" "${NEED[@]}"; then
     echo "gpu_check: wheels missing under $WHEELS (run benchmarks/fetch_wheels.sh here, carry $WHEELS/numba and $WHEELS/rest)"
     exit 3
 fi
-[ "${1:-}" = "--install-only" ] && { echo "installed: ${NEED[*]}"; exit 0; }
+[ "$MODE" = "--install-only" ] && { echo "installed: ${NEED[*]}"; exit 0; }
 "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 3
-"$PY" -c 'import bench, mlflow, numba; print("facehash-bench", bench.__version__, "| mlflow", mlflow.__version__, "| numba", numba.__version__)'
+"$PY" -c 'import bench, numba, numpy; print("facehash-bench", bench.__version__, "| numba", numba.__version__, "| numpy", numpy.__version__)'
+[ -n "$QUICK" ] || "$PY" -c 'import mlflow; print("mlflow", mlflow.__version__)'
+
+finish() {
+    step "done"
+    if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+        cp "$RESULTS/gpu_check.log" "$RESULTS/throughput.json" "$OUT/" 2>/dev/null
+    fi
+    exit 0
+}
+
+if [ -n "$QUICK" ]; then
+    step "2. training throughput (harness vs reference pipeline, batch 256, 32x32)"
+    timeout 160 "$PY" benchmarks/train_throughput.py --device cuda --steps 30 --repeats 3 \
+        --json "$RESULTS/throughput.json" 2>&1 | grep -v Warning
+    step "5. bf16 vs fp32 (benchmarks/precision_check.py 50 200 cuda)"
+    timeout 150 "$PY" benchmarks/precision_check.py 50 200 cuda 2>&1 | grep -v Warning
+    finish
+fi
 
 step "1. CUDA tests (pytest -m cuda)"
 mapfile -t CUDA_TESTS < <(grep -l "mark.cuda" tests/*.py)
@@ -92,7 +121,4 @@ for bits in sorted(maps):
     diff = f"{b - f:+.4f}" if b is not None and f is not None else "-"
     print(f"| {bits} | {b if b is None else round(b, 4)} | {f if f is None else round(f, 4)} | {diff} |")
 EOF
-step "done"
-if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
-    cp "$RESULTS/gpu_check.log" "$RESULTS/throughput.json" "$OUT/" 2>/dev/null
-fi
+finish

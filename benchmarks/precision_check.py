@@ -10,6 +10,7 @@ import time
 
 from bench.acceleration import AccelerationSpec
 from bench.config import build_protocol
+from bench.data import TRAIN
 from bench.pluginhost import load_plugins
 from bench.runner import compute_run, load_data, plan_runs
 
@@ -19,7 +20,7 @@ def main() -> None:
     host = load_plugins()
     protocol = build_protocol({"dataset": "synthfaces", "epochs": epochs}, {}, {"identities": ids})
     data = load_data(host, protocol, None)
-    print(f"synthfaces {ids} ids, {int((data.split == 0).sum())} train, {epochs} epochs, dcbh 48 bits, {device}", flush=True)
+    print(f"synthfaces {ids} ids, {int((data.split == TRAIN).sum())} train, {epochs} epochs, dcbh 48 bits, {device}", flush=True)
     maps = {}
     for seed in (0, 1, 2):
         for precision in ("bf16", "fp32"):
