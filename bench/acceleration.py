@@ -1,5 +1,5 @@
 """How a run uses its device: mixed precision, memory format, fused optimizers, compilation,
-cuDNN autotuning, CPU threads, and where the training set lives. Resolved once per run from
+CUDA graphs of the training step (:mod:`bench.training_step`), cuDNN autotuning, CPU threads, and where the training set lives. Resolved once per run from
 an :class:`AccelerationSpec` and the device; every choice is returned by
 :meth:`Acceleration.tags` so it lands in the run's MLflow tags.
 
@@ -36,6 +36,7 @@ class AccelerationSpec(StrictModel):
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     channels_last: Literal["auto", "on", "off"] = "auto"
     compile: bool = False
+    cuda_graph: Literal["auto", "on", "off"] = "auto"
     device_data_mb: float | None = Field(None, ge=0)
 
 
@@ -47,6 +48,7 @@ class Acceleration:
     precision: str  # "bf16" or "fp32"
     channels_last: bool
     compile: bool
+    cuda_graph: bool  # capture the training step in a CUDA graph (bench.training_step)
     fused_optimizer: bool
     cudnn_benchmark: bool
     threads: int | None  # CPU intra-op threads set for the run; None: left as they are
@@ -94,6 +96,7 @@ class Acceleration:
             "accel.precision_scope": "backbone" if self.precision == "bf16" else "none",
             "accel.channels_last": str(self.channels_last).lower(),
             "accel.compile": str(self.compile).lower(),
+            "accel.cuda_graph": str(self.cuda_graph).lower(),
             "accel.fused_optimizer": str(self.fused_optimizer).lower(),
             "accel.threads": str(self.threads if self.threads is not None else torch.get_num_threads()),
             "accel.sync_every": str(self.sync_every),
@@ -127,8 +130,8 @@ def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Accele
     """Turn ``auto`` choices into concrete ones for ``device``.
 
     >>> a = resolve_acceleration(AccelerationSpec(precision="fp32"), torch.device("cpu"))
-    >>> a.precision, a.channels_last, a.fused_optimizer, a.sync_every, a.data_cap_bytes
-    ('fp32', True, True, 1, None)
+    >>> a.precision, a.channels_last, a.fused_optimizer, a.cuda_graph, a.sync_every, a.data_cap_bytes
+    ('fp32', True, True, False, 1, None)
     >>> auto = resolve_acceleration(AccelerationSpec(), torch.device("cpu")).precision
     >>> auto == ("bf16" if cpu_has_native_bf16() else "fp32")
     True
@@ -140,6 +143,8 @@ def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Accele
         precision = "bf16" if native else "fp32"
     elif precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
         raise BenchError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use --precision fp32")
+    if spec.cuda_graph == "on" and not cuda:
+        raise BenchError(f"--cuda-graph on needs a CUDA device, but the run is on {device.type}; use auto or off")
     cap = None
     if cuda:
         if spec.device_data_mb is not None:
@@ -151,6 +156,8 @@ def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Accele
         precision=precision,
         channels_last=spec.channels_last != "off",  # oneDNN and cuDNN convolutions both gain from NHWC
         compile=spec.compile,
+        # auto: graphs on CUDA, unless torch.compile manages the step (its own cudagraph modes)
+        cuda_graph=spec.cuda_graph == "on" or (spec.cuda_graph == "auto" and cuda and not spec.compile),
         fused_optimizer=device.type in ("cuda", "cpu"),  # torch's fused Adam/AdamW/SGD kernels
         cudnn_benchmark=cuda,
         threads=None if cuda else cpu_threads(),
@@ -160,44 +167,43 @@ def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Accele
 
 
 class LossMeter:
-    """Per-epoch sums of the loss parts, kept on the loss's device; the host reads them back
+    """Per-epoch sums of a step's loss values (one device vector ``[total, part...]``, as
+    :mod:`bench.training_step` returns it), kept on the device; the host reads them back
     (which waits for the device) only every ``sync_every`` steps.
 
-    >>> m = LossMeter(sync_every=2)
-    >>> m.add(torch.tensor(1.0), {"a": torch.tensor(0.5)}), m.add(torch.tensor(3.0), {"a": torch.tensor(1.5)})
+    >>> m = LossMeter(["total", "a"], sync_every=2)
+    >>> m.add(torch.tensor([1.0, 0.5])), m.add(torch.tensor([3.0, 1.5]))
     (None, 3.0)
     >>> m.means()
     {'loss/total': 2.0, 'loss/a': 1.0}
     """
 
-    def __init__(self, sync_every: int = 1) -> None:
+    def __init__(self, names: list[str], sync_every: int = 1) -> None:
+        self.names = [f"loss/{name}" for name in names]
         self.sync_every = max(1, sync_every)
-        self.sums: dict[str, torch.Tensor] = {}
+        self.sums: torch.Tensor | None = None
         self.count = 0
 
-    def add(self, total: torch.Tensor, parts: dict[str, torch.Tensor]) -> float | None:
-        """Add one step's values. At a read-back step return that step's total, or NaN when
-        any total since the epoch began was not finite; between read-backs return ``None``."""
-        values = {"loss/total": total, **{f"loss/{k}": v for k, v in parts.items()}}
-        for name, value in values.items():
-            value = value.detach().float()
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
+    def add(self, values: torch.Tensor) -> float | None:
+        """Add one step's values (copied: a CUDA graph's output buffer is reused). At a
+        read-back step return that step's total, or NaN when any total since the epoch
+        began was not finite; between read-backs return ``None``."""
+        self.sums = values.detach().clone() if self.sums is None else self.sums.add_(values)
         self.count += 1
         if self.count % self.sync_every:
             return None
-        step_total, running = torch.stack([total.detach().float(), self.sums["loss/total"]]).tolist()
+        step_total, running = torch.stack([values[0], self.sums[0]]).tolist()
         return step_total if math.isfinite(running) else math.nan
 
     def means(self) -> dict[str, float]:
-        """Average of each part over the steps added (one host read)."""
-        if not self.sums:
+        """Average of each value over the steps added (one host read)."""
+        if self.sums is None:
             return {}
-        stacked = torch.stack(list(self.sums.values())).cpu().tolist()
-        return {k: v / self.count for k, v in zip(self.sums, stacked, strict=True)}
+        return {k: v / self.count for k, v in zip(self.names, self.sums.tolist(), strict=True)}
 
 
 def acceleration_spec(precision: str = "auto", compile: bool = False,
-                      device_data_mb: float | None = None) -> AccelerationSpec:
+                      device_data_mb: float | None = None, cuda_graph: str = "auto") -> AccelerationSpec:
     """The spec from command-line values; a bad value is a one-line :class:`BenchError`.
 
     >>> acceleration_spec("bf16").precision
@@ -207,4 +213,7 @@ def acceleration_spec(precision: str = "auto", compile: bool = False,
         raise BenchError(f"--precision '{precision}': use auto (bf16 where the GPU or CPU computes it natively, else fp32), bf16 or fp32")
     if device_data_mb is not None and device_data_mb < 0:
         raise BenchError(f"--device-data-mb {device_data_mb}: give a size in MiB >= 0")
-    return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb)
+    if cuda_graph not in ("auto", "on", "off"):
+        raise BenchError(f"--cuda-graph '{cuda_graph}': use auto (on CUDA unless --compile), on or off")
+    return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb,
+                            cuda_graph=cuda_graph)

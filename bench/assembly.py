@@ -28,7 +28,9 @@ class HashingModel(nn.Module):
         if self.autocast_dtype is None:
             features = self.backbone(images)
         else:
-            with torch.autocast(images.device.type, dtype=self.autocast_dtype):
+            # no weight cache: each weight is cast once per forward anyway, and CUDA graph
+            # capture (bench.training_step) does not support autocast's cache
+            with torch.autocast(images.device.type, dtype=self.autocast_dtype, cache_enabled=False):
                 features = self.backbone(images)
         if isinstance(features, torch.Tensor):
             features = {"out": features}

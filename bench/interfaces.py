@@ -57,6 +57,11 @@ class LossPart(nn.Module):
     A part may own parameters (classifier weights, centres): they are trained with the
     model. A part may define ``after_step(outputs, labels)``, called after each optimizer
     step (for non-gradient updates such as the centre-loss rule).
+
+    On CUDA the whole step is replayed from a CUDA graph (:mod:`bench.training_step`), so
+    a part should not read values back to the host (``.item()``, boolean-mask indexing)
+    and must update tensors it keeps across steps in place; a part that cannot be captured
+    still trains, eagerly, and the run's ``facehash.accel.step`` tag says so.
     """
 
     def after_step(self, outputs: Outputs, labels: torch.Tensor) -> None:

@@ -84,10 +84,13 @@ def pixel_moments(images: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np
 
 def augment(batch: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
     """Batch augmentation on the batch's device: ``none`` or ``flip`` (random horizontal).
-    The draws come from ``generator`` (on the CPU; the mask is copied without blocking)."""
+    The draws come from ``generator`` (on the CPU); on CUDA the mask goes through pinned
+    memory, since a copy from pageable memory would wait for the device."""
     if kind == "none":
         return batch
     flip = torch.rand(batch.shape[0], generator=generator) < 0.5
+    if batch.device.type == "cuda":
+        flip = flip.pin_memory()
     flip = flip.to(batch.device, non_blocking=True).view(-1, 1, 1, 1)
     return torch.where(flip, batch.flip(-1), batch)
 

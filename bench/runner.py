@@ -125,7 +125,10 @@ def plan_runs(
     acceleration: AccelerationSpec | None = None,
 ) -> list[RunSpec]:
     """Expand and validate runs; raises :class:`BenchError` on any bad input."""
-    resolve_device(device)
+    if acceleration is not None:  # e.g. --cuda-graph on without a GPU: say so before any run
+        resolve_acceleration(acceleration, resolve_device(device))
+    else:
+        resolve_device(device)
     known = frozenset(host.methods.names())
     specs = []
     for name in methods:
@@ -175,6 +178,7 @@ class Computed:
     evaluation: Any
     state: dict | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # known only after training
 
 
 def compute_run(
@@ -202,6 +206,7 @@ def compute_run(
     query_x, query_y = data.part(QUERY)
     state = None
     extra: dict[str, float] = {}
+    tags: dict[str, str] = {}
     if isinstance(method, FittedMethod):
         def vectors(x: np.ndarray, part: int) -> np.ndarray:
             return normaliser.apply(torch.from_numpy(x), part).flatten(1).numpy()
@@ -245,10 +250,11 @@ def compute_run(
         loss.load_state_dict(result.state["loss"])
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
+        tags = {"facehash.accel.step": result.step_status}
         gallery = encode_codes(model, source.images, normaliser, TRAIN, device)
         query = encode_codes(model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device))
-    return Computed(gallery, query, evaluation, state, extra)
+    return Computed(gallery, query, evaluation, state, extra, tags)
 
 
 def write_artifacts(folder: Path, spec: RunSpec, data: FaceData, computed: Computed) -> None:
@@ -338,6 +344,8 @@ def execute_run(
         seconds = time.perf_counter() - start
         metrics = {**computed.evaluation.metrics, **computed.extra_metrics, "wall_seconds": seconds}
         write_artifacts(folder, spec, data, computed)
+        if computed.tags:
+            tracker.set_tags(run_id, computed.tags)
         tracker.log_metrics(run_id, metrics)
         tracker.log_artifacts(run_id, folder)
         tracker.end(run_id, "FINISHED")

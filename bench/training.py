@@ -19,7 +19,8 @@ from bench.acceleration import Acceleration, LossMeter
 from bench.assembly import CompositeLoss, HashingModel
 from bench.batching import BatchSource
 from bench.methods import TrainingSpec
-from bench.preprocess import Normaliser, prepare_batch
+from bench.preprocess import Normaliser, augment
+from bench.training_step import TrainStep, make_train_step
 
 
 class RunFailed(Exception):
@@ -35,6 +36,7 @@ class TrainResult:
     selection_score: float
     steps: int
     history: list[dict[str, float]] = field(default_factory=list)
+    step_status: str = "eager"  # how the steps ran: eager, or captured in a CUDA graph
 
 
 @dataclass
@@ -72,39 +74,39 @@ def train(
     start: LoopState | None = None,
     on_epoch_end: Callable[[LoopState], None] = lambda state: None,
     accel: Acceleration | None = None,
+    train_step: TrainStep | None = None,
 ) -> TrainResult:
     """Train ``model`` and ``loss`` for ``spec.epochs`` epochs; return the selected weights.
 
     ``start`` continues an interrupted run (model, optimizer, scheduler and RNG states are
     restored by the caller); ``on_epoch_end`` receives the loop state after every epoch.
-    ``accel`` (already applied to the model and optimizer) sets the input memory format and
-    how often the loss is read back to the host (``on_step`` is called at those steps).
+    ``accel`` (already applied to the model and optimizer) sets the input memory format,
+    whether the step is captured in a CUDA graph and how often the loss is read back to the
+    host (``on_step`` is called at those steps). ``train_step`` replaces the step built from
+    them (a caller that trains in several calls keeps one, and with it one graph); its
+    :attr:`~bench.training_step.TrainStep.status` is returned in the result.
     """
     start = start or LoopState()
     best_score, best_epoch, best_state = start.best_score, start.best_epoch, start.best_state
     history: list[dict[str, float]] = list(start.history)
     step = start.step
+    if train_step is None:
+        train_step = make_train_step(model, loss, optimizer, normaliser,
+                                     memory_format=accel.memory_format if accel else torch.contiguous_format,
+                                     cuda_graph=accel.cuda_graph if accel else False)
     for epoch in range(start.epoch + 1, spec.epochs + 1):
         model.train()
         loss.train()
-        meter = LossMeter(accel.sync_every if accel else 1)
-        memory_format = accel.memory_format if accel else torch.contiguous_format
+        meter = LossMeter(train_step.names, accel.sync_every if accel else 1)
         for images, labels in source:
-            x = prepare_batch(images, normaliser, augmentation=augmentation,
-                              generator=source.generator, memory_format=memory_format)
-            outputs = model(x)
-            total, parts = loss(outputs, labels)
+            images = augment(images, augmentation, source.generator)
+            value = meter.add(train_step(images, labels))  # None between host read-backs
             step += 1
-            value = meter.add(total, parts)  # None between host read-backs
-            if value is not None and not math.isfinite(value):
-                late = f" (the loss is read every {meter.sync_every} steps)" if meter.sync_every > 1 else ""
-                raise RunFailed(f"non-finite loss at step {step}{late}")
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
             scheduler.step()
-            loss.after_step({k: v.detach() for k, v in outputs.items()}, labels)
             if value is not None:
+                if not math.isfinite(value):
+                    late = f" (the loss is read every {meter.sync_every} steps)" if meter.sync_every > 1 else ""
+                    raise RunFailed(f"non-finite loss at step {step}{late}")
                 on_step(step, value)
         metrics = meter.means()
         if not all(math.isfinite(v) for v in metrics.values()):
@@ -125,4 +127,4 @@ def train(
         on_epoch_end(LoopState(epoch, step, best_score, best_epoch, best_state, history))
     if best_state is None:  # selection by validation without a validator: keep the last
         best_state, best_epoch, best_score = _snapshot(model, loss), spec.epochs, float("nan")
-    return TrainResult(copy.deepcopy(best_state), best_epoch, best_score, step, history)
+    return TrainResult(copy.deepcopy(best_state), best_epoch, best_score, step, history, train_step.status)

@@ -16,12 +16,13 @@
 #
 #   bash benchmarks/gpu_check.sh [--install-only | --quick]
 #
-# --quick, for a small device budget (about 2.5 minutes on an H200, one call): installs only
-# what steps 2 and 5 need (numba, pydantic, pyyaml, setuptools; default folder wheels/min: numba
+# --quick, for a small device budget (about 4 minutes on an H200, one call): installs only
+# what steps 1, 2 and 5 need (numba, pydantic, pyyaml, setuptools; default folder wheels/min: numba
 # + llvmlite from wheels/numba, numpy, pydantic, pydantic_core, annotated_types,
-# typing_inspection, typing_extensions, pyyaml and setuptools from wheels/rest, 59 MB), runs
-# step 2 with 30 timed steps, then 5. bf16 vs fp32 through benchmarks/precision_check.py (DCBH,
-# 48 bits, synthfaces 200 identities, 50 epochs, seeds 0-2; no MLflow needed).
+# typing_inspection, typing_extensions, pyyaml and setuptools from wheels/rest, 57 MB), runs
+# the CUDA tests but the torch.compile one, step 2 with 30 timed steps, 2b. dcbh with
+# --cuda-graph off, then 5. bf16 vs fp32 through benchmarks/precision_check.py (DCBH, 48 bits,
+# synthfaces 200 identities, 50 epochs, seeds 0-2; no MLflow needed).
 # Scratch (runs, MLflow store, checkpoints) goes to /tmp/gpu_check; only the log and the
 # throughput JSON are copied to $OUT when the device tool sets it.
 set -uo pipefail
@@ -72,18 +73,28 @@ finish() {
     exit 0
 }
 
+cuda_tests() {  # $1: timeout; the rest: extra pytest arguments
+    local limit=$1; shift
+    mapfile -t CUDA_TESTS < <(grep -l "mark.cuda" tests/*.py)
+    timeout "$limit" "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs "$@" "${CUDA_TESTS[@]}" 2>&1 | tail -15
+}
+
 if [ -n "$QUICK" ]; then
+    step "1. CUDA tests (pytest -m cuda, without the torch.compile one)"
+    cuda_tests 120 -k "not compiled"
     step "2. training throughput (harness vs reference pipeline, batch 256, 32x32)"
     timeout 160 "$PY" benchmarks/train_throughput.py --device cuda --steps 30 --repeats 3 \
         --json "$RESULTS/throughput.json" 2>&1 | grep -v Warning
+    step "2b. dcbh without CUDA graphs (what the graphs give)"
+    timeout 60 "$PY" benchmarks/train_throughput.py --device cuda --steps 30 --repeats 2 --methods dcbh \
+        --cuda-graph off --epoch estimate 2>&1 | grep -v Warning | tail -3
     step "5. bf16 vs fp32 (benchmarks/precision_check.py 50 200 cuda)"
     timeout 150 "$PY" benchmarks/precision_check.py 50 200 cuda 2>&1 | grep -v Warning
     finish
 fi
 
 step "1. CUDA tests (pytest -m cuda)"
-mapfile -t CUDA_TESTS < <(grep -l "mark.cuda" tests/*.py)
-timeout 150 "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs "${CUDA_TESTS[@]}" 2>&1 | tail -15
+cuda_tests 150
 
 step "2. training throughput (harness vs reference pipeline, batch 256, 32x32)"
 timeout 240 "$PY" benchmarks/train_throughput.py --device cuda --steps 40 --repeats 3 \

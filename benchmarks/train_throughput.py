@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--cuda-graph", default="auto", help="auto, on or off (see bench run --help)")
     parser.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -71,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measure(work: Workload, args: argparse.Namespace) -> dict:
     """Alternate harness and reference repeats; return the per-repeat images/s and the epoch."""
-    harness = HarnessPipeline(work, acceleration_spec(args.precision, args.compile))
+    harness = HarnessPipeline(work, acceleration_spec(args.precision, args.compile, cuda_graph=args.cuda_graph))
     reference = ReferencePipeline(work, num_workers=args.workers)
     batch = work.training.batch_size if work.training.sampler != "balanced" else None
     rates: dict[str, list[float]] = {"harness": [], "reference": []}
@@ -97,7 +98,7 @@ def measure(work: Workload, args: argparse.Namespace) -> dict:
             "sampler": work.training.sampler, "rates": rates, "median": median,
             "ratio": median["harness"] / median["reference"], "epoch_seconds": epoch,
             "epoch_images": n_train, "epoch_how": "measured" if how == "measure" else "estimated",
-            "tags": harness.accel.tags()}
+            "tags": harness.accel.tags(), "step": harness.step.status}
 
 
 def _balanced_batch(harness: HarnessPipeline) -> int:
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         results.append(measure(work, args))
         r = results[-1]
         print(f"  {method}: harness {[round(v) for v in r['rates']['harness']]} img/s, "
-              f"reference {[round(v) for v in r['rates']['reference']]} img/s", flush=True)
+              f"reference {[round(v) for v in r['rates']['reference']]} img/s, step {r['step']}", flush=True)
     if results:
         print(f"acceleration: {results[0]['tags']}")
         print(f"epoch = one pass of the harness over all {results[0]['epoch_images']:,} training images")

@@ -3,7 +3,8 @@
 - ``HarnessPipeline``: the harness's own path, :func:`bench.training.train` over a
   :class:`bench.batching.BatchSource` (uint8 training set on the device, batches drawn by
   index, prepared on the device) with the run's :class:`bench.acceleration.Acceleration`
-  (bf16 backbone and fused optimizer on CUDA, channels_last, optional compile).
+  (bf16 backbone, fused optimizer, channels_last, on CUDA the step replayed from a CUDA
+  graph, optional compile).
 - ``ReferencePipeline``: a standard PyTorch training script: a ``DataLoader`` over a
   ``Dataset`` that returns one HWC uint8 sample at a time through torchvision's
   ``ToTensor`` + ``Normalize`` (``num_workers=2``, ``pin_memory`` on CUDA, persistent
@@ -39,6 +40,7 @@ from bench.pluginhost import PluginHost
 from bench.preprocess import Normaliser
 from bench.protocol import ProtocolConfig
 from bench.training import train
+from bench.training_step import make_train_step
 
 YTF_IDENTITIES, YTF_TRAIN_PER_ID = 1595, 40  # YouTube Faces as the DDH papers use it: 63,800 train
 
@@ -144,12 +146,15 @@ class HarnessPipeline:
         self.source = work.source(self.accel.data_cap_bytes)
         self.scheduler = build_scheduler(work.config.schedule, self.optimizer, 10**9)
         self.spec = work.training.model_copy(update={"epochs": 1, "selection": "last"})
+        # one step object for every call, so a CUDA graph is captured once, not per repeat
+        self.step = make_train_step(self.model, self.loss, self.optimizer, work.normaliser,
+                                    memory_format=self.accel.memory_format, cuda_graph=self.accel.cuda_graph)
 
     def seconds(self, steps: int, warmup: int = 0) -> float:
         """Wall time of ``steps`` training steps (after ``warmup`` untimed ones)."""
         timed = TimedSource(self.source, warmup, steps)
         train(self.model, self.loss, self.optimizer, self.scheduler, timed, self.work.normaliser,
-              self.spec, augmentation="none", accel=self.accel)
+              self.spec, augmentation="none", accel=self.accel, train_step=self.step)
         return timed.seconds
 
     def epoch_seconds(self) -> float:
@@ -158,7 +163,7 @@ class HarnessPipeline:
         sync(self.work.device)
         start = time.perf_counter()
         train(self.model, self.loss, self.optimizer, self.scheduler, self.source, self.work.normaliser,
-              self.spec, augmentation="none", accel=self.accel)
+              self.spec, augmentation="none", accel=self.accel, train_step=self.step)
         sync(self.work.device)
         return time.perf_counter() - start
 

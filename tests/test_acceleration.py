@@ -233,8 +233,8 @@ def test_loss_is_read_back_every_sync_every_steps_and_nan_still_stops_the_run(ho
     train(model, loss, optimizer, build_scheduler(ConvHashConfig().schedule, optimizer, 8), source,
           normaliser, spec, on_step=lambda step, value: steps.append(step), accel=cpu_accel(sync_every=3))
     assert steps == [3, 6]
-    meter = LossMeter(sync_every=3)
-    values = [meter.add(torch.tensor(v), {}) for v in (1.0, float("nan"), 2.0, 3.0)]
+    meter = LossMeter(["total"], sync_every=3)
+    values = [meter.add(torch.tensor([v])) for v in (1.0, float("nan"), 2.0, 3.0)]
     assert values[:2] == [None, None] and np.isnan(values[2]) and values[3] is None
     with torch.no_grad():
         model.head.linear.weight.fill_(float("nan"))

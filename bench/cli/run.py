@@ -54,6 +54,7 @@ def run_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
+    cuda_graph: Annotated[str, typer.Option(help="auto (on CUDA unless --compile), on or off: replay each training step from a CUDA graph.")] = "auto",
     device_data_mb: Annotated[float | None, typer.Option(help="Keep the training set on a CUDA device up to this many MiB (default: a quarter of its memory).")] = None,
     backbone: Annotated[str | None, typer.Option(help="Replace the method's backbone.")] = None,
     head: Annotated[str | None, typer.Option(help="Replace the method's hashing head.")] = None,
@@ -80,7 +81,7 @@ def run_command(
         host, methods=parse_list(method), bits=parse_bits(bits), seeds=parse_seeds(seeds),
         protocol=protocol, backbone=backbone, head=head, loss=loss, sets=method_sets,
         data_root=data_root, device=device,
-        acceleration=acceleration_spec(precision, compile_, device_data_mb),
+        acceleration=acceleration_spec(precision, compile_, device_data_mb, cuda_graph),
     )
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)

@@ -35,7 +35,9 @@ def center_rule_delta(
     >>> center_rule_delta(c, torch.tensor([[2.0], [4.0]]), torch.tensor([0, 0])).tolist()
     [[2.0], [0.0]]
     """
-    counts = torch.bincount(labels, minlength=centers.shape[0]).to(features.dtype)
+    # index_add_, not bincount: on CUDA bincount reads the labels' maximum back to the host
+    counts = torch.zeros(centers.shape[0], dtype=features.dtype, device=features.device)
+    counts.index_add_(0, labels, torch.ones_like(labels, dtype=features.dtype))
     diff = (centers[labels] - features) / (1.0 + counts[labels]).unsqueeze(1)
     return torch.zeros_like(centers).index_add_(0, labels, -diff)
 

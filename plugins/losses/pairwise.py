@@ -42,8 +42,8 @@ def dsh_pairwise_loss(
     dist = (b[:, None, :] - b[None, :, :]).pow(2).sum(dim=2)  # exact; N*N*K floats is small
     same = labels[:, None] == labels[None, :]
     pair = torch.where(same, dist, torch.relu(margin - dist))
-    upper = torch.triu(torch.ones(n, n, dtype=torch.bool, device=b.device), diagonal=1)
-    return 0.5 * pair[upper].sum() / (n * (n - 1)) + reg
+    # triu (not a boolean mask, whose indexing waits for the device) keeps the pairs i < j
+    return 0.5 * torch.triu(pair, diagonal=1).sum() / (n * (n - 1)) + reg
 
 
 class DSHPairwiseLoss(LossPart):

@@ -1,0 +1,223 @@
+"""The training step: eager, and captured in a CUDA graph (bookkeeping checked on the CPU
+through a stand-in for the graph calls; the real capture in the CUDA tests)."""
+
+import numpy as np
+import pytest
+import torch
+from test_batching import faces
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from bench.acceleration import AccelerationSpec, resolve_acceleration
+from bench.assembly import build_optimizer, build_parts, build_scheduler
+from bench.batching import BatchSource
+from bench.config import method_config
+from bench.errors import BenchError
+from bench.interfaces import BuildContext
+from bench.methods import TrainingSpec
+from bench.pluginhost import load_plugins
+from bench.preprocess import Normaliser
+from bench.protocol import ProtocolConfig
+from bench.training import train
+from bench.training_step import GraphedStep, TrainStep
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+aten = torch.ops.aten
+
+#: Operators whose CUDA kernels wait for the device to hand a value to the host.
+HOST_READS = {aten._local_scalar_dense, aten.nonzero, aten.masked_select, aten.bincount, aten._unique2,
+              aten.unique_dim, aten.unique_consecutive, aten.repeat_interleave}
+
+
+class HostReadLog(TorchDispatchMode):
+    """Records every operator that would read back to the host on CUDA, including indexing
+    with a boolean mask (which computes the mask's nonzero positions on the host)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        masks = func.overloadpacket in (aten.index, aten.index_put, aten.index_put_) and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] or []))
+        if func.overloadpacket in HOST_READS or masks:
+            self.found.append(str(func))
+        return func(*args, **kwargs)
+
+
+class ReplayingGraphs:
+    """Stands in for :class:`bench.training_step.CudaGraphs` on the CPU: a "capture" records
+    the step without running it (as CUDA does) and a replay runs it; ``fail`` makes every
+    capture raise."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.fail = fail
+        self.counts = {"warm_up": 0, "capture": 0, "replay": 0, "recover": 0}
+
+    def warm_up(self, step):
+        self.counts["warm_up"] += 1
+        return step()
+
+    def capture(self, step):
+        self.counts["capture"] += 1
+        if self.fail:
+            raise RuntimeError(self.fail)
+
+        def replay():
+            self.counts["replay"] += 1
+            step()
+
+        return replay
+
+    def recover(self):
+        self.counts["recover"] += 1
+
+
+@pytest.fixture(scope="module")
+def host():
+    return load_plugins()
+
+
+def dcbh_parts(host, device="cpu", classes=4, size=16, seed=0):
+    """DCBH's own parts (VGG trunk, block head, centre loss with its after-step rule), small."""
+    config = method_config("dcbh", host.methods.get("dcbh"), ProtocolConfig(batch_size=8))
+    torch.manual_seed(seed)
+    model, loss = build_parts(host, config, BuildContext(12, classes, (3, size, size), seed))
+    return config, model.to(device), loss.to(device)
+
+
+def train_dcbh(host, step_kind, graphs=None, device="cpu", epochs=3):
+    """Three epochs of 37 images in batches of 8 (an odd last batch each epoch), with a
+    learning-rate milestone after step 9; returns the trained state and the result."""
+    x, y = faces([10, 9, 11, 7], size=16, seed=3)
+    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    config, model, loss = dcbh_parts(host, device)
+    optimizer = build_optimizer(config.optimizer, model, loss, fused=device != "cpu" or None)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[9], gamma=0.5)
+    step = None
+    if step_kind == "graphed":
+        step = GraphedStep(model, loss, optimizer, normaliser, graphs=graphs)
+    source = BatchSource(x, y, batch_size=8, sampler="shuffle", seed=1, device=device)
+    spec = TrainingSpec(epochs=epochs, batch_size=8, sampler="shuffle", selection="last")
+    result = train(model, loss, optimizer, scheduler, source, normaliser, spec, train_step=step)
+    state = {**model.state_dict(), **{f"loss.{k}": v for k, v in loss.state_dict().items()}}
+    return state, result, step
+
+
+def test_graphed_steps_train_exactly_as_eager_steps(host):
+    eager_state, eager, _ = train_dcbh(host, "eager")
+    graphs = ReplayingGraphs()
+    state, graphed, step = train_dcbh(host, "graphed", graphs)
+    # 15 steps: 3 epochs x (4 full + 1 odd batch); steps 1-3 warm up, step 4 captures the
+    # full batch, step 5 runs the odd one eagerly; after the milestone (step 9) the odd batch
+    # (step 10, its second) and the full one (step 11) are captured again, the rest replays
+    assert graphs.counts == {"warm_up": 4, "capture": 3, "replay": 11, "recover": 0}
+    assert graphed.step_status == "captured x3 (2 batch shapes)" and eager.step_status == "eager"
+    assert [h["loss/total"] for h in graphed.history] == [h["loss/total"] for h in eager.history]
+    for name, value in eager_state.items():
+        assert torch.equal(state[name], value), name
+    # each graph reads its batches from static buffers, refilled before every replay
+    assert sorted(images.shape[0] for images, _ in step.inputs.values()) == [5, 8]
+
+
+def test_a_failed_capture_falls_back_to_eager_steps_and_says_why(host):
+    eager_state, _, _ = train_dcbh(host, "eager", epochs=1)
+    graphs = ReplayingGraphs(fail="operation not permitted when stream is capturing")
+    state, result, _ = train_dcbh(host, "graphed", graphs, epochs=1)
+    assert result.step_status == "fallback to eager: RuntimeError: operation not permitted when stream is capturing"
+    assert graphs.counts == {"warm_up": 3, "capture": 1, "replay": 0, "recover": 1}
+    for name, value in eager_state.items():
+        assert torch.equal(state[name], value), name
+
+
+def test_a_short_run_never_captures_and_says_so(host):
+    x, y = faces([4, 4], size=16)
+    normaliser = Normaliser("unit", x, np.zeros(len(y), np.int8))
+    config, model, loss = dcbh_parts(host, classes=2)
+    optimizer = build_optimizer(config.optimizer, model, loss)
+    step = GraphedStep(model, loss, optimizer, normaliser, graphs=ReplayingGraphs())
+    values = step(torch.from_numpy(x), torch.from_numpy(y))
+    assert values.shape == (1 + len(loss.names),) and step.names == ["total", *loss.names]
+    assert step.status == "not captured (too few steps)"
+    assert TrainStep(model, loss, optimizer, normaliser).status == "eager"
+
+
+def test_cuda_graph_choice_resolves_per_device_and_is_tagged():
+    cpu = torch.device("cpu")
+    assert resolve_acceleration(AccelerationSpec(), cpu).cuda_graph is False
+    assert resolve_acceleration(AccelerationSpec(cuda_graph="off"), cpu).tags()["accel.cuda_graph"] == "false"
+    with pytest.raises(BenchError, match="--cuda-graph on needs a CUDA device"):
+        resolve_acceleration(AccelerationSpec(cuda_graph="on"), cpu)
+
+
+def test_cuda_graph_on_without_a_gpu_is_a_one_line_error(cli):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, _, err = cli("run", "--method", "dcbh", "--bits", "12", "--cuda-graph", "on")
+    assert code == 2 and err.strip() == (
+        "error: --cuda-graph on needs a CUDA device, but the run is on cpu; use auto or off")
+
+
+@pytest.mark.parametrize("method", ["dcbh", "ddh", "dsh"])
+def test_built_in_steps_never_read_back_to_the_host(host, method):
+    """What a CUDA graph cannot capture and what stalls an eager CUDA step, checked on the
+    operators a CPU step runs (forward, loss, backward, optimizer, after-step rules)."""
+    config = method_config(method, host.methods.get(method), ProtocolConfig(batch_size=16))
+    x, y = faces([4] * 4, size=32, seed=2)
+    torch.manual_seed(0)
+    model, loss = build_parts(host, config, BuildContext(12, 4, (3, 32, 32), 0))
+    optimizer = build_optimizer(config.optimizer, model, loss, fused=True)
+    step = TrainStep(model, loss, optimizer, Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8)))
+    images, labels = torch.from_numpy(x), torch.from_numpy(y)
+    step(images, labels)  # the first step creates the optimizer's state
+    with HostReadLog() as log:
+        step(images, labels)
+    assert log.found == []
+    with HostReadLog() as log:  # the log itself sees what it must
+        torch.zeros(3)[torch.tensor([True, False, True])].sum().item()
+    assert log.found == ["aten.index.Tensor", "aten._local_scalar_dense.default"]
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_graphed_dcbh_matches_eager_training():
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    host = load_plugins()
+    eager_state, _, _ = train_dcbh(host, "eager", device="cuda")
+    state, result, _ = train_dcbh(host, "graphed", device="cuda")
+    assert result.step_status == "captured x3 (2 batch shapes)"
+    for name, value in eager_state.items():
+        torch.testing.assert_close(state[name].float(), value.float(), rtol=1e-3, atol=1e-4, msg=name)
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("method", ["dcbh", "ddh", "dsh"])
+def test_cuda_steps_never_wait_for_the_device_and_capture(method):
+    """No host read-back inside a step (any would stall the queue and void a capture)."""
+    host = load_plugins()
+    device = torch.device("cuda")
+    accel = resolve_acceleration(AccelerationSpec(), device)
+    accel.activate()
+    config = method_config(method, host.methods.get(method), ProtocolConfig(batch_size=40))
+    x, y = faces([10] * 8, size=32, seed=2)
+    torch.manual_seed(0)
+    model, loss = build_parts(host, config, BuildContext(12, 8, (3, 32, 32), 0))
+    model, loss = accel.prepare_model(model.to(device)), loss.to(device)
+    optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
+    build_scheduler(config.schedule, optimizer, 100)
+    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    images, labels = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    eager = TrainStep(model, loss, optimizer, normaliser, accel.memory_format)
+    eager(images, labels)  # first step: optimizer state, cuDNN autotuning
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(2):
+            eager(images, labels)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    graphed = GraphedStep(model, loss, optimizer, normaliser, accel.memory_format)
+    values = [graphed(images, labels) for _ in range(6)]
+    assert graphed.status.startswith("captured x1 "), graphed.status
+    assert torch.isfinite(values[-1]).all()
