@@ -145,6 +145,8 @@ def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Accele
         raise BenchError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use --precision fp32")
     if spec.cuda_graph == "on" and not cuda:
         raise BenchError(f"--cuda-graph on needs a CUDA device, but the run is on {device.type}; use auto or off")
+    if spec.cuda_graph == "on" and spec.compile:
+        raise BenchError("--cuda-graph on with --compile: capturing compiled code is not supported; drop one of them")
     cap = None
     if cuda:
         if spec.device_data_mb is not None:

@@ -18,7 +18,8 @@ recipe ("CUDA semantics: whole-network capture"): eager warm-up steps on a side 
   the graphs share one memory pool. Eager steps between replays zero the graphs' gradient
   buffers in place and accumulate into them.
 - The fused optimizers take a float learning rate as a kernel argument, so a change of
-  learning rate (a step schedule's milestone) captures again.
+  learning rate (a step schedule's milestone) captures again, up to
+  :data:`MAX_LR_CHANGES` times; a schedule that changes it more often trains eagerly.
 - A capture that fails (a third-party part that reads back to the host, such as ``.item()``
   or boolean-mask indexing) falls back to eager steps for the rest of the run. A part that
   keeps tensors from one step to the next must update them in place (as the optimizer,
@@ -41,6 +42,7 @@ from bench.preprocess import Normaliser, prepare_batch
 
 WARMUP_STEPS = 3  # eager steps before capture (PyTorch's recipe uses 3; DDP would need 11)
 MAX_GRAPHS = 16  # batch shapes captured at most (a balanced sampler's batches vary in size)
+MAX_LR_CHANGES = 8  # learning-rate changes that capture again (step schedules have a few)
 Shape = tuple[tuple[int, ...], tuple[int, ...]]
 
 
@@ -74,20 +76,22 @@ class TrainStep:
 
 
 class CudaGraphs:
-    """PyTorch's CUDA graph calls: side-stream warm-up, capture, and recovery after a
-    failed capture."""
+    """PyTorch's CUDA graph calls on one device: side-stream warm-up, capture, a new memory
+    pool when the graphs are dropped, and recovery after a failed capture."""
 
-    def __init__(self) -> None:
-        self.side = torch.cuda.Stream()
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.side = torch.cuda.Stream(device=device)
         self.pool = torch.cuda.graph_pool_handle()  # shared by the step's graphs (see capture)
 
     def warm_up(self, step: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """Run one eager step on a side stream, ordered after and before the current one."""
-        current = torch.cuda.current_stream()
-        self.side.wait_stream(current)
-        with torch.cuda.stream(self.side):
-            values = step()
-        current.wait_stream(self.side)
+        """Run one eager step on the side stream, ordered after and before the current one."""
+        with torch.cuda.device(self.device):
+            current = torch.cuda.current_stream()
+            self.side.wait_stream(current)
+            with torch.cuda.stream(self.side):
+                values = step()
+            current.wait_stream(self.side)
         return values
 
     def capture(self, step: Callable[[], None]) -> Callable[[], None]:
@@ -97,18 +101,31 @@ class CudaGraphs:
         not one per batch shape. That is safe in any replay order because nothing a graph
         allocates outlives its replay: what carries over between steps (parameters,
         optimizer and BatchNorm state, centres, the loss values) lives outside the pool and
-        is updated in place."""
+        is updated in place. Only ``.grad`` lives in the pool: a replay writes it and the
+        step consumes it, but between steps it may hold another graph's scratch values, so
+        nothing outside the step may read gradients (clipping belongs inside the step)."""
         graph = torch.cuda.CUDAGraph()
-        # thread_local: another thread's CUDA calls (a tracking client, say) cannot void it
-        # capture on the warm-up stream: per-stream library state (cuBLAS workspaces) then
-        # exists before capture instead of being created inside it
-        with torch.cuda.graph(graph, pool=self.pool, stream=self.side, capture_error_mode="thread_local"):
-            step()
+        with torch.cuda.device(self.device):
+            current = torch.cuda.current_stream()
+            try:
+                # on the warm-up stream, so per-stream library state (cuBLAS workspaces)
+                # exists before capture; thread_local: another thread's CUDA calls (a
+                # tracking client, say) cannot void it
+                with torch.cuda.graph(graph, pool=self.pool, stream=self.side,
+                                      capture_error_mode="thread_local"):
+                    step()
+            finally:  # a capture that fails can leave its stream current
+                torch.cuda.set_stream(current)
         return graph.replay
+
+    def reset(self) -> None:
+        """A new pool for the next graphs, once every graph and gradient of the old one is
+        gone (the allocator does not let a capture join a pool no graph uses any more)."""
+        self.pool = torch.cuda.graph_pool_handle()
 
     def recover(self) -> None:
         """After a failed capture: let the device finish what was queued before it."""
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(self.device)
 
 
 @contextmanager
@@ -134,8 +151,9 @@ class GraphedStep(TrainStep):
     def __init__(self, *args, graphs: CudaGraphs | None = None, warmup_steps: int = WARMUP_STEPS,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.graphs = graphs or CudaGraphs()
+        self.graphs = graphs  # made on the first batch's device unless given
         self.warmup_steps = warmup_steps
+        self.lr_changes = 0
         self.eager_steps = 0
         self.seen: Counter[Shape] = Counter()  # eager steps per batch shape
         self.replays: dict[Shape, Callable[[], None]] = {}
@@ -143,6 +161,8 @@ class GraphedStep(TrainStep):
         self.lrs: list[float] = []  # the learning rates the graphs were recorded with
         self.captures = 0
         self.failure: str | None = None
+        if not all(group.get("fused") for group in self.optimizer.param_groups):
+            self.failure = "the optimizer is not fused (a captured step needs its state on the device)"
         self.values: torch.Tensor | None = None  # every graph writes its loss values here
 
     @property
@@ -157,11 +177,16 @@ class GraphedStep(TrainStep):
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.failure is not None:
             return self.run(images, labels)
+        if self.graphs is None:
+            self.graphs = CudaGraphs(images.device)
         lrs = [float(group["lr"]) for group in self.optimizer.param_groups]
         if lrs != self.lrs:  # a milestone: the graphs hold the old rate as a kernel argument
-            self.replays.clear()
-            self.inputs.clear()
+            self._drop_graphs()
+            self.lr_changes += bool(self.lrs)
             self.lrs = lrs
+            if self.lr_changes > MAX_LR_CHANGES:
+                self.failure = f"the learning rate changed more than {MAX_LR_CHANGES} times (each change captures again)"
+                return self.run(images, labels)
         shape = (tuple(images.shape), tuple(labels.shape))
         if shape not in self.replays:
             self.eager_steps += 1
@@ -180,6 +205,14 @@ class GraphedStep(TrainStep):
         self.replays[shape]()
         return self.values
 
+    def _drop_graphs(self) -> None:
+        """Forget every graph, their static batches and the gradients in their pool."""
+        if self.replays:
+            self.replays.clear()
+            self.inputs.clear()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.graphs.reset()
+
     def _capture(self, shape: Shape, images: torch.Tensor, labels: torch.Tensor) -> bool:
         """Record the step for batches of ``shape`` from static copies of this batch;
         ``False`` (and eager steps from now on) when the step cannot be captured."""
@@ -195,8 +228,13 @@ class GraphedStep(TrainStep):
                 replay = self.graphs.capture(record)
         except Exception as exc:  # noqa: BLE001 - any capture failure means: stay eager
             self.graphs.recover()
-            self.failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            cause = exc
+            while cause.__context__ is not None:  # the step's own error, not capture_end's
+                cause = cause.__context__
+            message = str(cause).splitlines()[0] if str(cause) else ""
+            self.failure = f"{type(cause).__name__}: {message}"[:300]
             self.replays.clear()
+            self.inputs.clear()
             self.optimizer.zero_grad(set_to_none=True)  # drop the void capture's buffers
             return False
         self.replays[shape], self.inputs[shape] = replay, (static_images, static_labels)

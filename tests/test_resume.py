@@ -76,6 +76,7 @@ def test_sigkill_after_second_checkpoint_resumes_bit_identical(tmp_path):
     assert result.run_id == killed.info.run_id  # the same MLflow run, continued
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["facehash.resumed_from_epoch"] == "2"
+    assert run.data.tags["facehash.accel.step"] == "eager"  # how the steps ran (CUDA: graphs)
     assert not checkpoint.exists()  # removed once the run finished
 
     fresh_uri, fresh_output = f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path / "fresh"

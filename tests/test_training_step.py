@@ -8,7 +8,7 @@ from test_batching import faces
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.acceleration import AccelerationSpec, resolve_acceleration
-from bench.assembly import build_optimizer, build_parts, build_scheduler
+from bench.assembly import build_optimizer, build_parts
 from bench.batching import BatchSource
 from bench.config import method_config
 from bench.errors import BenchError
@@ -18,7 +18,7 @@ from bench.pluginhost import load_plugins
 from bench.preprocess import Normaliser
 from bench.protocol import ProtocolConfig
 from bench.training import train
-from bench.training_step import GraphedStep, TrainStep
+from bench.training_step import MAX_LR_CHANGES, GraphedStep, TrainStep
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 aten = torch.ops.aten
@@ -52,7 +52,7 @@ class ReplayingGraphs:
 
     def __init__(self, fail: str | None = None) -> None:
         self.fail = fail
-        self.counts = {"warm_up": 0, "capture": 0, "replay": 0, "recover": 0}
+        self.counts = {"warm_up": 0, "capture": 0, "replay": 0, "reset": 0, "recover": 0}
 
     def warm_up(self, step):
         self.counts["warm_up"] += 1
@@ -68,6 +68,9 @@ class ReplayingGraphs:
             step()
 
         return replay
+
+    def reset(self):
+        self.counts["reset"] += 1
 
     def recover(self):
         self.counts["recover"] += 1
@@ -92,7 +95,7 @@ def train_dcbh(host, step_kind, graphs=None, device="cpu", epochs=3):
     x, y = faces([10, 9, 11, 7], size=16, seed=3)
     normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
     config, model, loss = dcbh_parts(host, device)
-    optimizer = build_optimizer(config.optimizer, model, loss, fused=device != "cpu" or None)
+    optimizer = build_optimizer(config.optimizer, model, loss, fused=True)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[9], gamma=0.5)
     step = None
     if step_kind == "graphed":
@@ -111,7 +114,7 @@ def test_graphed_steps_train_exactly_as_eager_steps(host):
     # 15 steps: 3 epochs x (4 full + 1 odd batch); steps 1-3 warm up, step 4 captures the
     # full batch, step 5 runs the odd one eagerly; after the milestone (step 9) the odd batch
     # (step 10, its second) and the full one (step 11) are captured again, the rest replays
-    assert graphs.counts == {"warm_up": 4, "capture": 3, "replay": 11, "recover": 0}
+    assert graphs.counts == {"warm_up": 4, "capture": 3, "replay": 11, "reset": 1, "recover": 0}
     assert graphed.step_status == "captured x3 (2 batch shapes)" and eager.step_status == "eager"
     assert [h["loss/total"] for h in graphed.history] == [h["loss/total"] for h in eager.history]
     for name, value in eager_state.items():
@@ -125,7 +128,7 @@ def test_a_failed_capture_falls_back_to_eager_steps_and_says_why(host):
     graphs = ReplayingGraphs(fail="operation not permitted when stream is capturing")
     state, result, _ = train_dcbh(host, "graphed", graphs, epochs=1)
     assert result.step_status == "fallback to eager: RuntimeError: operation not permitted when stream is capturing"
-    assert graphs.counts == {"warm_up": 3, "capture": 1, "replay": 0, "recover": 1}
+    assert graphs.counts == {"warm_up": 3, "capture": 1, "replay": 0, "reset": 0, "recover": 1}
     for name, value in eager_state.items():
         assert torch.equal(state[name], value), name
 
@@ -134,16 +137,48 @@ def test_a_short_run_never_captures_and_says_so(host):
     x, y = faces([4, 4], size=16)
     normaliser = Normaliser("unit", x, np.zeros(len(y), np.int8))
     config, model, loss = dcbh_parts(host, classes=2)
-    optimizer = build_optimizer(config.optimizer, model, loss)
+    optimizer = build_optimizer(config.optimizer, model, loss, fused=True)
     step = GraphedStep(model, loss, optimizer, normaliser, graphs=ReplayingGraphs())
     values = step(torch.from_numpy(x), torch.from_numpy(y))
     assert values.shape == (1 + len(loss.names),) and step.names == ["total", *loss.names]
     assert step.status == "not captured (too few steps)"
     assert TrainStep(model, loss, optimizer, normaliser).status == "eager"
+    unfused = build_optimizer(config.optimizer, model, loss, fused=False)
+    assert GraphedStep(model, loss, unfused, normaliser, graphs=ReplayingGraphs()).status == (
+        "fallback to eager: the optimizer is not fused (a captured step needs its state on the device)")
+
+
+def test_a_failed_capture_reports_the_steps_own_error_and_a_busy_schedule_stays_eager(host):
+    class VoidedCapture(ReplayingGraphs):
+        def capture(self, step):  # as torch.cuda.graph: capture_end fails after the step did
+            try:
+                raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+            finally:
+                raise RuntimeError("operation failed due to a previous error during capture")
+
+    _, result, _ = train_dcbh(host, "graphed", VoidedCapture(), epochs=1)
+    assert result.step_status == ("fallback to eager: RuntimeError: CUDA error: operation not "
+                                  "permitted when stream is capturing")
+    x, y = faces([8, 8], size=16)
+    normaliser = Normaliser("unit", x, np.zeros(len(y), np.int8))
+    config, model, loss = dcbh_parts(host, classes=2)
+    optimizer = build_optimizer(config.optimizer, model, loss, fused=True)
+    graphs = ReplayingGraphs()
+    step = GraphedStep(model, loss, optimizer, normaliser, graphs=graphs)
+    images, labels = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(4):  # warm up, capture
+        step(images, labels)
+    for k in range(MAX_LR_CHANGES + 1):  # a schedule that changes the rate every step
+        optimizer.param_groups[0]["lr"] = 1e-3 / (k + 2)
+        step(images, labels)
+    assert graphs.counts["capture"] == 1 + MAX_LR_CHANGES
+    assert step.status.startswith(f"fallback to eager: the learning rate changed more than {MAX_LR_CHANGES} times")
 
 
 def test_cuda_graph_choice_resolves_per_device_and_is_tagged():
     cpu = torch.device("cpu")
+    with pytest.raises(BenchError, match="--cuda-graph on with --compile"):
+        resolve_acceleration(AccelerationSpec(cuda_graph="on", compile=True), torch.device("cuda"))
     assert resolve_acceleration(AccelerationSpec(), cpu).cuda_graph is False
     assert resolve_acceleration(AccelerationSpec(cuda_graph="off"), cpu).tags()["accel.cuda_graph"] == "false"
     with pytest.raises(BenchError, match="--cuda-graph on needs a CUDA device"):
@@ -180,8 +215,9 @@ def test_built_in_steps_never_read_back_to_the_host(host, method):
 
 @pytest.mark.cuda
 @needs_cuda
-def test_cuda_graphed_dcbh_matches_eager_training():
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+def test_cuda_graphed_dcbh_matches_eager_training(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     host = load_plugins()
     eager_state, _, _ = train_dcbh(host, "eager", device="cuda")
     state, result, _ = train_dcbh(host, "graphed", device="cuda")
@@ -193,8 +229,9 @@ def test_cuda_graphed_dcbh_matches_eager_training():
 @pytest.mark.cuda
 @needs_cuda
 @pytest.mark.parametrize("method", ["dcbh", "ddh", "dsh"])
-def test_cuda_steps_never_wait_for_the_device_and_capture(method):
+def test_cuda_steps_never_wait_for_the_device_and_capture(method, monkeypatch):
     """No host read-back inside a step (any would stall the queue and void a capture)."""
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # restored after
     host = load_plugins()
     device = torch.device("cuda")
     accel = resolve_acceleration(AccelerationSpec(), device)
@@ -205,7 +242,6 @@ def test_cuda_steps_never_wait_for_the_device_and_capture(method):
     model, loss = build_parts(host, config, BuildContext(12, 8, (3, 32, 32), 0))
     model, loss = accel.prepare_model(model.to(device)), loss.to(device)
     optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
-    build_scheduler(config.schedule, optimizer, 100)
     normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
     images, labels = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     eager = TrainStep(model, loss, optimizer, normaliser, accel.memory_format)
