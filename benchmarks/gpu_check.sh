@@ -2,7 +2,8 @@
 # GPU check in one go on a bare machine (CPython 3.12 with torch, torchvision, timm, pandas,
 # pluggy and pytest-benchmark; no mlflow, no network). About 5 minutes. Prints:
 #   1. the CUDA test subset (tests marked `cuda`, skipped on CPU machines),
-#   2. the training throughput table: harness vs reference pipeline, dcbh/ddh/dsh, batch 256,
+#   2. the training throughput table: harness vs reference pipeline, dcbh/ddh/dsh, batch 256
+#      (then dcbh with --cuda-graph off),
 #   3. the GPU evaluation benchmark (benchmarks/eval_table.py --device cuda, 8,000 x 64,000),
 #   4. the wall time of `bench run --method dcbh --bits 12,24,36,48` on YouTube-Faces-size
 #      synthfaces for a short budget (bf16, the CUDA default), then the same in fp32, with the
@@ -79,15 +80,19 @@ cuda_tests() {  # $1: timeout; the rest: extra pytest arguments
     timeout "$limit" "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs "$@" "${CUDA_TESTS[@]}" 2>&1 | tail -15
 }
 
+graphs_off() {
+    step "2b. dcbh without CUDA graphs (what the graphs give)"
+    timeout 60 "$PY" benchmarks/train_throughput.py --device cuda --steps 30 --repeats 2 --methods dcbh \
+        --cuda-graph off --epoch estimate 2>&1 | grep -v Warning | tail -3
+}
+
 if [ -n "$QUICK" ]; then
     step "1. CUDA tests (pytest -m cuda, without the torch.compile one)"
     cuda_tests 120 -k "not compiled"
     step "2. training throughput (harness vs reference pipeline, batch 256, 32x32)"
     timeout 160 "$PY" benchmarks/train_throughput.py --device cuda --steps 30 --repeats 3 \
         --json "$RESULTS/throughput.json" 2>&1 | grep -v Warning
-    step "2b. dcbh without CUDA graphs (what the graphs give)"
-    timeout 60 "$PY" benchmarks/train_throughput.py --device cuda --steps 30 --repeats 2 --methods dcbh \
-        --cuda-graph off --epoch estimate 2>&1 | grep -v Warning | tail -3
+    graphs_off
     step "5. bf16 vs fp32 (benchmarks/precision_check.py 50 200 cuda)"
     timeout 150 "$PY" benchmarks/precision_check.py 50 200 cuda 2>&1 | grep -v Warning
     finish
@@ -99,6 +104,7 @@ cuda_tests 150
 step "2. training throughput (harness vs reference pipeline, batch 256, 32x32)"
 timeout 240 "$PY" benchmarks/train_throughput.py --device cuda --steps 40 --repeats 3 \
     --json "$RESULTS/throughput.json" 2>&1 | grep -v Warning
+graphs_off
 
 step "3. GPU evaluation benchmark"
 timeout 120 "$PY" benchmarks/eval_table.py --device cuda --queries 8000 --gallery 64000 --skip-faiss \
