@@ -1,6 +1,7 @@
 """How a run uses its device: mixed precision, memory format, fused optimizers, compilation,
-CUDA graphs of the training step (:mod:`bench.training_step`), cuDNN autotuning, CPU threads, and where the training set lives. Resolved once per run from
-an :class:`AccelerationSpec` and the device; every choice is returned by
+CUDA graphs of the training step (:mod:`bench.training_step`), cuDNN autotuning, CPU
+threads, and where the training set lives. Resolved once per run from an
+:class:`AccelerationSpec` and the device; every choice is returned by
 :meth:`Acceleration.tags` so it lands in the run's MLflow tags.
 
 Numerics under ``bf16``: only the backbone runs under bfloat16 autocast; its features are

@@ -125,10 +125,8 @@ def plan_runs(
     acceleration: AccelerationSpec | None = None,
 ) -> list[RunSpec]:
     """Expand and validate runs; raises :class:`BenchError` on any bad input."""
-    if acceleration is not None:  # e.g. --cuda-graph on without a GPU: say so before any run
-        resolve_acceleration(acceleration, resolve_device(device))
-    else:
-        resolve_device(device)
+    # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
+    resolve_acceleration(acceleration or AccelerationSpec(), resolve_device(device))
     known = frozenset(host.methods.names())
     specs = []
     for name in methods:
