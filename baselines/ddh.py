@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from bench.methods import (
+from bench.api.methods import (
     DeepMethod,
     DeepMethodConfig,
     LossTerm,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from bench.errors import BenchError
-from bench.methods import Encoder, FittedMethod, StrictModel
+from bench.api.errors import BenchError
+from bench.api.methods import Encoder, FittedMethod, StrictModel
 
 
 def pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

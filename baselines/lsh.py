@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.methods import Encoder, FittedMethod, StrictModel
+from bench.api.methods import Encoder, FittedMethod, StrictModel
 
 
 class LSHConfig(StrictModel):

@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from bench import datacache
-from bench.batching import BatchSource
-from bench.data import TRAIN
-from bench.pluginhost import load_plugins
+from bench.api.pluginhost import load_plugins
+from bench.data import cache as datacache
+from bench.data.faces import TRAIN
+from bench.training.batching import BatchSource
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_table import clustered, faiss_matrix, peer_style  # noqa: E402
 
+from bench.config.protocol import EvaluationSpec  # noqa: E402
 from bench.evaluation import evaluate  # noqa: E402
-from bench.protocol import EvaluationSpec  # noqa: E402
 
 SPEC = EvaluationSpec(precision_at=[50])
 

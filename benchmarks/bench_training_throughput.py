@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from training_pipelines import HarnessPipeline, ReferencePipeline, Workload, youtube_faces_size  # noqa: E402
 
-from bench.pluginhost import load_plugins  # noqa: E402
+from bench.api.pluginhost import load_plugins  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 STEPS = int(os.environ.get("FACEHASH_BENCH_STEPS", 30 if DEVICE == "cuda" else 2))

@@ -29,9 +29,9 @@ import time
 
 import numpy as np
 
-from bench.codes import pack_codes, pack_words
+from bench.config.protocol import EvaluationSpec
 from bench.evaluation import evaluate
-from bench.protocol import EvaluationSpec
+from bench.evaluation.codes import pack_codes, pack_words
 
 
 def clustered(rng, sizes, bits, classes, flip=0.2):

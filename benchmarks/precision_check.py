@@ -1,4 +1,4 @@
-"""bf16 vs fp32: DCBH at 48 bits on synthfaces, seeds 0-2, through ``bench.runner.compute_run``
+"""bf16 vs fp32: DCBH at 48 bits on synthfaces, seeds 0-2, through ``bench.running.runner.compute_run``
 (no MLflow needed, so it runs on a bare GPU machine); prints each run's map and the mean and
 standard deviation per precision.
 
@@ -8,11 +8,12 @@ import statistics
 import sys
 import time
 
-from bench.acceleration import AccelerationSpec
-from bench.config import build_protocol
-from bench.data import TRAIN
-from bench.pluginhost import load_plugins
-from bench.runner import compute_run, load_data, plan_runs
+from bench.api.pluginhost import load_plugins
+from bench.config.settings import build_protocol
+from bench.data.faces import TRAIN
+from bench.data.loading import load_data
+from bench.running.runner import compute_run, plan_runs
+from bench.training.acceleration import AccelerationSpec
 
 
 def main() -> None:

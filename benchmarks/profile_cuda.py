@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from bench.config.protocol import EvaluationSpec
 from bench.evaluation import evaluate
-from bench.protocol import EvaluationSpec
 
 rng = np.random.default_rng(0)
 centers = rng.choice(np.array([-1, 1], dtype=np.int8), size=(10, 48))

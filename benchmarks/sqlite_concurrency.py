@@ -4,7 +4,7 @@
 
 Prints the wall time, the runs stored (expected writers x runs, each name once), the lock
 retries and the runs that raised. ``--no-retry`` shows what happens without the
-``database is locked`` retry of :mod:`bench.retry`.
+``database is locked`` retry of :mod:`bench.tracking.retry`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     from mlflow.tracking import MlflowClient
 
-    from bench.tracking import Tracker
+    from bench.tracking.client import Tracker
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/bench.db"

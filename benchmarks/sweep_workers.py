@@ -23,10 +23,10 @@ sys.path.insert(0, str(EXAMPLES))  # spawned workers inherit sys.path and import
 def sweep_once(executor, epochs: int) -> tuple[float, str]:
     import minimal_plugin
 
-    from bench.executors.coordinator import execute_specs
-    from bench.pluginhost import load_plugins
-    from bench.sweep import SweepFile, expand
-    from bench.tracking import Tracker
+    from bench.api.pluginhost import load_plugins
+    from bench.running.executors.coordinator import execute_specs
+    from bench.running.sweep import SweepFile, expand
+    from bench.tracking.client import Tracker
 
     host = load_plugins(extra_plugins={"minimal_plugin": minimal_plugin})
     sweep = SweepFile(methods=["lsh", "tiny-hash"], bits=[8, 16], seeds=[0, 1], datasets=["orl"],
@@ -46,8 +46,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--local", action="store_true", help="also time the local executor")
     args = parser.parse_args()
-    from bench.executors.local import LocalExecutor
-    from bench.executors.processes import ProcessExecutor
+    from bench.running.executors.local import LocalExecutor
+    from bench.running.executors.processes import ProcessExecutor
 
     configs = [(f"processes x{n}", ProcessExecutor(int(n))) for n in args.workers.split(",")]
     if args.local:

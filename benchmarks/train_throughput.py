@@ -4,7 +4,7 @@ For each method (default dcbh, ddh, dsh) at 32x32 and batch 256 on YouTube-Faces
 data (``synthfaces``, 1,595 identities x 40 training images = 63,800; random uint8 faces
 when ``synthfaces`` is not registered), prints training images/s of
 
-- harness: ``bench.training.train`` over the device-resident ``BatchSource`` with the
+- harness: ``bench.training.loop.train`` over the device-resident ``BatchSource`` with the
   run's acceleration (see ``training_pipelines.py``), and
 - reference: ``DataLoader`` (one sample at a time, torchvision ``ToTensor`` +
   ``Normalize``, ``num_workers=2``, ``pin_memory`` on CUDA) with the same model, loss and
@@ -38,9 +38,9 @@ from training_pipelines import (  # noqa: E402
     youtube_faces_size,
 )
 
-from bench.acceleration import acceleration_spec  # noqa: E402
-from bench.pluginhost import load_plugins  # noqa: E402
-from bench.runner import resolve_device  # noqa: E402
+from bench.api.pluginhost import load_plugins  # noqa: E402
+from bench.config.device import resolve_device  # noqa: E402
+from bench.training.acceleration import acceleration_spec  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

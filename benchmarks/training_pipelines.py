@@ -1,8 +1,8 @@
 """Two ways to train the same method on the same batches, measured the same way.
 
-- ``HarnessPipeline``: the harness's own path, :func:`bench.training.train` over a
-  :class:`bench.batching.BatchSource` (uint8 training set on the device, batches drawn by
-  index, prepared on the device) with the run's :class:`bench.acceleration.Acceleration`
+- ``HarnessPipeline``: the harness's own path, :func:`bench.training.loop.train` over a
+  :class:`bench.training.batching.BatchSource` (uint8 training set on the device, batches drawn by
+  index, prepared on the device) with the run's :class:`bench.training.acceleration.Acceleration`
   (bf16 backbone, fused optimizer, channels_last, on CUDA the step replayed from a CUDA
   graph, optional compile).
 - ``ReferencePipeline``: a standard PyTorch training script: a ``DataLoader`` over a
@@ -29,18 +29,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from bench.acceleration import AccelerationSpec, resolve_acceleration
-from bench.assembly import build_optimizer, build_parts, build_scheduler
-from bench.batching import BatchSource
-from bench.config import method_config
-from bench.data import TRAIN, FaceData
-from bench.interfaces import BuildContext
-from bench.methods import TrainingSpec
-from bench.pluginhost import PluginHost
-from bench.preprocess import Normaliser
-from bench.protocol import ProtocolConfig
-from bench.training import train
-from bench.training_step import make_train_step
+from bench.api.interfaces import BuildContext
+from bench.api.methods import TrainingSpec
+from bench.api.pluginhost import PluginHost
+from bench.config.protocol import ProtocolConfig
+from bench.config.settings import method_config
+from bench.data.faces import TRAIN, FaceData
+from bench.data.preprocess import Normaliser
+from bench.training.acceleration import AccelerationSpec, resolve_acceleration
+from bench.training.assembly import build_optimizer, build_parts, build_scheduler
+from bench.training.batching import BatchSource
+from bench.training.loop import train
+from bench.training.step import make_train_step
 
 YTF_IDENTITIES, YTF_TRAIN_PER_ID = 1595, 40  # YouTube Faces as the DDH papers use it: 63,800 train
 
@@ -158,7 +158,7 @@ class HarnessPipeline:
         return timed.seconds
 
     def epoch_seconds(self) -> float:
-        """Wall time of one full epoch through :func:`bench.training.train` (all of it:
+        """Wall time of one full epoch through :func:`bench.training.loop.train` (all of it:
         batches, steps, the epoch's loss read-back and the final weight snapshot)."""
         sync(self.work.device)
         start = time.perf_counter()

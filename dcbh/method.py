@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from bench.methods import (
+from bench.api.methods import (
     DeepMethod,
     DeepMethodConfig,
     LossTerm,

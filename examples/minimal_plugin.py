@@ -12,8 +12,8 @@ then ``bench plugins`` lists ``pixel-mlp`` and ``tiny-hash``, and
 from torch import nn
 
 from bench import hookimpl
-from bench.interfaces import Backbone, BuildContext
-from bench.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec
+from bench.api.interfaces import Backbone, BuildContext
+from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec
 
 
 class PixelMLP(Backbone):

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 def flatten_config(config: BaseModel) -> dict[str, Any]:
     """Flat ``{dotted.key: value}`` of a method config; loss terms are keyed by name.
 
-    >>> from bench.methods import DeepMethodConfig
+    >>> from bench.api.methods import DeepMethodConfig
     >>> flat = flatten_config(DeepMethodConfig(backbone={"name": "b"}, head={"name": "h"},
     ...                       losses=[{"name": "q", "weight": 0.1, "options": {"alpha": 1.0}}]))
     >>> flat["losses.q.weight"], flat["losses.q.options.alpha"], flat["backbone.name"]
@@ -43,7 +43,7 @@ def deviation_tags(
     """``deviation.<name>`` for each fixed deviation and ``deviation.config.<key>`` for each
     setting that differs from ``reference`` (keys in ``ignore`` are skipped).
 
-    >>> from bench.methods import OptimizerSpec
+    >>> from bench.api.methods import OptimizerSpec
     >>> deviation_tags(OptimizerSpec(lr=0.1), OptimizerSpec(), {"x": "why"})
     {'deviation.x': 'why', 'deviation.config.lr': '0.1 (reference: 0.001)'}
     """

@@ -34,7 +34,7 @@ def store(tmp_path: Path) -> str:
 @pytest.fixture
 def fresh_host():
     """Forget the cached plugin host before and after a test that changes plugins."""
-    from bench.pluginhost import default_host
+    from bench.api.pluginhost import default_host
 
     default_host.cache_clear()
     yield

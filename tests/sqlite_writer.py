@@ -9,7 +9,7 @@ def log_runs(uri: str, experiment_id: str, worker: int, count: int, attempts: in
 
     Returns (lock retries, runs that raised). ``attempts=1`` disables the retry.
     """
-    from bench.tracking import Tracker
+    from bench.tracking.client import Tracker
 
     tracker = Tracker(uri)
     tracker.client._attempts = attempts

@@ -16,8 +16,8 @@ from pathlib import Path
 from torch import nn
 
 from bench import hookimpl
-from bench.interfaces import Backbone, BuildContext
-from bench.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
+from bench.api.interfaces import Backbone, BuildContext
+from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
 
 HERE = Path(__file__).resolve().parent
 
@@ -104,7 +104,7 @@ _HOST = []
 
 def host():
     """Entry-point plugins plus this module (loaded once per process)."""
-    from bench.pluginhost import load_plugins
+    from bench.api.pluginhost import load_plugins
 
     if not _HOST:
         _HOST.append(load_plugins(extra_plugins={"sweepkit": sys.modules[__name__]}))
@@ -113,10 +113,10 @@ def host():
 
 def run_sweep(uri: str, output: Path, executor=None, force: bool = False, **sweep):
     """Expand ``sweep`` (SweepFile keys) and execute it; returns the Outcome."""
-    from bench.executors.coordinator import execute_specs
-    from bench.executors.local import LocalExecutor
-    from bench.sweep import SweepFile, expand
-    from bench.tracking import Tracker
+    from bench.running.executors.coordinator import execute_specs
+    from bench.running.executors.local import LocalExecutor
+    from bench.running.sweep import SweepFile, expand
+    from bench.tracking.client import Tracker
 
     h = host()
     specs = expand(h, SweepFile(**{"datasets": ["orl"], **sweep}))

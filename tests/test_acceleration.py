@@ -10,25 +10,25 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from bench import hookimpl
-from bench.acceleration import (
+from bench.api.errors import BenchError
+from bench.api.interfaces import Backbone, BuildContext
+from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
+from bench.api.pluginhost import load_plugins
+from bench.config.protocol import ProtocolConfig
+from bench.data.preprocess import Normaliser
+from bench.evaluation.codes import pack_codes, sign_codes
+from bench.evaluation.encoding import encode_codes, encode_relaxed
+from bench.running.runner import acceleration_tags, plan_runs
+from bench.training.acceleration import (
     Acceleration,
     AccelerationSpec,
     LossMeter,
     acceleration_spec,
     resolve_acceleration,
 )
-from bench.assembly import build_optimizer, build_parts, build_scheduler
-from bench.batching import BatchSource
-from bench.codes import pack_codes, sign_codes
-from bench.encoding import encode_codes, encode_relaxed
-from bench.errors import BenchError
-from bench.interfaces import Backbone, BuildContext
-from bench.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
-from bench.pluginhost import load_plugins
-from bench.preprocess import Normaliser
-from bench.protocol import ProtocolConfig
-from bench.runner import acceleration_tags, plan_runs
-from bench.training import RunFailed, train
+from bench.training.assembly import build_optimizer, build_parts, build_scheduler
+from bench.training.batching import BatchSource
+from bench.training.loop import RunFailed, train
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

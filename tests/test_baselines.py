@@ -9,14 +9,14 @@ import pytest
 from baselines.ddh import DDHConfig
 from baselines.dsh import DSHConfig
 from baselines.itq import PCAITQ, PCAITQConfig, PCASign, PCASignConfig, itq, pca
-from bench.assembly import build_parts
-from bench.config import method_config
-from bench.data import FaceData, per_identity_split
-from bench.errors import BenchError
-from bench.interfaces import BuildContext
-from bench.pluginhost import default_host
-from bench.protocol import ProtocolConfig
-from bench.runner import RunSpec, compute_run, plan_runs
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext
+from bench.api.pluginhost import default_host
+from bench.config.protocol import ProtocolConfig
+from bench.config.settings import method_config
+from bench.data.faces import FaceData, per_identity_split
+from bench.running.runner import RunSpec, compute_run, plan_runs
+from bench.training.assembly import build_parts
 
 
 @pytest.fixture(scope="module")

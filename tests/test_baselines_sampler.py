@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.batching import BatchSource
+from bench.training.batching import BatchSource
 
 
 def epoch(source: BatchSource) -> list[np.ndarray]:

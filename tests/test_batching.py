@@ -7,9 +7,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from bench.batching import BatchSource
-from bench.data import QUERY, TRAIN
-from bench.preprocess import Normaliser, pixel_moments, prepare_batch
+from bench.data.faces import QUERY, TRAIN
+from bench.data.preprocess import Normaliser, pixel_moments, prepare_batch
+from bench.training.batching import BatchSource
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

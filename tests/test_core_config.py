@@ -2,9 +2,9 @@
 
 import pytest
 
-from bench.config import build_protocol, method_config, parse_sets, split_sets
-from bench.errors import BenchError
-from bench.methods import DeepMethod, DeepMethodConfig, LossTerm, OptimizerSpec, PartSpec
+from bench.api.errors import BenchError
+from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, OptimizerSpec, PartSpec
+from bench.config.settings import build_protocol, method_config, parse_sets, split_sets
 
 
 class Cfg(DeepMethodConfig):

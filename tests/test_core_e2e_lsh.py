@@ -4,7 +4,7 @@
 import numpy as np
 from mlflow.tracking import MlflowClient
 
-from bench.codes import unpack_codes
+from bench.evaluation.codes import unpack_codes
 
 
 def test_lsh_run_logs_parent_children_metrics_and_codes(cli, store, tmp_path):

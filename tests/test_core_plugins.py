@@ -42,7 +42,7 @@ def test_misspelled_hook_is_reported_by_check_pending(fresh_host):
     import types
 
     from bench import hookimpl
-    from bench.pluginhost import load_plugins
+    from bench.api.pluginhost import load_plugins
 
     module = types.ModuleType("typo")
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.errors import BenchError
-from bench.registry import Entry, Registry
+from bench.api.errors import BenchError
+from bench.api.registry import Entry, Registry
 
 
 def make_registry():

@@ -8,10 +8,11 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from bench import hookimpl
-from bench.pluginhost import load_plugins
-from bench.protocol import ProtocolConfig
-from bench.runner import compute_run, execute_run, load_data, plan_runs
-from bench.tracking import Tracker
+from bench.api.pluginhost import load_plugins
+from bench.config.protocol import ProtocolConfig
+from bench.data.loading import load_data
+from bench.running.runner import compute_run, execute_run, plan_runs
+from bench.tracking.client import Tracker
 
 from conftest import ROOT
 

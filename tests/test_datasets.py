@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.data import QUERY, TRAIN, VAL
-from bench.errors import BenchError
-from bench.integrity import enforce_no_overlap, find_overlaps, pixel_groups
+from bench.api.errors import BenchError
+from bench.data.faces import QUERY, TRAIN, VAL
+from bench.data.integrity import enforce_no_overlap, find_overlaps, pixel_groups
 from plugins.datasets.arrays import load_arrays
 from plugins.datasets.facescrub import load_facescrub
 from plugins.datasets.folder import load_folder

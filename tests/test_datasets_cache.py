@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench import datacache
+from bench.api.errors import BenchError
+from bench.api.pluginhost import load_plugins
 from bench.cli import main
-from bench.errors import BenchError
-from bench.pluginhost import load_plugins
+from bench.data import cache as datacache
 
 SMALL = {"identities": 4, "images_per_identity": 9, "size": 16}
 

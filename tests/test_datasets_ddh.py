@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.data import QUERY, TRAIN, VAL
-from bench.errors import BenchError
+from bench.api.errors import BenchError
+from bench.data.faces import QUERY, TRAIN, VAL
 from plugins.datasets.ddh_pickles import (
     REFERENCE,
     check_sizes,

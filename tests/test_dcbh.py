@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from bench.acceleration import AccelerationSpec
-from bench.assembly import build_optimizer, build_parts
-from bench.config import method_config, parse_sets
-from bench.errors import BenchError
-from bench.interfaces import BuildContext
-from bench.pluginhost import load_plugins
-from bench.protocol import ProtocolConfig
-from bench.runner import compute_run, load_data, plan_runs
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext
+from bench.api.pluginhost import load_plugins
+from bench.config.protocol import ProtocolConfig
+from bench.config.settings import method_config, parse_sets
+from bench.data.loading import load_data
+from bench.running.runner import compute_run, plan_runs
+from bench.training.acceleration import AccelerationSpec
+from bench.training.assembly import build_optimizer, build_parts
 from dcbh.method import DCBH, DCBHConfig
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.api.errors import BenchError
 from bench.cli.eval import spec_for
-from bench.codes import pack_codes
-from bench.errors import BenchError
+from bench.config.protocol import EvaluationSpec, ProtocolConfig
 from bench.evaluation import evaluate
-from bench.protocol import EvaluationSpec, ProtocolConfig
-from bench.tracking import Tracker, flatten
+from bench.evaluation.codes import pack_codes
+from bench.tracking.client import Tracker, flatten
 
 
 def finished_run(uri: str, folder, with_codes: bool = True) -> tuple[str, tuple]:

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from bench.errors import BenchError
+from bench.api.errors import BenchError
+from bench.config.protocol import EvaluationSpec
 from bench.evaluation import Evaluation, evaluate, save_evaluation_artifacts
 from bench.evaluation.metrics import expected_ap_at, harmonic_diff
-from bench.protocol import EvaluationSpec
 
 
 def test_harmonic_diff_against_exact_sums():

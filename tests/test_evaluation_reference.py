@@ -1,6 +1,6 @@
 """The evaluation engine against an independent brute-force reference written here.
 
-The reference uses neither bench.hamming nor bench.evaluation: distances are counted
+The reference uses neither bench.evaluation.hamming nor bench.evaluation: distances are counted
 position by position, rankings are built explicitly, expectations come from enumerating
 every tie order (tiny cases), every placement of relevant items inside each tie (exact
 fractions, larger cases) or many random tie orders (Monte Carlo).
@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.codes import pack_codes
+from bench.config.protocol import EvaluationSpec
 from bench.evaluation import evaluate
-from bench.hamming import count_ties
-from bench.hamming_torch import count_ties_torch
-from bench.protocol import EvaluationSpec
+from bench.evaluation.codes import pack_codes
+from bench.evaluation.hamming import count_ties
+from bench.evaluation.hamming_torch import count_ties_torch
 
 
 def distances(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import sweepkit
 import yaml
 from mlflow.tracking import MlflowClient
 
-from bench.errors import BenchError
+from bench.api.errors import BenchError
 
 
 def test_failures_are_isolated_and_listed(tmp_path, cli, monkeypatch):
@@ -51,7 +51,7 @@ def test_failures_are_isolated_and_listed(tmp_path, cli, monkeypatch):
 
 
 def test_four_processes_logging_25_runs_each_to_one_sqlite_store(tmp_path, capsys):
-    from bench.tracking import Tracker
+    from bench.tracking.client import Tracker
 
     uri = f"sqlite:///{tmp_path / 'shared.db'}"
     experiment = Tracker(uri).experiment("concurrency")  # the coordinator creates the store first
@@ -87,7 +87,7 @@ def test_unknown_executor_and_misplaced_options_are_one_line_errors():
 
 
 def test_missing_ray_says_how_to_install_it(monkeypatch):
-    from bench.executors.ray_cluster import import_ray
+    from bench.running.executors.ray_cluster import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(BenchError, match=r"pip install 'facehash-bench\[ray\]'"):

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.assembly import build_optimizer, kernel_parameters
-from bench.errors import BenchError
-from bench.interfaces import BuildContext
-from bench.methods import OptimizerSpec
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext
+from bench.api.methods import OptimizerSpec
+from bench.training.assembly import build_optimizer, kernel_parameters
 from plugins.backbones.ddh_net import DDHNet, ddh_geometry
 from plugins.backbones.dsh_net import DSHNet, WithinChannelLRN
 from plugins.heads.divide_encode import DivideEncodeHead

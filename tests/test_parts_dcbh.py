@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.interfaces import BuildContext
-from bench.pluginhost import load_plugins
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext
+from bench.api.pluginhost import load_plugins
 from plugins.backbones.vgg import BLOCKS, VGG16Trunc
 from plugins.heads.block import BlockHead, block_bit_range, block_softmax_bits
 from plugins.losses.center import CenterLoss, center_rule_delta

@@ -26,8 +26,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.errors import BenchError
-from bench.protocol import ProtocolConfig
+from bench.api.errors import BenchError
+from bench.config.protocol import ProtocolConfig
 from bench.reports.build import ReportOptions, build_report
 from bench.reports.export import cells_from_csv, cells_to_csv, from_json, to_json, to_markdown
 from bench.reports.query import choose_fingerprint, load_runs

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.codes import pack_codes
-from bench.errors import BenchError
+from bench.api.errors import BenchError
+from bench.evaluation.codes import pack_codes
 from bench.reports import plots
 from bench.reports.gallery import GREEN, RED, frame_colours, run_gallery, select, top_matches
 from bench.reports.stats import bootstrap_ci, holm, paired_signflip_test

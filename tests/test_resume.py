@@ -16,9 +16,9 @@ import sweepkit
 import torch
 from mlflow.tracking import MlflowClient
 
-from bench.checkpoint import atomic_save
-from bench.resume import RESUME_FILE, Resumer
-from bench.training import LoopState
+from bench.training.checkpoint import atomic_save
+from bench.training.loop import LoopState
+from bench.training.resume import RESUME_FILE, Resumer
 
 SWEEP = {"methods": ["sweep-tiny"], "bits": [8], "seeds": [3],
          "overrides": {"protocol.epochs": 4, "protocol.augmentation": "flip"}}
@@ -27,7 +27,7 @@ KILL_AFTER_SECOND_CHECKPOINT = """
 import os, signal, sys
 sys.path.insert(0, {here!r})
 import sweepkit
-from bench.resume import Resumer
+from bench.training.resume import Resumer
 
 saved = []
 original = Resumer.save

@@ -12,8 +12,8 @@ import sweepkit
 import yaml
 from mlflow.tracking import MlflowClient
 
-from bench.errors import BenchError
-from bench.sweep import SweepFile, expand, load_sweep, override_grid
+from bench.api.errors import BenchError
+from bench.running.sweep import SweepFile, expand, load_sweep, override_grid
 
 GRID = {"methods": ["lsh", "sweep-tiny"], "bits": [8, 16], "seeds": [0, 1], "datasets": ["orl"],
         "overrides": {"protocol.epochs": 1}}
@@ -114,7 +114,7 @@ def test_rerunning_the_sweep_skips_all_8(processes_sweep):
 @pytest.mark.ray
 def test_ray_executor_gives_the_same_results(processes_sweep, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
-    from bench.executors.ray_cluster import RayExecutor
+    from bench.running.executors.ray_cluster import RayExecutor
 
     # Ray workers import the test plugin by name
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(sweepkit.HERE), os.environ.get("PYTHONPATH", "")]))

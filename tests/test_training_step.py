@@ -7,18 +7,18 @@ import torch
 from test_batching import faces
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.acceleration import AccelerationSpec, resolve_acceleration
-from bench.assembly import build_optimizer, build_parts
-from bench.batching import BatchSource
-from bench.config import method_config
-from bench.errors import BenchError
-from bench.interfaces import BuildContext
-from bench.methods import TrainingSpec
-from bench.pluginhost import load_plugins
-from bench.preprocess import Normaliser
-from bench.protocol import ProtocolConfig
-from bench.training import train
-from bench.training_step import MAX_LR_CHANGES, GraphedStep, TrainStep
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext
+from bench.api.methods import TrainingSpec
+from bench.api.pluginhost import load_plugins
+from bench.config.protocol import ProtocolConfig
+from bench.config.settings import method_config
+from bench.data.preprocess import Normaliser
+from bench.training.acceleration import AccelerationSpec, resolve_acceleration
+from bench.training.assembly import build_optimizer, build_parts
+from bench.training.batching import BatchSource
+from bench.training.loop import train
+from bench.training.step import MAX_LR_CHANGES, GraphedStep, TrainStep
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 aten = torch.ops.aten
@@ -46,7 +46,7 @@ class HostReadLog(TorchDispatchMode):
 
 
 class ReplayingGraphs:
-    """Stands in for :class:`bench.training_step.CudaGraphs` on the CPU: a "capture" records
+    """Stands in for :class:`bench.training.step.CudaGraphs` on the CPU: a "capture" records
     the step without running it (as CUDA does) and a replay runs it; ``fail`` makes every
     capture raise."""
 

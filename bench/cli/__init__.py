@@ -1,17 +1,18 @@
 """The ``bench`` command line. Each command lives in its own module of this package.
 
-User errors (:class:`bench.errors.BenchError`) print one line and exit with code 2.
+User errors (:class:`bench.api.errors.BenchError`) print one line and exit with code 2.
 """
 
 from __future__ import annotations
 
 import sys
 
+from bench.api.errors import BenchError
+
 # Each command module registers its command on the shared typer app when imported.
 from bench.cli import data, leaderboard, plugins_cmd, run, server, sweep, ui  # noqa: F401
 from bench.cli import eval as eval_cmd  # noqa: F401
 from bench.cli.app import app, err_console
-from bench.errors import BenchError
 
 
 def main(argv: list[str] | None = None) -> None:

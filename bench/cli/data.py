@@ -11,12 +11,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bench import datacache
+from bench.api.errors import BenchError
+from bench.api.pluginhost import default_host
 from bench.cli.app import app, console
-from bench.config import parse_sets
-from bench.data import SPLIT_NAMES, FaceData
-from bench.errors import BenchError
-from bench.pluginhost import default_host
+from bench.config.settings import parse_sets
+from bench.data import cache as datacache
+from bench.data.faces import SPLIT_NAMES, FaceData
 
 data_app = typer.Typer(help="Prepare, verify and describe datasets (the compact cache).", no_args_is_help=True)
 app.add_typer(data_app, name="data")

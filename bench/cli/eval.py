@@ -19,12 +19,17 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from bench.api.errors import BenchError
 from bench.cli.app import app, console
-from bench.codes import unpack_codes
-from bench.errors import BenchError
+from bench.config.protocol import EvaluationSpec
 from bench.evaluation import evaluate, save_evaluation_artifacts
-from bench.protocol import EvaluationSpec
-from bench.tracking import Tracker, check_tracking_uri, download_quietly, resolve_tracking_uri
+from bench.evaluation.codes import unpack_codes
+from bench.tracking.client import (
+    Tracker,
+    check_tracking_uri,
+    download_quietly,
+    resolve_tracking_uri,
+)
 
 FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "map_legacy", "queries_without_relevant")
 PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r(\d+)$")

@@ -10,14 +10,14 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.api.errors import BenchError
+from bench.api.pluginhost import PluginHost
+from bench.api.registry import check_options
 from bench.cli.app import console, err_console
-from bench.errors import BenchError
-from bench.executors.base import Task
-from bench.executors.coordinator import Outcome, execute_specs
-from bench.pluginhost import PluginHost
-from bench.registry import check_options
-from bench.runner import RunResult, RunSpec
-from bench.tracking import Tracker, sqlite_path
+from bench.running.executors.base import Task
+from bench.running.executors.coordinator import Outcome, execute_specs
+from bench.running.runner import RunResult, RunSpec
+from bench.tracking.client import Tracker, sqlite_path
 
 SHOWN_METRICS = ("map", "map_best", "map_worst", "precision_at_50", "precision_r2", "recall_r2")
 

@@ -10,12 +10,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from bench.api.errors import BenchError
 from bench.cli.app import app, console, err_console
-from bench.errors import BenchError
 from bench.reports.build import Report, ReportOptions, build_report, log_to_parents
 from bench.reports.export import cells_to_csv, published_rows, to_json, to_markdown
 from bench.reports.table import format_cell, pivot
-from bench.tracking import check_tracking_uri, resolve_tracking_uri, sqlite_path
+from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
 
 FORMATS = ("table", "md", "csv", "json", "html")
 

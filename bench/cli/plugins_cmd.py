@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from bench.api.pluginhost import default_host
 from bench.cli.app import app, console, err_console
-from bench.pluginhost import default_host
 
 
 @app.command("plugins")

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from bench.acceleration import acceleration_spec
+from bench.api.errors import BenchError
+from bench.api.pluginhost import default_host
 from bench.cli.app import app, console, err_console
 from bench.cli.execution import (
     ExecutorOption,
@@ -21,13 +22,12 @@ from bench.cli.execution import (
     execute_and_report,
     warn_cluster_store,
 )
-from bench.config import build_protocol, parse_bits, parse_list, parse_sets, split_sets
-from bench.errors import BenchError
-from bench.executors.worker import data_for
-from bench.pluginhost import default_host
-from bench.protocol import ProtocolConfig, fingerprint
-from bench.runner import plan_runs
-from bench.tracking import Tracker, check_tracking_uri, resolve_tracking_uri
+from bench.config.protocol import ProtocolConfig, fingerprint
+from bench.config.settings import build_protocol, parse_bits, parse_list, parse_sets, split_sets
+from bench.running.executors.worker import data_for
+from bench.running.runner import plan_runs
+from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+from bench.training.acceleration import acceleration_spec
 
 DEFAULTS = ProtocolConfig()
 

@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
+from bench.api.errors import BenchError
 from bench.cli.app import app, console, err_console
-from bench.errors import BenchError
-from bench.tracking import sqlite_path
+from bench.tracking.client import sqlite_path
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 LEAN_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_SERVER_JOB_ENABLE_PERIODIC_TASKS": "false"}

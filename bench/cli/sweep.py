@@ -1,5 +1,5 @@
 """``bench sweep SWEEP.yaml``: run a grid of methods x bits x seeds x datasets x overrides
-under one parent MLflow run, skipping runs that already finished (see :mod:`bench.sweep`)."""
+under one parent MLflow run, skipping runs that already finished (see :mod:`bench.running.sweep`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from bench.api.pluginhost import default_host
 from bench.cli.app import app, console, err_console
 from bench.cli.execution import (
     ExecutorOption,
@@ -21,9 +22,8 @@ from bench.cli.execution import (
     execute_and_report,
     warn_cluster_store,
 )
-from bench.pluginhost import default_host
-from bench.sweep import expand, load_sweep
-from bench.tracking import Tracker, check_tracking_uri, resolve_tracking_uri
+from bench.running.sweep import expand, load_sweep
+from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
 
 
 @app.command("sweep")

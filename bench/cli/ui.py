@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 
+from bench.api.errors import BenchError
 from bench.cli.app import app, console
-from bench.errors import BenchError
-from bench.tracking import check_tracking_uri, resolve_tracking_uri, sqlite_path
+from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
 
 HOST = "127.0.0.1"
 

@@ -5,6 +5,6 @@ and :func:`hamming_distances` (a small full-matrix helper).
 """
 
 from bench.evaluation.engine import Evaluation, evaluate, save_evaluation_artifacts
-from bench.hamming import hamming_distances
+from bench.evaluation.hamming import hamming_distances
 
 __all__ = ["Evaluation", "evaluate", "hamming_distances", "save_evaluation_artifacts"]

@@ -1,7 +1,7 @@
 """``evaluate``: {-1,+1} codes and identity labels -> every retrieval metric, and its artifacts.
 
 Gallery = training-split codes, queries = query-split codes, relevant = same identity.
-One counting pass per distance definition (:func:`bench.hamming.count_ties`) yields the
+One counting pass per distance definition (:func:`bench.evaluation.hamming.count_ties`) yields the
 tie counts; every metric then follows in closed form (:mod:`bench.evaluation.metrics`).
 """
 
@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.codes import pack_codes
-from bench.errors import BenchError
+from bench.api.errors import BenchError
+from bench.config.device import resolve_device
+from bench.config.protocol import EvaluationSpec
 from bench.evaluation import metrics as m
+from bench.evaluation.codes import pack_codes
+from bench.evaluation.hamming import count_ties
 from bench.evaluation.legacy import legacy_compactbit_bytes, legacy_max_distance
-from bench.hamming import count_ties
-from bench.protocol import EvaluationSpec
 
 
 @dataclass
@@ -67,7 +68,7 @@ def evaluate(
             "encode both with the same model"
         )
     ql, gl = _dense_labels(query_labels, len(query), gallery_labels, len(gallery))
-    device = resolve_device(device)
+    device = str(resolve_device(device or "auto"))
     bits = query.shape[1]
     counts = count_ties(pack_codes(query), ql, pack_codes(gallery), gl, bits, device)
     n, r = counts.n, counts.r
@@ -100,19 +101,6 @@ def evaluate(
     return Evaluation(metrics, per_query["ap"], m.pr_curve(n, r), per_query)
 
 
-def resolve_device(device: str | None) -> str:
-    """``None`` -> ``'cuda'`` when torch sees a GPU, else ``'cpu'``.
-
-    >>> resolve_device("cpu")
-    'cpu'
-    """
-    if device is not None:
-        return str(device)
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def save_evaluation_artifacts(evaluation: Evaluation, folder: str | Path) -> list[Path]:
     """Write ``per_query_ap.npy`` (expected AP per query, query order), ``per_query.npz``
     (every per-query array) and ``curves.json`` (PR curve) into ``folder``; return the paths.
@@ -136,7 +124,7 @@ def _checked_codes(codes: np.ndarray, role: str) -> np.ndarray:
     if not np.all(np.abs(codes) == 1):
         raise BenchError(
             f"{role} codes must hold only -1/+1; binarise relaxed outputs with "
-            "bench.codes.sign_codes first"
+            "bench.evaluation.codes.sign_codes first"
         )
     return codes
 

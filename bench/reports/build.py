@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench.errors import BenchError
-from bench.protocol import ProtocolConfig
+from bench.api.errors import BenchError
+from bench.config.hashing import canonical_json
+from bench.config.protocol import ProtocolConfig
 from bench.reports import plots
 from bench.reports.gallery import run_gallery
 from bench.reports.published import gap_table, load_published
 from bench.reports.query import Artifacts, RunSet, load_runs, method_tags
 from bench.reports.table import add_uncertainty, legend, summarise
-from bench.tracking import flatten
+from bench.tracking.client import flatten
 
 PROVENANCE_TAGS = ("git_commit", "facehash.device", "facehash.device_name")
 PROVENANCE_PREFIXES = ("versions.", "facehash.accel.")
@@ -259,8 +260,8 @@ def _plots(artifacts, runs, cells, metric, published, folder: Path, notes: list[
 
 def _galleries(artifacts, runs, specs, ranked, count: int, folder: Path, notes: list[str]) -> list[ReportImage]:
     """One gallery per (variant, bits) from its lowest seed's run, in table order."""
-    from bench.pluginhost import default_host
-    from bench.runner import RunSpec, load_data
+    from bench.api.pluginhost import default_host
+    from bench.data.loading import dataset_for
 
     host, datasets, out = default_host(), {}, []
     rank = {v: i for i, v in enumerate(dict.fromkeys(ranked))}
@@ -271,11 +272,11 @@ def _galleries(artifacts, runs, specs, ranked, count: int, folder: Path, notes: 
         if codes is None or variant not in specs:
             notes.append(f"no gallery for {variant} at {bits} bits: the run lacks codes.npz or config.yaml")
             continue
-        spec = RunSpec.model_validate(specs[variant])
-        key = (spec.data_root, json.dumps(spec.protocol.model_dump(mode="json"), sort_keys=True))
+        protocol, data_root = ProtocolConfig.model_validate(specs[variant]["protocol"]), specs[variant].get("data_root")
+        key = (data_root, canonical_json(protocol.model_dump(mode="json")))
         if key not in datasets:
             try:
-                datasets[key] = load_data(host, spec.protocol, spec.data_root)
+                datasets[key] = dataset_for(host, protocol, data_root)
             except BenchError as exc:
                 datasets[key] = exc
         data = datasets[key]

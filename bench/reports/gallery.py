@@ -14,9 +14,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench.codes import unpack_codes
-from bench.errors import BenchError
+from bench.api.errors import BenchError
 from bench.evaluation import hamming_distances
+from bench.evaluation.codes import unpack_codes
 
 GREEN, RED, QUERY_FRAME = "#1a9850", "#d73027", "#2c7fb8"
 

@@ -17,8 +17,8 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError
 
-from bench.errors import BenchError
-from bench.methods import StrictModel
+from bench.api.errors import BenchError
+from bench.api.methods import StrictModel
 
 
 class PublishedRow(StrictModel):

@@ -20,13 +20,13 @@ from typing import Any
 
 import pandas as pd
 
-from bench.errors import BenchError
-from bench.protocol import stable_hash
-from bench.tracking import download_quietly
+from bench.api.errors import BenchError
+from bench.config.hashing import stable_hash
+from bench.tracking.client import download_quietly
 
 FP_TAG = "tags.facehash.protocol_fingerprint"
 METHOD_PARAM_PREFIX = "params.method."
-# Tags every child run carries (bench.runner.run_tags); other ``facehash.*`` tags come from
+# Tags every child run carries (bench.running.runner.run_tags); other ``facehash.*`` tags come from
 # the method's own tags() (its deviations and options) and are shown per variant.
 STANDARD_TAGS = frozenset({
     "method", "bits", "seed", "dataset", "split_checksum", "protocol_fingerprint", "config_hash",

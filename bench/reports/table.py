@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.errors import BenchError
+from bench.api.errors import BenchError
 from bench.reports.stats import bootstrap_ci, holm, paired_signflip_test
 
 # Column -> dtype of the tidy cells table (CSV/JSON round-trip through these).

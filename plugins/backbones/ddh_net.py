@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from bench.interfaces import Backbone, BuildContext
+from bench.api.errors import BenchError
+from bench.api.interfaces import Backbone, BuildContext
 from plugins.layers.init import keras1_he_uniform_
 from plugins.layers.locally_connected import LocallyConnected2d, conv_output_size
 from plugins.tfcompat import BN_EPS

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from bench.interfaces import Backbone, BuildContext
+from bench.api.errors import BenchError
+from bench.api.interfaces import Backbone, BuildContext
 from plugins.layers.init import caffe_xavier_
 
 

@@ -19,8 +19,8 @@ from typing import Literal
 
 import torch
 
-from bench.errors import BenchError
-from bench.interfaces import Backbone, BuildContext
+from bench.api.errors import BenchError
+from bench.api.interfaces import Backbone, BuildContext
 
 
 def _create(name: str, pretrained: bool, checkpoint: str | None, **kwargs) -> torch.nn.Module:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.interfaces import Backbone, BuildContext
+from bench.api.errors import BenchError
+from bench.api.interfaces import Backbone, BuildContext
 from plugins.tfcompat import BN_EPS, BN_MOMENTUM, init_xavier
 
 #: (output channels, number of convolutions) of each block.

@@ -1,4 +1,4 @@
-"""Dataset plugins: each returns a :class:`bench.data.FaceData` with its protocol split."""
+"""Dataset plugins: each returns a :class:`bench.data.faces.FaceData` with its protocol split."""
 
 from bench import hookimpl
 from plugins.datasets.arrays import load_arrays

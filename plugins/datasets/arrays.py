@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import SPLIT_NAMES, FaceData
-from bench.errors import BenchError
-from bench.integrity import exclude_small_identities
-from bench.preprocess import resize_uint8
+from bench.api.errors import BenchError
+from bench.data.faces import SPLIT_NAMES, FaceData
+from bench.data.integrity import exclude_small_identities
+from bench.data.preprocess import resize_uint8
 from plugins.datasets.assemble import ImagePool, finish, split_by_identity
 from plugins.datasets.imagefiles import require_root
 

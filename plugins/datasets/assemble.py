@@ -1,5 +1,5 @@
 """From read images to a protocol: the too-few-images rule, the per-identity split, the
-overlap check, and the :class:`~bench.data.FaceData` with its report in ``meta``.
+overlap check, and the :class:`~bench.data.faces.FaceData` with its report in ``meta``.
 
 ``meta`` keys every loader fills the same way: ``source``, ``excluded_identities``
 (``{identity: reason}``), ``corrupt`` (``[[path, reason], ...]``), ``overlap_dropped``
@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import FaceData, per_identity_split
-from bench.errors import BenchError
-from bench.integrity import enforce_no_overlap, exclude_small_identities
+from bench.api.errors import BenchError
+from bench.data.faces import FaceData, per_identity_split
+from bench.data.integrity import enforce_no_overlap, exclude_small_identities
 
 
 @dataclass

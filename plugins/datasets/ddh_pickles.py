@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import QUERY, FaceData, per_identity_split
-from bench.datacache import sha256_file
-from bench.errors import BenchError
+from bench.api.errors import BenchError
+from bench.data.cache import sha256_file
+from bench.data.faces import QUERY, FaceData, per_identity_split
 from plugins.datasets.arrays import to_uint8
 from plugins.datasets.assemble import ImagePool, finish
 from plugins.datasets.imagefiles import require_root
@@ -142,7 +142,7 @@ def check_sizes(dataset: str, ref: Reference, train_y: np.ndarray, test_y: np.nd
     >>> check_sizes("d", ref, np.array([0, 0, 1, 1]), np.array([0, 1]))
     >>> check_sizes("d", ref, np.array([0, 0, 1]), np.array([0, 1]))
     Traceback (most recent call last):
-    bench.errors.BenchError: dataset 'd': the pickles hold 2 identities with 3 train / 2 test images (1 to 1 test images per identity); the reference is 2 identities, 4 / 2 (1 per identity); use the DDH authors' unmodified files, or accept other files with --set dataset.check_sizes=false
+    bench.api.errors.BenchError: dataset 'd': the pickles hold 2 identities with 3 train / 2 test images (1 to 1 test images per identity); the reference is 2 identities, 4 / 2 (1 per identity); use the DDH authors' unmodified files, or accept other files with --set dataset.check_sizes=false
     """
     ids = np.unique(np.concatenate([train_y, test_y]))
     per = np.bincount(np.searchsorted(ids, test_y), minlength=len(ids))

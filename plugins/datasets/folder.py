@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import FaceData
-from bench.errors import BenchError
-from bench.integrity import handle_corrupt
+from bench.api.errors import BenchError
+from bench.data.faces import FaceData
+from bench.data.integrity import handle_corrupt
 from plugins.datasets.assemble import ImagePool, finish, split_by_identity
 from plugins.datasets.imagefiles import image_files, read_images, relative, require_root, subdirs
 

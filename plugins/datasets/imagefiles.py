@@ -1,7 +1,7 @@
 """Reading face images from files: listing in a stable order, decoding, a centred square
 crop, resizing to ``size`` x ``size`` RGB uint8, and the sha256 of every file read.
 
-Unreadable files are returned as ``(path, reason)`` for :func:`bench.integrity.handle_corrupt`.
+Unreadable files are returned as ``(path, reason)`` for :func:`bench.data.integrity.handle_corrupt`.
 Decoding runs on a few threads (Pillow releases the GIL while decoding).
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.datacache import DATA_ROOT_ENV
-from bench.errors import BenchError
+from bench.api.errors import BenchError
+from bench.data.cache import DATA_ROOT_ENV
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pbm", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import FaceData, per_identity_split
-from bench.errors import BenchError
-from bench.preprocess import resize_uint8
+from bench.api.errors import BenchError
+from bench.data.faces import FaceData, per_identity_split
+from bench.data.preprocess import resize_uint8
 
 WIDTH, HEIGHT = 92, 112
 PGM_SIZE = 10_318  # b"P5\n92 112\n255\n" (14 bytes) + 92 * 112 pixels

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import FaceData
-from bench.errors import BenchError
+from bench.api.errors import BenchError
+from bench.data.faces import FaceData
 from plugins.datasets.assemble import ImagePool, finish, split_by_identity
 
 IDENTITY_PARAMS = ("face_w", "face_h", "jaw", "eye_dx", "eye_y", "eye_r", "brow_dy", "nose_len",

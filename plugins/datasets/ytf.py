@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import QUERY, TRAIN, VAL, FaceData
-from bench.errors import BenchError
-from bench.integrity import check_choice, handle_corrupt, log
+from bench.api.errors import BenchError
+from bench.data.faces import QUERY, TRAIN, VAL, FaceData
+from bench.data.integrity import check_choice, handle_corrupt, log
 from plugins.datasets.assemble import ImagePool, finish
 from plugins.datasets.imagefiles import image_files, read_images, relative, require_root, subdirs
 

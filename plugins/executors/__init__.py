@@ -1,12 +1,12 @@
 """The built-in executors (local, processes, ray), registered like any third-party executor.
 
-The implementations are harness machinery and live in :mod:`bench.executors`.
+The implementations are harness machinery and live in :mod:`bench.running.executors`.
 """
 
 from bench import hookimpl
-from bench.executors.local import LocalExecutor
-from bench.executors.processes import ProcessExecutor
-from bench.executors.ray_cluster import RayExecutor
+from bench.running.executors.local import LocalExecutor
+from bench.running.executors.processes import ProcessExecutor
+from bench.running.executors.ray_cluster import RayExecutor
 
 
 @hookimpl

@@ -22,8 +22,8 @@ import math
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.interfaces import BuildContext, HashHead
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext, HashHead
 from plugins.heads.fc import concat_features
 from plugins.tfcompat import BN_EPS, BN_MOMENTUM, init_xavier
 
@@ -58,7 +58,7 @@ class BlockLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(bits))
 
     def kernel_parameters(self) -> list[nn.Parameter]:
-        """The kernels weight decay applies to (see :func:`bench.assembly.kernel_parameters`)."""
+        """The kernels weight decay applies to (see :func:`bench.training.assembly.kernel_parameters`)."""
         return [self.weight]
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.interfaces import BuildContext, HashHead
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext, HashHead
 from plugins.heads.block import BlockLinear
 from plugins.heads.fc import concat_features
 from plugins.tfcompat import BN_EPS, init_xavier

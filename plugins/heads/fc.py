@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.interfaces import BuildContext, HashHead
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext, HashHead
 from plugins.layers.init import caffe_xavier_
 
 ACTIVATIONS = {"tanh": torch.tanh, "none": lambda x: x}

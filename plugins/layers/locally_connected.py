@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
+from bench.api.errors import BenchError
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
@@ -65,7 +65,7 @@ class LocallyConnected2d(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def kernel_parameters(self) -> list[nn.Parameter]:
-        """The kernel weight decay applies to (see :func:`bench.assembly.kernel_parameters`)."""
+        """The kernel weight decay applies to (see :func:`bench.training.assembly.kernel_parameters`)."""
         return [self.weight]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -21,8 +21,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.interfaces import BuildContext, LossPart
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext, LossPart
 
 
 def center_rule_delta(

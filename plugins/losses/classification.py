@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from bench.interfaces import BuildContext, LossPart
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext, LossPart
 from plugins.tfcompat import init_xavier
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from bench.errors import BenchError
-from bench.interfaces import BuildContext, LossPart
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext, LossPart
 
 
 def dsh_pairwise_loss(

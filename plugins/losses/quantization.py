@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.interfaces import BuildContext, LossPart
+from bench.api.interfaces import BuildContext, LossPart
 
 
 class QuantizationLoss(LossPart):

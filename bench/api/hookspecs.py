@@ -1,0 +1,78 @@
+"""The plugin contract: every hook a facehash-bench plugin can implement.
+
+Each hook receives a ``register`` callback and calls it once per thing it provides::
+
+    from bench import hookimpl
+
+    @hookimpl
+    def register_heads(register):
+        register("my-head", MyHead)
+
+What each kind of factory must accept and return is documented in :mod:`bench.api.interfaces`.
+Plugins are found through the ``facehash_bench`` entry-point group (see :mod:`bench.plugins`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+PROJECT = "facehash_bench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: ``register(name, factory, description="")``
+Register = Callable[..., None]
+
+
+@hookspec
+def register_backbones(register: Register) -> None:
+    """Register backbones: ``factory(ctx: BuildContext, **options) -> Backbone``.
+
+    A name ending in ``:`` (for example ``timm:``) is a prefix family: ``timm:resnet18``
+    calls the factory with ``variant="resnet18"``.
+    """
+
+
+@hookspec
+def register_heads(register: Register) -> None:
+    """Register hashing heads: ``factory(ctx: BuildContext, feature_dims, **options) -> HashHead``."""
+
+
+@hookspec
+def register_losses(register: Register) -> None:
+    """Register loss parts: ``factory(ctx: BuildContext, output_dims, **options) -> LossPart``."""
+
+
+@hookspec
+def register_methods(register: Register) -> None:
+    """Register methods: instances of :class:`bench.api.methods.DeepMethod` or
+    :class:`bench.api.methods.FittedMethod` (``factory`` is the method object itself)."""
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register datasets: ``factory(data_root: Path | None, **options) -> FaceData``."""
+
+
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register executors: ``factory(**options) -> Executor`` (see :mod:`bench.running.executors`)."""
+
+
+ALL_KINDS: dict[str, str] = {
+    "backbones": "backbone",
+    "heads": "head",
+    "losses": "loss",
+    "methods": "method",
+    "datasets": "dataset",
+    "executors": "executor",
+}
+
+
+def hook_name(kind: str) -> str:
+    """The hook that registers things of ``kind`` (``"heads"`` -> ``"register_heads"``)."""
+    return f"register_{kind}"
+
+

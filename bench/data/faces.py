@@ -1,0 +1,114 @@
+"""Face data in the harness: uint8 images, identity labels and a protocol split.
+
+Every dataset plugin returns a :class:`FaceData`. The split assigns each image to
+``train`` (also the retrieval gallery), ``val`` (model selection only) or ``query``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bench.api.errors import BenchError
+
+TRAIN, VAL, QUERY = 0, 1, 2
+SPLIT_NAMES = {TRAIN: "train", VAL: "val", QUERY: "query"}
+
+
+@dataclass
+class FaceData:
+    """Images ``(N, C, H, W)`` uint8, labels ``(N,)`` int64 in ``0..C-1``, split ``(N,)`` int8."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray
+    identities: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != np.uint8:
+            raise BenchError(
+                f"dataset '{self.name}': images must be uint8 (N, C, H, W), got "
+                f"{self.images.dtype} {self.images.shape}; convert them in the dataset plugin"
+            )
+        n = len(self.images)
+        if self.labels.shape != (n,) or self.split.shape != (n,):
+            raise BenchError(
+                f"dataset '{self.name}': {n} images but labels {self.labels.shape} and split "
+                f"{self.split.shape}; give one label and one split entry per image"
+            )
+        self.labels = self.labels.astype(np.int64, copy=False)
+        self.split = self.split.astype(np.int8, copy=False)
+        for part in (TRAIN, QUERY):
+            if not np.any(self.split == part):
+                raise BenchError(
+                    f"dataset '{self.name}': the {SPLIT_NAMES[part]} split is empty; "
+                    "check the protocol's per-identity counts"
+                )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.identities)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+    def part(self, which: int) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of one split part."""
+        mask = self.split == which
+        return self.images[mask], self.labels[mask]
+
+    def counts(self) -> dict[str, int]:
+        return {SPLIT_NAMES[k]: int(np.sum(self.split == k)) for k in SPLIT_NAMES}
+
+    def checksum(self) -> str:
+        """A stable hash of the pixels, labels and split (hex sha256, first 16 chars)."""
+        return split_checksum(self.images, self.labels, self.split)
+
+
+def split_checksum(images: np.ndarray, labels: np.ndarray, split: np.ndarray) -> str:
+    """sha256 over shapes, pixels, labels and split assignment.
+
+    >>> x = np.zeros((2, 1, 2, 2), np.uint8)
+    >>> a = split_checksum(x, np.array([0, 1]), np.array([0, 2]))
+    >>> a == split_checksum(x, np.array([0, 1]), np.array([2, 0]))
+    False
+    """
+    h = hashlib.sha256()
+    h.update(repr(images.shape).encode())
+    h.update(np.ascontiguousarray(images).tobytes())
+    h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(split, dtype=np.int8).tobytes())
+    return h.hexdigest()[:16]
+
+
+def per_identity_split(
+    labels: np.ndarray, *, val: int, query: int, seed: int, min_train: int = 1
+) -> np.ndarray:
+    """Assign ``query`` then ``val`` images of each identity in a seeded random order; the
+    rest go to ``train``. An identity left with fewer than ``min_train`` training images is
+    an error (datasets report and exclude such identities by rule before splitting).
+
+    >>> s = per_identity_split(np.repeat([0, 1], 10), val=1, query=2, seed=0)
+    >>> [int(np.sum(s[:10] == k)) for k in (TRAIN, VAL, QUERY)]
+    [7, 1, 2]
+    """
+    rng = np.random.default_rng(seed)
+    split = np.full(len(labels), TRAIN, dtype=np.int8)
+    for ident in np.unique(labels):
+        idx = np.flatnonzero(labels == ident)
+        if len(idx) < query + val + min_train:
+            raise BenchError(
+                f"identity {ident} has {len(idx)} images but the split needs at least "
+                f"{query + val + min_train}; lower the per-identity counts"
+            )
+        idx = idx[rng.permutation(len(idx))]
+        split[idx[:query]] = QUERY
+        split[idx[query : query + val]] = VAL
+    return split

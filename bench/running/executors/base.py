@@ -1,0 +1,90 @@
+"""The executor contract: a list of :class:`Task` in, one :class:`RunResult` per task out.
+
+An executor never raises for a failed run (that run's result says FAILED, with the
+reason); it reports progress through a :class:`Reporter`. Tasks are plain picklable data,
+so they cross to worker processes and Ray workers, which rebuild the plugin host from
+entry points plus the in-process plugins named in :attr:`Task.plugins`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Protocol
+
+from bench.api.errors import BenchError
+from bench.api.pluginhost import PluginHost
+from bench.running.runner import RunResult, RunSpec
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run to execute inside an MLflow run the coordinator already opened."""
+
+    index: int
+    spec: RunSpec
+    run_id: str
+    tracking_uri: str
+    experiment_id: str
+    parent_id: str
+    output_dir: str
+    #: plugins registered in process rather than through entry points: (name, module or None)
+    plugins: tuple[tuple[str, str | None], ...] = ()
+
+
+class Reporter(Protocol):
+    """Receives progress from an executor (called in the coordinating process)."""
+
+    def started(self, task: Task) -> None: ...
+
+    def progress(self, task: Task, step: int, loss: float) -> None: ...
+
+    def finished(self, task: Task, result: RunResult) -> None: ...
+
+
+class NullReporter:
+    """A reporter that ignores everything."""
+
+    def started(self, task: Task) -> None:
+        pass
+
+    def progress(self, task: Task, step: int, loss: float) -> None:
+        pass
+
+    def finished(self, task: Task, result: RunResult) -> None:
+        pass
+
+
+class Executor(Protocol):
+    """What ``register_executors`` factories return."""
+
+    name: str
+
+    def run(self, tasks: list[Task], host: PluginHost, reporter: Reporter) -> list[RunResult]:
+        """Execute every task; return the results in task order."""
+        ...
+
+
+def in_process_plugins(host: PluginHost) -> tuple[tuple[str, str | None], ...]:
+    """Plugins of ``host`` that did not come from an entry point, with their module's name
+    (``None`` when the plugin object is not a module, so other processes cannot import it)."""
+    manager = host.manager
+    from_entry_points = {manager.get_name(plugin) for plugin, _ in manager.list_plugin_distinfo()}
+    out = []
+    for name, plugin in manager.list_name_plugin():
+        if name in from_entry_points or plugin is None:
+            continue
+        out.append((name, plugin.__name__ if isinstance(plugin, ModuleType) else None))
+    return tuple(sorted(out))
+
+
+def require_portable(tasks: list[Task], executor: str) -> None:
+    """Fail early when a worker process could not load an in-process plugin."""
+    for task in tasks[:1]:
+        stuck = [name for name, module in task.plugins if module is None]
+        if stuck:
+            raise BenchError(
+                f"executor '{executor}': plugin(s) {', '.join(stuck)} were registered in this process "
+                "and are not importable modules, so worker processes cannot load them; install them "
+                "with an entry point or use --executor local"
+            )

@@ -1,0 +1,174 @@
+"""MLflow tracking with an explicit store: experiments, parent and child runs, logging.
+
+The tracking URI is always explicit: ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``,
+else ``sqlite:///<cwd>/mlflow.db``. It is checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.api.errors import BenchError
+from bench.tracking.retry import RetryingClient
+
+DEFAULT_DB = "mlflow.db"
+
+
+def resolve_tracking_uri(cli_value: str | None = None) -> str:
+    """The tracking URI to use: CLI, then environment, then ``sqlite:///<cwd>/mlflow.db``."""
+    uri = cli_value or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or ``None`` for other schemes.
+
+    >>> str(sqlite_path("sqlite:////tmp/x.db")), sqlite_path("http://h:5000")
+    ('/tmp/x.db', None)
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):])
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Fail with a one-line error when the store at ``uri`` cannot be used; writes nothing."""
+    db = sqlite_path(uri)
+    if db is not None:
+        folder = db.parent if str(db.parent) else Path(".")
+        if not folder.is_dir():
+            raise BenchError(
+                f"tracking URI {uri}: folder {folder} does not exist; create it or pass another --tracking-uri"
+            )
+        if not os.access(folder, os.W_OK):
+            raise BenchError(f"tracking URI {uri}: folder {folder} is not writable; pass another --tracking-uri")
+        return
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise BenchError(
+                f"tracking URI {uri} is unreachable ({getattr(exc, 'reason', exc)}); start the server "
+                "(bench server) or pass another --tracking-uri"
+            ) from None
+        return
+    if uri.startswith("file:") or "://" not in uri:
+        raise BenchError(
+            f"tracking URI {uri}: MLflow 3 refuses file stores; use sqlite:///PATH/mlflow.db or http://HOST:PORT"
+        )
+
+
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Where a local SQLite store keeps artifacts: ``mlartifacts/`` beside the database."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    return (db.parent / "mlartifacts" / experiment.replace("/", "_")).resolve().as_uri()
+
+
+def git_commit() -> str:
+    """The commit of the source tree this package runs from, or ``unknown``."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, timeout=5, check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """Flatten nested dicts/lists into dotted MLflow params.
+
+    >>> flatten({"a": {"b": 1, "c": [1, 2]}, "d": None})
+    {'a.b': '1', 'a.c': '[1, 2]', 'd': 'None'}
+    """
+    out: dict[str, str] = {}
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    out[prefix.rstrip(".")] = str(obj)
+    return out
+
+
+PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def download_quietly(client: Any, run_id: str, path: str, folder: Path) -> Path:
+    """Download artifact ``path`` of ``run_id`` into ``folder`` without MLflow's progress bar
+    (one per small file would only clutter the output); returns the local path."""
+    before = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = "false"
+    try:
+        return Path(client.download_artifacts(run_id, path, str(folder)))
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = before
+
+
+class Tracker:
+    """A thin layer over :class:`mlflow.tracking.MlflowClient` for one store."""
+
+    def __init__(self, uri: str) -> None:
+        import logging
+
+        from mlflow.tracking import MlflowClient  # heavy import, only when tracking
+
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        self.uri = uri
+        self.client = RetryingClient(MlflowClient(tracking_uri=uri))  # SQLite shared by workers
+
+    def experiment(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
+
+    def start_run(
+        self, experiment_id: str, name: str, tags: dict[str, str], parent_id: str | None = None
+    ) -> str:
+        tags = dict(tags)
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        run = self.client.create_run(experiment_id, run_name=name, tags=tags)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(run_id, metrics=items[i : i + 500])
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def log_artifacts(self, run_id: str, folder: Path) -> None:
+        self.client.log_artifacts(run_id, str(folder))
+
+    def end(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)

@@ -1,0 +1,47 @@
+"""What the tracking store already holds for a sweep: finished runs to skip, interrupted
+runs to continue, and the sweep's parent run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.tracking.client import Tracker
+
+FINISHED = "FINISHED"
+
+
+def experiment_ids(tracker: Tracker) -> list[str]:
+    """Every active experiment of the store."""
+    ids, token = [], None
+    while True:
+        page = tracker.client.search_experiments(max_results=1000, page_token=token)
+        ids += [e.experiment_id for e in page]
+        token = page.token
+        if not token:
+            return ids
+
+
+def runs_of_config(tracker: Tracker, experiments: list[str], config_hash: str, checksum: str) -> list[Any]:
+    """Active runs of this configuration on this data split, newest first."""
+    if not experiments:
+        return []
+    query = (f"tags.`facehash.config_hash` = '{config_hash}' "
+             f"and tags.`facehash.split_checksum` = '{checksum}'")
+    return list(tracker.client.search_runs(experiments, query, max_results=100,
+                                           order_by=["attributes.start_time DESC"]))
+
+
+def find_parent(tracker: Tracker, experiment_id: str, sweep_hash: str) -> str | None:
+    """The newest parent run of the same sweep (same set of runs) in ``experiment_id``."""
+    runs = tracker.client.search_runs([experiment_id], f"tags.`facehash.sweep_hash` = '{sweep_hash}'",
+                                      max_results=1, order_by=["attributes.start_time DESC"])
+    return runs[0].info.run_id if runs else None
+
+
+def reopen(tracker: Tracker, run: Any, parent_id: str) -> str:
+    """Bring an unfinished run back under ``parent_id`` and clear its old failure reason."""
+    run_id = run.info.run_id
+    tracker.set_tags(run_id, {"mlflow.parentRunId": parent_id})
+    if "failure_reason" in run.data.tags:
+        tracker.client.delete_tag(run_id, "failure_reason")
+    return run_id

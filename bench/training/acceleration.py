@@ -1,0 +1,213 @@
+"""How a run uses its device: mixed precision, memory format, fused optimizers, compilation,
+CUDA graphs of the training step (:mod:`bench.training.step`), cuDNN autotuning, CPU
+threads, and where the training set lives. Resolved once per run from an
+:class:`AccelerationSpec` and the device; every choice is returned by
+:meth:`Acceleration.tags` so it lands in the run's MLflow tags.
+
+Numerics under ``bf16``: only the backbone runs under bfloat16 autocast; its features are
+cast back to float32, so the hashing head (tanh, the relaxed code ``u`` and its sign) and
+every loss part stay float32. ``auto`` picks bf16 where the hardware computes it natively:
+CUDA devices that support it, and CPUs with AVX512-BF16 or AMX (oneDNN's bf16 convolutions
+there run DCBH's step about 2x faster than float32; measured in ``benchmarks/``); float32
+elsewhere, where bf16 would be emulated and slower. ``--precision fp32`` keeps the released
+code's float32 arithmetic anywhere. A bf16 run says so in its tags (``accel.precision`` and
+the deviation tag ``deviation.precision``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from bench.api.errors import BenchError
+from bench.api.methods import StrictModel
+from bench.config.device import cpu_threads
+
+CUDA_SYNC_EVERY = 25  # steps between host reads of the loss on CUDA (each read waits for the GPU)
+
+
+class AccelerationSpec(StrictModel):
+    """Execution settings of a run (not part of its configuration hash: they change speed,
+    and under ``bf16`` the rounding, but not what is trained)."""
+
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    channels_last: Literal["auto", "on", "off"] = "auto"
+    compile: bool = False
+    cuda_graph: Literal["auto", "on", "off"] = "auto"
+    device_data_mb: float | None = Field(None, ge=0)
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    """The resolved choices for one run on one device."""
+
+    device: torch.device
+    precision: str  # "bf16" or "fp32"
+    channels_last: bool
+    compile: bool
+    cuda_graph: bool  # capture the training step in a CUDA graph (bench.training.step)
+    fused_optimizer: bool
+    cudnn_benchmark: bool
+    threads: int | None  # CPU intra-op threads set for the run; None: left as they are
+    data_cap_bytes: int | None  # the training set stays on the device up to this size; None: no cap
+    sync_every: int  # steps between host reads of the loss
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The backbone's autocast dtype, or ``None`` for plain float32."""
+        return torch.bfloat16 if self.precision == "bf16" else None
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """Memory format of the model's input batches (and of its conv weights)."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def activate(self) -> None:
+        """Apply the process-wide settings (cuDNN autotuning, CPU threads)."""
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = self.cudnn_benchmark
+        if self.threads is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Memory format, backbone autocast and (optionally) in-place ``torch.compile``;
+        parameter names stay unchanged, so checkpoints load either way."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if hasattr(model, "autocast_dtype"):
+            model.autocast_dtype = self.autocast_dtype
+        elif self.autocast_dtype is not None:
+            raise BenchError("bf16 precision needs a bench.training.assembly.HashingModel; use --precision fp32")
+        if self.compile:
+            model.compile()
+        return model
+
+    def optimizer_options(self) -> dict[str, bool]:
+        """Keyword options for :func:`bench.training.assembly.build_optimizer`."""
+        return {"fused": True} if self.fused_optimizer else {}
+
+    def tags(self) -> dict[str, str]:
+        """MLflow tags (without the ``facehash.`` prefix the runner adds)."""
+        tags = {
+            "accel.precision": self.precision,
+            "accel.precision_scope": "backbone" if self.precision == "bf16" else "none",
+            "accel.channels_last": str(self.channels_last).lower(),
+            "accel.compile": str(self.compile).lower(),
+            "accel.cuda_graph": str(self.cuda_graph).lower(),
+            "accel.fused_optimizer": str(self.fused_optimizer).lower(),
+            "accel.threads": str(self.threads if self.threads is not None else torch.get_num_threads()),
+            "accel.sync_every": str(self.sync_every),
+        }
+        if self.precision == "bf16":
+            tags["deviation.precision"] = "bf16 autocast in the backbone (reference: float32)"
+        if self.device.type == "cuda":
+            tags["accel.cudnn_benchmark"] = str(self.cudnn_benchmark).lower()
+            tags["accel.device_data_cap_mb"] = (
+                "none" if self.data_cap_bytes is None else f"{self.data_cap_bytes / 2**20:.0f}"
+            )
+        return tags
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX tiles)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu, no public API yet
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Acceleration:
+    """Turn ``auto`` choices into concrete ones for ``device``.
+
+    >>> a = resolve_acceleration(AccelerationSpec(precision="fp32"), torch.device("cpu"))
+    >>> a.precision, a.channels_last, a.fused_optimizer, a.cuda_graph, a.sync_every, a.data_cap_bytes
+    ('fp32', True, True, False, 1, None)
+    >>> auto = resolve_acceleration(AccelerationSpec(), torch.device("cpu")).precision
+    >>> auto == ("bf16" if cpu_has_native_bf16() else "fp32")
+    True
+    """
+    cuda = device.type == "cuda"
+    precision = spec.precision
+    if precision == "auto":
+        native = torch.cuda.is_bf16_supported() if cuda else device.type == "cpu" and cpu_has_native_bf16()
+        precision = "bf16" if native else "fp32"
+    elif precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise BenchError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use --precision fp32")
+    if spec.cuda_graph == "on" and not cuda:
+        raise BenchError(f"--cuda-graph on needs a CUDA device, but the run is on {device.type}; use auto or off")
+    if spec.cuda_graph == "on" and spec.compile:
+        raise BenchError("--cuda-graph on with --compile: capturing compiled code is not supported; drop one of them")
+    cap = None
+    if cuda:
+        if spec.device_data_mb is not None:
+            cap = int(spec.device_data_mb * 2**20)
+        else:  # a quarter of the device's memory leaves the rest to the model and activations
+            cap = torch.cuda.get_device_properties(device).total_memory // 4
+    return Acceleration(
+        device=device,
+        precision=precision,
+        channels_last=spec.channels_last != "off",  # oneDNN and cuDNN convolutions both gain from NHWC
+        compile=spec.compile,
+        # auto: graphs on CUDA, unless torch.compile manages the step (its own cudagraph modes)
+        cuda_graph=spec.cuda_graph == "on" or (spec.cuda_graph == "auto" and cuda and not spec.compile),
+        fused_optimizer=device.type in ("cuda", "cpu"),  # torch's fused Adam/AdamW/SGD kernels
+        cudnn_benchmark=cuda,
+        threads=None if cuda else cpu_threads(),
+        data_cap_bytes=cap,
+        sync_every=CUDA_SYNC_EVERY if cuda else 1,
+    )
+
+
+class LossMeter:
+    """Per-epoch sums of a step's loss values (one device vector ``[total, part...]``, as
+    :mod:`bench.training.step` returns it), kept on the device; the host reads them back
+    (which waits for the device) only every ``sync_every`` steps.
+
+    >>> m = LossMeter(["total", "a"], sync_every=2)
+    >>> m.add(torch.tensor([1.0, 0.5])), m.add(torch.tensor([3.0, 1.5]))
+    (None, 3.0)
+    >>> m.means()
+    {'loss/total': 2.0, 'loss/a': 1.0}
+    """
+
+    def __init__(self, names: list[str], sync_every: int = 1) -> None:
+        self.names = [f"loss/{name}" for name in names]
+        self.sync_every = max(1, sync_every)
+        self.sums: torch.Tensor | None = None
+        self.count = 0
+
+    def add(self, values: torch.Tensor) -> float | None:
+        """Add one step's values (copied: a CUDA graph's output buffer is reused). At a
+        read-back step return that step's total, or NaN when any total since the epoch
+        began was not finite; between read-backs return ``None``."""
+        self.sums = values.detach().clone() if self.sums is None else self.sums.add_(values)
+        self.count += 1
+        if self.count % self.sync_every:
+            return None
+        step_total, running = torch.stack([values[0], self.sums[0]]).tolist()
+        return step_total if math.isfinite(running) else math.nan
+
+    def means(self) -> dict[str, float]:
+        """Average of each value over the steps added (one host read)."""
+        if self.sums is None:
+            return {}
+        return {k: v / self.count for k, v in zip(self.names, self.sums.tolist(), strict=True)}
+
+
+def acceleration_spec(precision: str = "auto", compile: bool = False,
+                      device_data_mb: float | None = None, cuda_graph: str = "auto") -> AccelerationSpec:
+    """The spec from command-line values; a bad value is a one-line :class:`BenchError`.
+
+    >>> acceleration_spec("bf16").precision
+    'bf16'
+    """
+    if precision not in ("auto", "bf16", "fp32"):
+        raise BenchError(f"--precision '{precision}': use auto (bf16 where the GPU or CPU computes it natively, else fp32), bf16 or fp32")
+    if device_data_mb is not None and device_data_mb < 0:
+        raise BenchError(f"--device-data-mb {device_data_mb}: give a size in MiB >= 0")
+    if cuda_graph not in ("auto", "on", "off"):
+        raise BenchError(f"--cuda-graph '{cuda_graph}': use auto (on CUDA unless --compile), on or off")
+    return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb,
+                            cuda_graph=cuda_graph)

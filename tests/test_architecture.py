@@ -1,0 +1,61 @@
+"""The architecture is enforced, not described: the import-linter contracts in
+pyproject.toml hold, a wrong import breaks them, and modules stay small and in their rooms."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+PACKAGES = ("bench", "plugins", "dcbh", "baselines")
+
+
+def lint(cwd: Path) -> subprocess.CompletedProcess:
+    if not LINT.exists():
+        pytest.fail("lint-imports is missing: run bash scripts/install.sh (import-linter is a dev dependency)")
+    # the copy's packages come first on the path, so the contracts are checked on its sources
+    env = {"PATH": str(LINT.parent), "PYTHONPATH": str(cwd), "HOME": str(cwd)}
+    return subprocess.run([str(LINT), "--no-cache"], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_import_contracts_hold():
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "wrong_import"), [
+    ("bench/data/faces.py", "import bench.running.runner"),  # a lower layer reaching up
+    ("bench/training/loop.py", "import bench.evaluation.engine"),  # independent siblings
+    ("bench/config/protocol.py", "import dcbh.method"),  # the core naming a method
+])
+def test_a_wrong_import_breaks_the_contract(tmp_path, module, wrong_import):
+    for name in PACKAGES:
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / module
+    target.write_text(target.read_text() + f"\n{wrong_import}  # deliberately wrong\n")
+    result = lint(tmp_path)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout, result.stdout
+
+
+def test_bench_root_holds_only_its_package_face():
+    modules = sorted(p.name for p in (ROOT / "bench").glob("*.py"))
+    assert modules in (["__init__.py"], ["__init__.py", "__main__.py"]), modules
+
+
+def test_no_module_over_400_lines():
+    long = {}
+    for name in (*PACKAGES, "tests", "examples", "benchmarks"):
+        for path in (ROOT / name).rglob("*.py"):
+            lines = len(path.read_text().splitlines())
+            if lines > 400:
+                long[str(path.relative_to(ROOT))] = lines
+    assert not long, f"split these modules (over 400 lines): {long}"
