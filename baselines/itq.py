@@ -16,6 +16,7 @@ from pydantic import Field
 
 from bench.api.errors import BenchError
 from bench.api.methods import Encoder, FittedMethod, StrictModel
+from bench.evaluation.codes import sign_codes
 
 
 def pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -42,15 +43,6 @@ def pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, w
 
 
-def sign(v: np.ndarray) -> np.ndarray:
-    """Sign with sign(0) = +1, as float64.
-
-    >>> sign(np.array([-0.5, 0.0, 2.0])).tolist()
-    [-1.0, 1.0, 1.0]
-    """
-    return np.where(v >= 0, 1.0, -1.0)
-
-
 def itq(v: np.ndarray, iterations: int, seed: int) -> tuple[np.ndarray, list[float]]:
     """Iterative Quantization of projected data ``v`` (N, K): the rotation R (K, K) and the
     quantization loss ``||sign(V R) - V R||_F^2`` before each update and after the last.
@@ -66,12 +58,12 @@ def itq(v: np.ndarray, iterations: int, seed: int) -> tuple[np.ndarray, list[flo
     losses = []
     for _ in range(iterations):
         z = v @ r
-        b = sign(z)
+        b = sign_codes(z).astype(np.float64)
         losses.append(float(np.sum((b - z) ** 2)))
         ub, _, uat = np.linalg.svd(b.T @ v)  # Procrustes: R = argmax tr(B^T V R) = UA UB^T
         r = uat.T @ ub.T
     z = v @ r
-    losses.append(float(np.sum((sign(z) - z) ** 2)))
+    losses.append(float(np.sum((sign_codes(z).astype(np.float64) - z) ** 2)))
     return r, losses
 
 

@@ -16,7 +16,7 @@ from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, 
 from bench.api.pluginhost import load_plugins
 from bench.config.protocol import ProtocolConfig
 from bench.data.preprocess import Normaliser
-from bench.evaluation.codes import pack_codes, sign_codes
+from bench.evaluation.codes import sign_codes
 from bench.evaluation.encoding import encode_codes, encode_relaxed
 from bench.running.runner import acceleration_tags, plan_runs
 from bench.training.acceleration import (
@@ -243,15 +243,14 @@ def test_loss_is_read_back_every_sync_every_steps_and_nan_still_stops_the_run(ho
               normaliser, spec, accel=cpu_accel(sync_every=3))
 
 
-def test_codes_are_signed_and_packed_on_the_device_as_numpy_would(host):
+def test_codes_are_signed_on_the_device_as_numpy_would(host):
     model, _ = build(host)
     x, y = faces([5, 5, 6], size=8)
     normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
     u = encode_relaxed(model, x, normaliser, 0, torch.device("cpu"), batch_size=4).numpy()
     codes = encode_codes(model, x, normaliser, 0, torch.device("cpu"), batch_size=4)
-    packed = encode_codes(model, torch.from_numpy(x), normaliser, 0, torch.device("cpu"), packed=True)
     assert codes.dtype == np.int8 and np.array_equal(codes, sign_codes(u))
-    assert np.array_equal(packed, pack_codes(codes))
+    assert np.array_equal(codes, encode_codes(model, torch.from_numpy(x), normaliser, 0, torch.device("cpu")))
     assert model.training  # encoding restores the mode
 
 
@@ -279,8 +278,6 @@ def test_cuda_bf16_training_is_finite_fused_and_codes_agree_with_float32(host):
         out = model(torch.from_numpy(x[:4]).to(device).float())
         assert out["u"].dtype == torch.float32
         codes[precision] = encode_codes(model, source.images, normaliser, 0, device)
-        packed = encode_codes(model, source.images, normaliser, 0, device, packed=True)
-        assert np.array_equal(packed, pack_codes(codes[precision]))
     assert (codes["fp32"] == codes["bf16"]).mean() > 0.8
 
 

@@ -1,6 +1,6 @@
-"""Encode images with a trained model, batched on its device: relaxed codes ``u``, binary
-codes in {-1, +1} and their bit-packed form, computed on the device so that only the
-result crosses back to the host (once, not per batch)."""
+"""Encode images with a trained model, batched on its device: relaxed codes ``u`` and binary
+codes in {-1, +1}, computed on the device so that only the result crosses back to the host
+(once, not per batch)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from bench.data.preprocess import Normaliser
+from bench.evaluation.codes import sign_codes
 
 
 @torch.no_grad()
@@ -41,34 +42,6 @@ def encode_codes(
     part: int,
     device: torch.device,
     batch_size: int = 1024,
-    *,
-    packed: bool = False,
 ) -> np.ndarray:
-    """Binary codes of uint8 images: (N, K) int8 in {-1, +1} (sign(0) = +1), or with
-    ``packed`` (N, ceil(K/8)) uint8 as :func:`bench.evaluation.codes.pack_codes` stores them; the sign
-    and the packing run on the device."""
-    codes = sign_tensor(encode_relaxed(model, images, normaliser, part, device, batch_size))
-    return (pack_tensor(codes) if packed else codes).cpu().numpy()
-
-
-def sign_tensor(u: torch.Tensor) -> torch.Tensor:
-    """Sign with sign(0) = +1, as int8 (on ``u``'s device).
-
-    >>> sign_tensor(torch.tensor([[-0.5, 0.0, 2.0]])).tolist()
-    [[-1, 1, 1]]
-    """
-    return torch.where(u >= 0, 1, -1).to(torch.int8)
-
-
-def pack_tensor(codes: torch.Tensor) -> torch.Tensor:
-    """Pack (N, K) codes in {-1, +1} into (N, ceil(K/8)) uint8 on their device: bit = 1 for
-    +1, most significant bit first, zero padding; equal to ``np.packbits(codes > 0, axis=1)``.
-
-    >>> pack_tensor(torch.tensor([[1, -1, 1, 1, -1, -1, -1, 1, 1, -1]])).tolist()
-    [[177, 128]]
-    """
-    n, k = codes.shape
-    bits = torch.zeros((n, -(-k // 8) * 8), dtype=torch.uint8, device=codes.device)
-    bits[:, :k] = (codes > 0).to(torch.uint8)
-    weights = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8, device=codes.device)
-    return (bits.view(n, -1, 8) * weights).sum(dim=-1, dtype=torch.uint8)
+    """Binary codes of uint8 images: (N, K) int8 in {-1, +1} (sign(0) = +1), signed on the device."""
+    return sign_codes(encode_relaxed(model, images, normaliser, part, device, batch_size)).cpu().numpy()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bench.evaluation.codes import unpack_codes
 from bench.evaluation.ties import TieCounts
 
 DEFAULT_CHUNK_ELEMENTS = 1 << 26
@@ -72,8 +73,8 @@ def _default_chunk(device: torch.device) -> int:
 
 def _signed_bits(packed: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Packed bytes -> (N, 8B) tensor of {-1,+1} (padding bits are -1 on both sides: distance 0)."""
-    bits = np.unpackbits(np.asarray(packed, dtype=np.uint8), axis=1)
-    return torch.as_tensor(bits, device=device).to(dtype).mul_(2).sub_(1)
+    packed = torch.as_tensor(np.asarray(packed, dtype=np.uint8), device=device)
+    return unpack_codes(packed, 8 * packed.shape[1]).to(dtype)
 
 
 def _distances(q_bits, g_bits) -> torch.Tensor:
