@@ -25,9 +25,8 @@ from torch import nn
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import Backbone, BuildContext
-from plugins.layers.init import keras1_he_uniform_
+from plugins.layers.init import BN_EPS, keras1_he_uniform_
 from plugins.layers.locally_connected import LocallyConnected2d, conv_output_size
-from plugins.tfcompat import BN_EPS
 
 KERAS1_BN_MOMENTUM = 0.01  # Keras 1 BatchNormalization(momentum=0.99) keeps 0.99 of the old mean
 MIN_INPUT = 24  # smallest square input whose conv3 block leaves 2x2 for the 2x2 conv4

@@ -22,7 +22,7 @@ from torch import nn
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import Backbone, BuildContext
-from plugins.tfcompat import BN_EPS, BN_MOMENTUM, init_xavier
+from plugins.layers.init import BN_EPS, BN_MOMENTUM, init_xavier
 
 #: (output channels, number of convolutions) of each block.
 BLOCKS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 3), (512, 3))

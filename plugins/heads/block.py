@@ -9,7 +9,7 @@ parameters). Both ``f`` (width c*K, for the descriptor losses) and ``u`` are out
 
 TF -> PyTorch: ``tf.layers.dense`` with ``xavier_initializer`` -> ``Linear`` with
 Glorot-uniform kernel and zero bias; ``batch_norm(decay=0.9)`` -> ``BatchNorm1d(eps=1e-3,
-momentum=0.1)`` (see :mod:`plugins.tfcompat`; no zero-debiasing of the running mean).
+momentum=0.1)`` (see :mod:`plugins.layers.init`; no zero-debiasing of the running mean).
 The features are concatenated in name order (``block3`` then ``block4``) where TF
 concatenates block 4 first: a fixed permutation of the Linear's input columns, which
 leaves the model and its Glorot initialisation distribution unchanged.
@@ -25,7 +25,7 @@ from torch import nn
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext, HashHead
 from plugins.heads.fc import concat_features
-from plugins.tfcompat import BN_EPS, BN_MOMENTUM, init_xavier
+from plugins.layers.init import BN_EPS, BN_MOMENTUM, init_xavier
 
 
 def block_softmax_bits(f: torch.Tensor, bits: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext, HashHead
 from plugins.heads.block import BlockLinear
 from plugins.heads.fc import concat_features
-from plugins.tfcompat import BN_EPS, init_xavier
+from plugins.layers.init import BN_EPS, init_xavier
 
 KERAS1_BN_MOMENTUM = 0.01  # Keras 1 BatchNormalization(momentum=0.99)
 

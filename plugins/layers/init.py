@@ -1,11 +1,17 @@
-"""Weight initialisers that reproduce the reference frameworks (Keras 1, Caffe) in torch.
+"""Weight initialisers and normalisation-layer defaults that reproduce the reference
+frameworks (TensorFlow 1 / Keras, Keras 1, Caffe) in torch, shared by the parts that port
+released code (DCBH, DDH, DSH).
 
-(Glorot-uniform dense kernels, the Keras/TF default, are :func:`plugins.tfcompat.init_xavier`.)
-
-Each returns the bound of a uniform distribution ``U(-bound, bound)`` and fills in place.
-Fan rules follow the frameworks exactly, including Keras 1's rule for kernels that are
-neither 2-D nor 4-D/5-D (``fan = sqrt(prod(shape))``), which applies to its
-``LocallyConnected2D`` kernel of shape ``(positions, patch, filters)``.
+- ``batch_norm(decay=0.9)`` -> ``momentum=0.1``; ``tf.contrib.layers.batch_norm``'s
+  default ``epsilon=1e-3`` (Keras' BatchNormalization also uses 1e-3).
+- ``xavier_initializer()`` / Keras ``glorot_uniform`` kernels and zero biases ->
+  :func:`init_xavier` (PyTorch computes the same fans for conv and dense kernels; its own
+  default init differs).
+- Keras 1 ``he_uniform`` and Caffe's ``xavier`` filler: each returns the bound of a uniform
+  distribution ``U(-bound, bound)`` and fills in place. Fan rules follow the frameworks
+  exactly, including Keras 1's rule for kernels that are neither 2-D nor 4-D/5-D
+  (``fan = sqrt(prod(shape))``), which applies to its ``LocallyConnected2D`` kernel of
+  shape ``(positions, patch, filters)``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,25 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
+
+BN_EPS = 1e-3
+BN_MOMENTUM = 0.1
+
+
+def init_xavier(module: nn.Module) -> nn.Module:
+    """Glorot-uniform kernels and zero biases for every conv/linear layer of ``module``.
+
+    >>> layer = init_xavier(nn.Linear(4, 2))
+    >>> bool(layer.bias.abs().sum() == 0), bool(layer.weight.abs().max() <= (6 / 6) ** 0.5)
+    (True, True)
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
 
 
 def uniform_(tensor: torch.Tensor, bound: float) -> float:

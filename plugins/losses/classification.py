@@ -1,7 +1,7 @@
 """Softmax classification losses on the model's outputs.
 
 Each classifier is a ``Linear(dim -> C)`` with bias, initialised as the TF/Keras reference
-code's dense layers are (Glorot-uniform kernel, zero bias; see :mod:`plugins.tfcompat`).
+code's dense layers are (Glorot-uniform kernel, zero bias; see :mod:`plugins.layers.init`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torch import nn
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext, LossPart
-from plugins.tfcompat import init_xavier
+from plugins.layers.init import init_xavier
 
 
 class CrossEntropyOn(LossPart):
