@@ -36,7 +36,7 @@ def test_ours_full(benchmark, codes):
 
 
 def test_ours_without_legacy(benchmark, codes):
-    benchmark(evaluate, *codes, SPEC, device="cpu", legacy=False)
+    benchmark(evaluate, *codes, SPEC, device="cpu", plugin_metrics={})
 
 
 def test_faiss_distance_matrix(benchmark, codes):

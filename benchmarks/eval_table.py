@@ -5,7 +5,7 @@
 
 Rows (one process, synthetic clustered codes, labels in random order):
 - ours: ``evaluate`` with map + best/worst bounds + map_stable + precision_at_50 + radius-2
-  metrics + PR curve (``legacy=False``), then the same plus ``map_legacy`` (second pass);
+  metrics + PR curve (``plugin_metrics={}``), then the same plus ``map_legacy`` (second pass);
 - peer style: per query, Hamming distances by a dot product, ``np.argsort`` (numpy's
   default, unstable) and cumulative precision, as common hashing libraries do; timed on
   ``--peer-queries`` queries and scaled linearly to all queries (stated in the row);
@@ -186,7 +186,7 @@ def main(argv=None):
     tiny = min(64, q_all)
     evaluate(query[:tiny], ql[:tiny], gallery[:1000], gl[:1000], spec, device=args.device)  # JIT / CUDA warm-up
     rows = []
-    runs = [timed(lambda: evaluate(query, ql, gallery, gl, spec, device=args.device, legacy=False))
+    runs = [timed(lambda: evaluate(query, ql, gallery, gl, spec, device=args.device, plugin_metrics={}))
             for _ in range(args.repeat)]
     t_ours, ours = min(runs, key=lambda run: run[0])
     rows.append(("ours: map+bounds+stable+P@50+r2+PR", t_ours, f"all queries, best of {args.repeat}"))

@@ -20,9 +20,9 @@ for codes in (gallery, query):
     codes[rng.random(codes.shape) < 0.2] *= -1
 spec = EvaluationSpec(precision_at=[50])
 for _ in range(2):
-    evaluate(query, ql, gallery, gl, spec, device="cuda", legacy=False)
+    evaluate(query, ql, gallery, gl, spec, device="cuda", plugin_metrics={})
 torch.cuda.synchronize()
 with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-    evaluate(query, ql, gallery, gl, spec, device="cuda", legacy=False)
+    evaluate(query, ql, gallery, gl, spec, device="cuda", plugin_metrics={})
     torch.cuda.synchronize()
 print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=15, max_name_column_width=60))

@@ -86,7 +86,7 @@ class Workload:
         images, labels = data.part(TRAIN)
         ctx = BuildContext(bits, data.num_classes, data.image_shape, seed)
         return cls(host, method, config, images, labels,
-                   Normaliser(protocol.normalisation, data.images, data.split), ctx, torch.device(device), seed)
+                   host.normalisers.build(protocol.normalisation, data.images, data.split), ctx, torch.device(device), seed)
 
     @property
     def training(self) -> TrainingSpec:

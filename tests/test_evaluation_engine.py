@@ -39,7 +39,7 @@ def test_metric_keys_and_string_labels():
     same = evaluate(query, np.array([0, 1, 9, 2]), gallery, np.searchsorted(["ann", "bob", "cy"], gl),
                     spec, device="cpu")
     assert same.metrics == ev.metrics
-    assert "map_legacy" not in evaluate(query, ql, gallery, gl, spec, device="cpu", legacy=False).metrics
+    assert "map_legacy" not in evaluate(query, ql, gallery, gl, spec, device="cpu", plugin_metrics={}).metrics
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bench.evaluation import evaluate
-from bench.evaluation.legacy import legacy_compactbit_bytes
+from plugins.metrics.legacy_ddh import legacy_compactbit_bytes
 
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.asmatrix, as DDH
 

@@ -224,7 +224,7 @@ def test_property_counts_and_bounds(case):
         rel = gl == ql[qi]
         assert counts.n[qi].tolist() == np.bincount(dist[qi], minlength=bits + 1).tolist()
         assert counts.r[qi].tolist() == np.bincount(dist[qi][rel], minlength=bits + 1).tolist()
-    ev = evaluate(query, ql, gallery, gl, device="cpu", legacy=False)
+    ev = evaluate(query, ql, gallery, gl, device="cpu", plugin_metrics={})
     ref = brute_report(query, ql, gallery, gl, [], 2, [], enumerate_all=False)
     for qi, row in enumerate(ref):
         ap, best, worst = (ev.per_query[k][qi] for k in ("ap", "ap_best", "ap_worst"))

@@ -61,6 +61,22 @@ def register_executors(register: Register) -> None:
     """Register executors: ``factory(**options) -> Executor`` (see :mod:`bench.running.executors`)."""
 
 
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register retrieval metrics that every evaluation computes beside the built-in ones:
+    ``metric(codes: CodeSets) -> per-query values`` (see :mod:`bench.evaluation.plugin_metrics`).
+
+    The registered name is the logged metric (their mean); a name ``map_X`` stores its
+    per-query values as ``ap_X``, as the built-in ``map`` does as ``ap``.
+    """
+
+
+@hookspec
+def register_normalisers(register: Register) -> None:
+    """Register input normalisations, named by ``protocol.normalisation``:
+    ``factory(images, split) -> Normaliser`` (see :class:`bench.data.preprocess.Normaliser`)."""
+
+
 ALL_KINDS: dict[str, str] = {
     "backbones": "backbone",
     "heads": "head",
@@ -68,6 +84,8 @@ ALL_KINDS: dict[str, str] = {
     "methods": "method",
     "datasets": "dataset",
     "executors": "executor",
+    "metrics": "metric",
+    "normalisers": "normaliser",
 }
 
 

@@ -65,6 +65,14 @@ class PluginHost:
     def executors(self) -> Registry:
         return self.registries["executors"]
 
+    @property
+    def metrics(self) -> Registry:
+        return self.registries["metrics"]
+
+    @property
+    def normalisers(self) -> Registry:
+        return self.registries["normalisers"]
+
 
 def _autoload_disabled() -> bool:
     return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")

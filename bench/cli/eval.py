@@ -24,14 +24,12 @@ from bench.cli.app import app, console
 from bench.config.protocol import EvaluationSpec
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import unpack_codes
-from bench.tracking.client import (
-    Tracker,
-    check_tracking_uri,
-    download_quietly,
-    resolve_tracking_uri,
-)
+from bench.evaluation.plugin_metrics import registered_metrics
+from bench.tracking import tags
+from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+from bench.tracking.reading import StoreReader
 
-FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "map_legacy", "queries_without_relevant")
+FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "queries_without_relevant")
 PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r(\d+)$")
 
 
@@ -46,24 +44,25 @@ def eval_command(
     requested = [name for item in metric or [] for name in item.split(",") if name.strip()]
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
-    tracker = Tracker(uri)
-    run = _get_run(tracker, run_id, uri)
+    reader = StoreReader(uri)
+    run = reader.run(run_id)
     spec = spec_for(run.data.params, requested)
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
-        codes = _load_codes(tracker, run_id, Path(tmp))
+        codes = _load_codes(reader, run_id, Path(tmp))
         bits = int(codes["bits"])
         evaluation = evaluate(
             unpack_codes(codes["query_codes"], bits), codes["query_labels"],
             unpack_codes(codes["gallery_codes"], bits), codes["gallery_labels"], spec,
             device=None if device == "auto" else device,
-            legacy=not requested or "map_legacy" in requested,
+            plugin_metrics=registered_metrics(requested or None),
         )
         chosen = {k: v for k, v in evaluation.metrics.items() if not requested or k in requested}
         folder = Path(tmp) / "evaluation"
         save_evaluation_artifacts(evaluation, folder)
+        tracker = Tracker(uri)
         tracker.log_metrics(run_id, chosen)
         tracker.log_artifacts(run_id, folder)
-    tracker.set_tags(run_id, {"facehash.reevaluated": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    tracker.set_tags(run_id, {tags.REEVALUATED: time.strftime("%Y-%m-%dT%H:%M:%S")})
     table = Table(title=f"run {run_id}: {len(codes['query_labels'])} queries x {len(codes['gallery_labels'])} gallery, {bits} bits")
     for column in ("metric", "logged before", "now"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -86,14 +85,15 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
     raw = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
     values = {k: (v if k == "map_at_normalisation" else json.loads(v)) for k, v in raw.items()}
     spec = EvaluationSpec(**values)
+    fixed = (*FIXED_METRICS, *registered_metrics())
     radii = set()
     for name in requested:
         found = PATTERN.match(name)
-        if name in FIXED_METRICS:
+        if name in fixed:
             continue
         if found is None:
             raise BenchError(
-                f"--metric {name}: unknown; use {', '.join(FIXED_METRICS)}, precision_at_K, "
+                f"--metric {name}: unknown; use {', '.join(fixed)}, precision_at_K, "
                 "map_at_K, precision_rN, recall_rN or empty_rN"
             )
         if found.group(1):
@@ -109,25 +109,12 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
     return spec
 
 
-def _get_run(tracker: Tracker, run_id: str, uri: str):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return tracker.client.get_run(run_id)
-    except MlflowException:
-        raise BenchError(
-            f"no run '{run_id}' in the store {uri}; copy a run id from the MLflow UI or pass --tracking-uri"
-        ) from None
-
-
-def _load_codes(tracker: Tracker, run_id: str, folder: Path) -> dict[str, np.ndarray]:
-    try:
-        path = download_quietly(tracker.client, run_id, "codes.npz", folder)
-    except Exception:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+def _load_codes(reader: StoreReader, run_id: str, folder: Path) -> dict[str, np.ndarray]:
+    if "codes.npz" not in reader.artifact_paths(run_id):
         raise BenchError(
             f"run '{run_id}' has no codes.npz artifact; only finished child runs of `bench run` store codes"
-        ) from None
-    with np.load(path) as data:
+        )
+    with np.load(reader.download(run_id, "codes.npz", folder)) as data:
         missing = {"gallery_codes", "query_codes", "gallery_labels", "query_labels", "bits"} - set(data.files)
         if missing:
             raise BenchError(f"codes.npz of run '{run_id}' lacks {', '.join(sorted(missing))}; re-run it with `bench run`")

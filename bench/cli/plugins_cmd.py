@@ -10,7 +10,7 @@ from bench.cli.app import app, console, err_console
 
 @app.command("plugins")
 def plugins_command() -> None:
-    """List registered backbones, heads, losses, methods, datasets and executors."""
+    """List registered backbones, heads, losses, methods, datasets, executors, metrics and normalisers."""
     host = default_host()
     table = Table(title="facehash-bench plugins")
     for column in ("kind", "name", "plugin", "version", "description"):

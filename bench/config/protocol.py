@@ -38,7 +38,7 @@ class ProtocolConfig(StrictModel):
     dataset: str = "orl"
     dataset_options: dict[str, Any] = Field(default_factory=dict)
     input_size: int = Field(32, ge=8)
-    normalisation: Literal["channel-mean-std", "legacy-ddh", "unit"] = "channel-mean-std"
+    normalisation: str = "channel-mean-std"  # a registered normaliser (bench plugins lists them)
     augmentation: Literal["none", "flip"] = "none"
     epochs: int = Field(50, ge=1)  # DCBH x 4 bit lengths on a 2-core CPU in ~11 min (docs/dcbh.md)
     batch_size: int | None = Field(None, ge=1)

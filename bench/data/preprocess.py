@@ -1,12 +1,11 @@
 """Turn uint8 image batches into model inputs: resizing, normalisation, augmentation.
 
-Normalisation statistics come from the training split only (``channel-mean-std``), or
-per split as the DDH/DCBH released code does (``legacy-ddh``: each split normalised by
-its own global scalar mean/std, ``clip(0.1 (x - mean) / (std + 1e-5), -1, 1)``).
-Statistics are exact (from pixel-value histograms). Batches are prepared on whatever
-device they are on: augmentation acts on the uint8 pixels, then normalisation writes one
-float32 tensor in place, with the same operations in the same order as torchvision's
-``ToTensor`` + ``Normalize`` (so the results are bit-identical).
+Normalisation statistics come from the training split only (``channel-mean-std``);
+plugins add other normalisations (:class:`Normaliser` subclasses, hook
+``register_normalisers``). Statistics are exact (from pixel-value histograms). Batches are
+prepared on whatever device they are on: augmentation acts on the uint8 pixels, then
+normalisation writes one float32 tensor in place, with the same operations in the same
+order as torchvision's ``ToTensor`` + ``Normalize`` (so the results are bit-identical).
 """
 
 from __future__ import annotations
@@ -15,7 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.api.errors import BenchError
 from bench.data.faces import TRAIN
+
+#: Statistics per split part: (mean, std) tensors, one value per channel or one in all.
+Stats = dict[int, tuple[torch.Tensor, torch.Tensor]]
 
 
 def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
@@ -28,40 +31,50 @@ def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
 
 
 class Normaliser:
-    """Fitted normalisation; :meth:`apply` maps a uint8 batch on any device to float32."""
+    """Fitted normalisation: :meth:`fit` computes statistics from the images, :meth:`apply`
+    maps a uint8 batch of one split, on any device, to float32 with :meth:`transform`.
+
+    Built-in kinds: ``channel-mean-std`` (per-channel mean and std of the training split,
+    on pixels scaled to [0, 1]) and ``unit`` (pixels / 255). A plugin adds a kind with a
+    subclass that overrides :meth:`fit` and :meth:`transform`.
+    """
 
     def __init__(self, kind: str, images: np.ndarray, split: np.ndarray) -> None:
         self.kind = kind
-        self.stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._on_device: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
-        if kind == "channel-mean-std":
-            mean, var = pixel_moments(images[split == TRAIN], per_channel=True)
-            stats = (torch.tensor(mean / 255.0, dtype=torch.float32),
-                     torch.tensor(np.sqrt(var) / 255.0 + 1e-8, dtype=torch.float32))
-            self.stats = {part: stats for part in np.unique(split).tolist()}
-        elif kind == "legacy-ddh":
-            for part in np.unique(split).tolist():
-                mean, var = pixel_moments(images[split == part], per_channel=False)
-                self.stats[part] = (torch.tensor(mean, dtype=torch.float32),
-                                    torch.tensor(np.sqrt(var) + 1e-5, dtype=torch.float32))
+        self.stats = self.fit(images, split)
 
-    def _device_stats(self, part: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def fit(self, images: np.ndarray, split: np.ndarray) -> Stats:
+        """The statistics of this kind for every split part (none for ``unit``)."""
+        if self.kind == "unit":
+            return {}
+        if self.kind != "channel-mean-std":
+            raise BenchError(f"normalisation '{self.kind}' is not built in; build it from the plugin "
+                             "registry (host.normalisers.build), which lists the known ones")
+        mean, var = pixel_moments(images[split == TRAIN], per_channel=True)
+        stats = (torch.tensor(mean / 255.0, dtype=torch.float32),
+                 torch.tensor(np.sqrt(var) / 255.0 + 1e-8, dtype=torch.float32))
+        return {part: stats for part in np.unique(split).tolist()}
+
+    def device_stats(self, part: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) of split ``part`` shaped (1, C, 1, 1) on ``device`` (copied there once)."""
         key = (part, device)
         if key not in self._on_device:
             mean, std = self.stats[part]
             self._on_device[key] = (mean.view(1, -1, 1, 1).to(device), std.view(1, -1, 1, 1).to(device))
         return self._on_device[key]
 
+    def transform(self, x: torch.Tensor, part: int) -> torch.Tensor:
+        """Normalise float32 pixel values ``x`` (0..255) of split ``part``, in place."""
+        if self.kind == "unit":
+            return x.div_(255.0)
+        mean, std = self.device_stats(part, x.device)
+        return x.div_(255.0).sub_(mean).div_(std)
+
     def apply(self, batch: torch.Tensor, part: int = TRAIN) -> torch.Tensor:
         """Normalise a uint8 batch (N, C, H, W) that belongs to split ``part`` (one new
         float32 tensor, in the batch's memory format)."""
-        x = batch.float()
-        if self.kind == "unit":
-            return x.div_(255.0)
-        mean, std = self._device_stats(part, x.device)
-        if self.kind == "channel-mean-std":
-            return x.div_(255.0).sub_(mean).div_(std)
-        return x.sub_(mean).mul_(0.1).div_(std).clamp_(-1.0, 1.0)
+        return self.transform(batch.float(), part)
 
 
 def pixel_moments(images: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:

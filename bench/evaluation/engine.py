@@ -1,13 +1,15 @@
 """``evaluate``: {-1,+1} codes and identity labels -> every retrieval metric, and its artifacts.
 
 Gallery = training-split codes, queries = query-split codes, relevant = same identity.
-One counting pass per distance definition (:func:`bench.evaluation.hamming.count_ties`) yields the
-tie counts; every metric then follows in closed form (:mod:`bench.evaluation.metrics`).
+One counting pass (:func:`bench.evaluation.hamming.count_ties`) yields the tie counts;
+every built-in metric then follows in closed form (:mod:`bench.evaluation.metrics`).
+Metrics that plugins register (:mod:`bench.evaluation.plugin_metrics`) are computed after.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,12 @@ from bench.config.protocol import EvaluationSpec
 from bench.evaluation import metrics as m
 from bench.evaluation.codes import pack_codes
 from bench.evaluation.hamming import count_ties
-from bench.evaluation.legacy import legacy_compactbit_bytes, legacy_max_distance
+from bench.evaluation.plugin_metrics import (
+    CodeSets,
+    PluginMetric,
+    per_query_name,
+    registered_metrics,
+)
 
 
 @dataclass
@@ -41,19 +48,19 @@ def evaluate(
     spec: EvaluationSpec | None = None,
     *,
     device: str | None = None,
-    legacy: bool = True,
+    plugin_metrics: Mapping[str, PluginMetric] | None = None,
 ) -> Evaluation:
     """All metrics of ``spec`` for (N, K) int8 codes in {-1,+1}.
 
     ``device``: ``'cpu'`` (numba kernel), ``'cuda'``/``'cuda:N'`` (torch), or None for
-    CUDA when available. ``legacy=False`` skips the second counting pass that
-    ``map_legacy`` needs.
+    CUDA when available. ``plugin_metrics``: the plugins' metrics to add, by name (default:
+    every registered one; ``{}`` for the built-in metrics only).
 
     Hand case (K = 2): the gallery lies at distances 0 (relevant), 1 (non-relevant),
     2 (relevant) from the query: AP = (1/1 + 2/3) / 2 = 5/6, no ties, so every variant agrees.
 
     >>> q = np.array([[1, 1]]); g = np.array([[1, 1], [-1, -1], [1, -1]])
-    >>> e = evaluate(q, np.array([0]), g, np.array([0, 0, 1]), device="cpu")
+    >>> e = evaluate(q, np.array([0]), g, np.array([0, 0, 1]), device="cpu", plugin_metrics={})
     >>> [round(e.metrics[k], 4) for k in ("map", "map_best", "map_worst", "map_stable")]
     [0.8333, 0.8333, 0.8333, 0.8333]
     >>> e.metrics["precision_r2"], e.metrics["recall_r2"], e.metrics["empty_r2"]
@@ -78,15 +85,13 @@ def evaluate(
         "ap_worst": m.worst_ap(n, r),
         "ap_stable": m.stable_ap(counts.stable, r),
     }
-    if legacy:
-        old = count_ties(
-            legacy_compactbit_bytes(query), ql, legacy_compactbit_bytes(gallery), gl,
-            legacy_max_distance(bits), device,
-        )
-        per_query["ap_legacy"] = m.stable_ap(old.stable, old.r)
     metrics = {
         "map" + name[2:]: float(values.mean()) for name, values in per_query.items()
     }
+    codes = CodeSets(query, ql, gallery, gl, device)
+    for name, metric in (registered_metrics() if plugin_metrics is None else plugin_metrics).items():
+        per_query[per_query_name(name)] = np.asarray(metric(codes), dtype=np.float64)
+        metrics[name] = float(per_query[per_query_name(name)].mean())
     for k in spec.precision_at:
         metrics[f"precision_at_{k}"] = float(m.expected_precision_at(n, r, k).mean())
     precision, recall, empty = m.radius_metrics(n, r, spec.radius)

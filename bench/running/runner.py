@@ -30,10 +30,10 @@ from bench.config.hashing import stable_hash
 from bench.config.protocol import ProtocolConfig, fingerprint
 from bench.config.settings import method_config
 from bench.data.faces import QUERY, TRAIN, VAL, FaceData
-from bench.data.preprocess import Normaliser
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
+from bench.evaluation.plugin_metrics import registered_metrics
 from bench.tracking.client import Tracker, flatten, git_commit
 from bench.training.acceleration import AccelerationSpec, resolve_acceleration
 from bench.training.assembly import build_optimizer, build_parts, build_scheduler
@@ -106,6 +106,7 @@ def plan_runs(
     """Expand and validate runs; raises :class:`BenchError` on any bad input."""
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
     resolve_acceleration(acceleration or AccelerationSpec(), resolve_device(device))
+    host.normalisers.resolve(protocol.normalisation)  # an unknown name fails here, listing the known ones
     known = frozenset(host.methods.names())
     specs = []
     for name in methods:
@@ -178,7 +179,7 @@ def compute_run(
     method = host.methods.get(spec.method)
     config = method.Config.model_validate(spec.method_config)
     protocol = spec.protocol
-    normaliser = Normaliser(protocol.normalisation, data.images, data.split)
+    normaliser = host.normalisers.build(protocol.normalisation, data.images, data.split)
     train_x, train_y = data.part(TRAIN)
     query_x, query_y = data.part(QUERY)
     state = None
@@ -210,7 +211,7 @@ def compute_run(
                 g = encode_codes(model, source.images, normaliser, TRAIN, device)
                 q = encode_codes(model, val_x, normaliser, VAL, device)
                 return evaluate(q, val_y, g, train_y, protocol.evaluation, device=str(device),
-                                legacy=False).metrics["map"]
+                                plugin_metrics={}).metrics["map"]
         start, on_epoch_end = None, lambda loop: None
         if resumer is not None:
             start = resumer.restore(model, loss, optimizer, scheduler, source.generator)
@@ -230,7 +231,8 @@ def compute_run(
         tags = {"facehash.accel.step": result.step_status}
         gallery = encode_codes(model, source.images, normaliser, TRAIN, device)
         query = encode_codes(model, query_x, normaliser, QUERY, device)
-    evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device))
+    evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device),
+                          plugin_metrics=registered_metrics(host=host))
     return Computed(gallery, query, evaluation, state, extra, tags)
 
 

@@ -1,0 +1,19 @@
+"""Input normalisations, named by ``protocol.normalisation``.
+
+The built-in kinds are harness machinery (:class:`bench.data.preprocess.Normaliser`),
+registered here like any plugin's; ``legacy-ddh`` reproduces the released DDH/DCBH code.
+"""
+
+from functools import partial
+
+from bench import hookimpl
+from bench.data.preprocess import Normaliser
+from plugins.normalisers.legacy_ddh import LegacyDDHNormaliser
+
+
+@hookimpl
+def register_normalisers(register):
+    register("channel-mean-std", partial(Normaliser, "channel-mean-std"),
+             "Per-channel mean and std of the training split's pixels (scaled to [0, 1]); the default.")
+    register("unit", partial(Normaliser, "unit"), "Pixels / 255.")
+    register("legacy-ddh", LegacyDDHNormaliser)
