@@ -17,14 +17,18 @@ from bench.api.errors import BenchError
 from bench.config.hashing import canonical_json
 from bench.config.protocol import ProtocolConfig
 from bench.reports import plots
+from bench.reports.code_versions import code_notes
 from bench.reports.gallery import run_gallery
 from bench.reports.published import gap_table, load_published
-from bench.reports.query import Artifacts, RunSet, load_runs, method_tags
+from bench.reports.query import TAG_COLUMN, RunSet, load_runs, method_tags
 from bench.reports.table import add_uncertainty, legend, summarise
-from bench.tracking.client import flatten
+from bench.tracking import tags
+from bench.tracking.client import Tracker, flatten
+from bench.tracking.reading import RunArtifacts, StoreReader
 
-PROVENANCE_TAGS = ("git_commit", "facehash.device", "facehash.device_name")
-PROVENANCE_PREFIXES = ("versions.", "facehash.accel.")
+PROVENANCE_TAGS = (tags.GIT_COMMIT, tags.DEVICE, tags.DEVICE_NAME)
+PROVENANCE_PREFIXES = (tags.VERSIONS_PREFIX, tags.ACCEL_PREFIX)
+SPLIT_CHECKSUM = tags.column(tags.SPLIT_CHECKSUM)
 
 
 @dataclass
@@ -87,7 +91,9 @@ def build_report(
     runset = load_runs(uri, experiment, dataset, protocol)
     runs = runset.runs
     cells = summarise(runs, options.metric)
-    with Artifacts(uri) as artifacts:
+    runset.notes += code_notes(cells, runs)
+    reader = StoreReader(uri)
+    with RunArtifacts(reader) as artifacts:
         if per_query_key(options.metric) is not None:
             per_query = _per_query(artifacts, runs, options.metric, runset.notes)
             cells = add_uncertainty(cells, per_query, options.reference, resamples=options.resamples)
@@ -99,10 +105,10 @@ def build_report(
                 runset.notes.append(f"{options.published} has no published rows for dataset '{runset.dataset}'")
         specs = _specs(artifacts, runs)
         notation = legend(options.metric, options.reference, bool(cells["ci_low"].notna().any()),
-                          options.resamples, bool(cells["tie_best"].notna().any()))
+                          options.resamples, bool(cells["tie_best"].notna().any()), bool(cells["mixed_code"].any()))
         report = Report(runset, options, cells, notation, published, gaps)
         report.protocol = _protocol(runset, specs)
-        report.provenance = _provenance(runs, uri)
+        report.provenance = _provenance(runs, reader)
         report.reproduce = {v: reproduce_command(specs[v], cells[cells["variant"] == v]) for v in specs}
         report.variant_tags = {v: method_tags(g.iloc[0]) for v, g in runs.groupby("variant")}
         if options.plots or options.gallery_queries:
@@ -124,7 +130,7 @@ def per_query_key(metric: str) -> str | None:
     return "ap" + metric[3:] if metric.startswith("map") else None
 
 
-def _per_query(artifacts: Artifacts, runs: pd.DataFrame, metric: str, notes: list[str]) -> dict[str, np.ndarray]:
+def _per_query(artifacts: RunArtifacts, runs: pd.DataFrame, metric: str, notes: list[str]) -> dict[str, np.ndarray]:
     """Per-query values of ``metric`` by run id: ``per_query.npz`` (every map metric), else
     ``per_query_ap.npy`` (``map`` only, from the first evaluation engine)."""
     key, out, mismatched = per_query_key(metric), {}, []
@@ -142,7 +148,7 @@ def _per_query(artifacts: Artifacts, runs: pd.DataFrame, metric: str, notes: lis
         out[run["run_id"]] = np.asarray(values, dtype=np.float64)
         logged = float(run[f"metrics.{metric}"])
         if not np.isnan(logged) and abs(float(out[run["run_id"]].mean()) - logged) > 1e-6:
-            mismatched.append(run["tags.mlflow.runName"])
+            mismatched.append(run[tags.column(tags.RUN_NAME)])
     if len(out) < len(runs):
         notes.append(f"{len(runs) - len(out)} run(s) store no per-query values of {metric}; "
                      "their cells have no interval or test")
@@ -151,7 +157,7 @@ def _per_query(artifacts: Artifacts, runs: pd.DataFrame, metric: str, notes: lis
     return out
 
 
-def _specs(artifacts: Artifacts, runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def _specs(artifacts: RunArtifacts, runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """The RunSpec dump (config.yaml) of each variant's first run."""
     specs = {}
     for variant, group in runs.groupby("variant"):
@@ -164,7 +170,7 @@ def _specs(artifacts: Artifacts, runs: pd.DataFrame) -> dict[str, dict[str, Any]
 def _protocol(runset: RunSet, specs: dict[str, dict]) -> dict[str, Any]:
     runs = runset.runs
     info = {"dataset": runset.dataset, "protocol fingerprint": runset.fingerprint,
-            "split checksum": ", ".join(sorted(runs["tags.facehash.split_checksum"].unique()))}
+            "split checksum": ", ".join(sorted(runs[SPLIT_CHECKSUM].unique()))}
     if specs:
         protocol = next(iter(specs.values()))["protocol"]
         info.update({
@@ -180,18 +186,15 @@ def _protocol(runset: RunSet, specs: dict[str, dict]) -> dict[str, Any]:
     return info
 
 
-def _provenance(runs: pd.DataFrame, uri: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {"tracking store": [uri]}
-    for column in sorted(runs):
-        name = column[len("tags."):]
-        if name in PROVENANCE_TAGS or name.startswith(PROVENANCE_PREFIXES):
-            values = sorted({str(v) for v in runs[column].dropna()})
+def _provenance(runs: pd.DataFrame, reader: StoreReader) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"tracking store": [reader.uri]}
+    for name in sorted(runs):
+        tag = name[len(TAG_COLUMN):]
+        if name.startswith(TAG_COLUMN) and (tag in PROVENANCE_TAGS or tag.startswith(PROVENANCE_PREFIXES)):
+            values = sorted({str(v) for v in runs[name].dropna()})
             if values:
-                out[name] = values
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    commands = [client.get_run(p).data.tags.get("facehash.command") for p in sorted(runs["tags.mlflow.parentRunId"].unique())]
+                out[tag] = values
+    commands = [reader.tags(p).get(tags.COMMAND) for p in sorted(runs[tags.column(tags.PARENT_RUN)].unique())]
     out["bench run commands"] = [c for c in commands if c]
     return out
 
@@ -280,7 +283,7 @@ def _galleries(artifacts, runs, specs, ranked, count: int, folder: Path, notes: 
             except BenchError as exc:
                 datasets[key] = exc
         data = datasets[key]
-        if isinstance(data, BenchError) or data.checksum() != run["tags.facehash.split_checksum"]:
+        if isinstance(data, BenchError) or data.checksum() != run[SPLIT_CHECKSUM]:
             reason = data if isinstance(data, BenchError) else "the rebuilt dataset's split checksum differs from the run's"
             notes.append(f"no gallery for {variant} at {bits} bits: {reason}")
             continue
@@ -294,9 +297,7 @@ def log_to_parents(uri: str, parent_ids: list[str], images: list[ReportImage], e
     """Log the report's PNGs (and extra text files) as artifacts of each parent run; returns the folder."""
     import tempfile
 
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
+    tracker = Tracker(uri)
     folder = "leaderboard"
     with tempfile.TemporaryDirectory(prefix="facehash-leaderboard-") as tmp:
         root = Path(tmp)
@@ -305,5 +306,5 @@ def log_to_parents(uri: str, parent_ids: list[str], images: list[ReportImage], e
         for name, text in (extra or {}).items():
             (root / name).write_text(text)
         for parent in parent_ids:
-            client.log_artifacts(parent, str(root), folder)
+            tracker.log_artifacts(parent, root, folder)
     return folder

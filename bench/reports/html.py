@@ -12,6 +12,7 @@ from html import escape
 import pandas as pd
 
 from bench.reports.build import Report, ReportImage
+from bench.reports.code_versions import MARK
 from bench.reports.export import published_rows
 from bench.reports.table import MARKERS, pivot
 
@@ -25,7 +26,7 @@ table{border-collapse:collapse;font-size:.88rem;margin:6px 0}th,td{border:1px so
 th{background:#f0f3f6;text-align:center}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.label{font-weight:600;white-space:nowrap}tr.published td{color:#57606a;font-style:italic;background:#fafbfc}
 td.best{background:#dafbe1}td.best .v{font-weight:700}.ci,.n{display:block;color:#57606a;font-size:.76rem}
-.better{color:#1a7f37;font-weight:700}.worse{color:#cf222e;font-weight:700}.ref{color:#0969da;font-size:.75rem}
+.better{color:#1a7f37;font-weight:700}.mixed{color:#9a6700;font-weight:700}.worse{color:#cf222e;font-weight:700}.ref{color:#0969da;font-size:.75rem}
 ul.legend{font-size:.82rem;color:#57606a;margin:6px 0 0;padding-left:18px}
 .notes{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 14px;font-size:.85rem}
 .notes ul{margin:4px 0;padding-left:18px}figure{margin:10px 0 18px}figcaption{font-size:.85rem;color:#57606a}
@@ -112,6 +113,8 @@ def _cell(cell: pd.Series) -> str:
     marker = MARKERS.get(cell["vs_reference"], "")
     kind = {"better": "better", "worse": "worse", "reference": "ref"}.get(cell["vs_reference"], "")
     mark = f' <span class="{kind}">{escape(marker)}</span>' if marker else ""
+    if cell["mixed_code"]:
+        mark += f' <span class="mixed" title="runs of this row come from different code">{MARK}</span>'
     lines = [f'<span class="v">{cell["mean"]:.4f} ± {std}</span>{mark}']
     if not pd.isna(cell["ci_low"]):
         lines.append(f'<span class="ci">95% CI {cell["ci_low"]:.3f}–{cell["ci_high"]:.3f}</span>')

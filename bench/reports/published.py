@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError
 
 from bench.api.errors import BenchError
 from bench.api.methods import StrictModel
+from bench.tracking import tags
 
 
 class PublishedRow(StrictModel):
@@ -60,7 +61,7 @@ def gap_table(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for _, pub in published.iterrows():
-        ours = runs[(runs["tags.facehash.method"].str.lower() == pub["method"].lower()) & (runs["bits"] == pub["bits"])]
+        ours = runs[(runs[tags.column(tags.METHOD)].str.lower() == pub["method"].lower()) & (runs["bits"] == pub["bits"])]
         if ours.empty:
             rows.append(_gap_row(pub, "(not run)", None, None, 0))
             continue

@@ -10,30 +10,27 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from bench.api.errors import BenchError
 from bench.config.hashing import stable_hash
-from bench.tracking.client import download_quietly
+from bench.tracking import tags
+from bench.tracking.reading import StoreReader
 
-FP_TAG = "tags.facehash.protocol_fingerprint"
+FP_TAG = tags.column(tags.PROTOCOL_FINGERPRINT)
+METHOD, DATASET, PARENT = tags.column(tags.METHOD), tags.column(tags.DATASET), tags.column(tags.PARENT_RUN)
+TAG_COLUMN = tags.column("")  # "tags.", the start of every tag's column
 METHOD_PARAM_PREFIX = "params.method."
 # Tags every child run carries (bench.running.runner.run_tags); other ``facehash.*`` tags come from
 # the method's own tags() (its deviations and options) and are shown per variant.
 STANDARD_TAGS = frozenset({
-    "method", "bits", "seed", "dataset", "split_checksum", "protocol_fingerprint", "config_hash",
-    "standard", "method_kind", "overrides", "device", "device_name", "kind", "command",
-    "resumed_from_epoch", "sweep_file",
+    tags.METHOD, tags.BITS, tags.SEED, tags.DATASET, tags.SPLIT_CHECKSUM, tags.PROTOCOL_FINGERPRINT,
+    tags.CONFIG_HASH, tags.CODE_FINGERPRINT, tags.STANDARD, tags.METHOD_KIND, tags.OVERRIDES, tags.DEVICE,
+    tags.DEVICE_NAME, tags.KIND, tags.COMMAND, tags.RESUMED_FROM_EPOCH, tags.SWEEP_FILE,
 })
-EXECUTION_TAG_PREFIX = "accel."  # how a run used its device: provenance, not method tags
 
 
 def cast_param(text: Any) -> Any:
@@ -50,49 +47,15 @@ def cast_param(text: Any) -> Any:
         return text
 
 
-@contextmanager
-def tracking_uri(uri: str) -> Iterator[None]:
-    """Point ``mlflow``'s fluent API at ``uri`` for a block, then restore the previous state
-    (mlflow's own setter also writes ``MLFLOW_TRACKING_URI``, so both are restored)."""
-    import mlflow
-    from mlflow.tracking._tracking_service import utils
-
-    previous, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
-        if env is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = env
-
-
 def search_children(uri: str, experiment: str | None = None, dataset: str | None = None) -> pd.DataFrame:
     """FINISHED benchmark child runs (with a method tag and a parent) in the store."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
     if experiment and dataset:
         raise BenchError("--experiment and --dataset both given; choose runs by one of them")
-    client = MlflowClient(tracking_uri=uri)
-    if experiment:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            known = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
-            raise BenchError(f"no experiment '{experiment}' in {uri}; known: {known}")
-        ids = [found.experiment_id]
-    else:
-        ids = [e.experiment_id for e in client.search_experiments()]
-    where = "attributes.status = 'FINISHED'"
-    if dataset:
-        where += " and tags.`facehash.dataset` = '" + dataset.replace("'", "") + "'"
-    with tracking_uri(uri):
-        df = mlflow.search_runs(experiment_ids=ids, filter_string=where) if ids else pd.DataFrame()
-    needed = ("tags.facehash.method", "tags.mlflow.parentRunId", FP_TAG)
-    if df.empty or any(c not in df for c in needed):
+    df = StoreReader(uri).finished_runs(experiment, {tags.DATASET: dataset} if dataset else None)
+    if df.empty or any(c not in df for c in (METHOD, PARENT, FP_TAG)):
         scope = f"experiment '{experiment}'" if experiment else f"dataset '{dataset}'" if dataset else "any experiment"
         raise BenchError(f"no finished benchmark runs for {scope} in {uri}; run `bench run --method ...` first")
-    children = df[df["tags.facehash.method"].notna() & df["tags.mlflow.parentRunId"].notna()]
+    children = df[df[METHOD].notna() & df[PARENT].notna()]
     return children.reset_index(drop=True)
 
 
@@ -101,8 +64,8 @@ def list_fingerprints(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for fp, group in df.groupby(FP_TAG):
         rows.append({
-            "fingerprint": fp, "dataset": group["tags.facehash.dataset"].iloc[0], "runs": len(group),
-            "methods": ",".join(sorted(group["tags.facehash.method"].unique())),
+            "fingerprint": fp, "dataset": group[DATASET].iloc[0], "runs": len(group),
+            "methods": ",".join(sorted(group[METHOD].unique())),
             "latest": group["start_time"].max(),
         })
     return pd.DataFrame(rows).sort_values("latest", ascending=False).reset_index(drop=True)
@@ -133,7 +96,7 @@ def choose_fingerprint(found: pd.DataFrame, requested: str | None) -> str:
 def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Keep the most recent run of each config hash; return the rest's count."""
     ordered = df.sort_values("start_time", ascending=False)
-    kept = ordered.drop_duplicates("tags.facehash.config_hash", keep="first")
+    kept = ordered.drop_duplicates(tags.column(tags.CONFIG_HASH), keep="first")
     return kept.sort_index().reset_index(drop=True), len(df) - len(kept)
 
 
@@ -159,11 +122,11 @@ def label_variants(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     settings = [method_settings(row) for _, row in df.iterrows()]
     df["variant_key"] = [
-        f"{m}:{stable_hash(s)[:8]}" for m, s in zip(df["tags.facehash.method"], settings, strict=True)
+        f"{m}:{stable_hash(s)[:8]}" for m, s in zip(df[METHOD], settings, strict=True)
     ]
     config_of = dict(zip(df["variant_key"], settings, strict=True))
     labels = {}
-    for method, group in df.groupby("tags.facehash.method"):
+    for method, group in df.groupby(METHOD):
         configs = {k: config_of[k] for k in dict.fromkeys(group["variant_key"])}
         if len(configs) == 1:
             labels.update({k: str(method) for k in configs})
@@ -175,8 +138,8 @@ def label_variants(df: pd.DataFrame) -> pd.DataFrame:
             more = f", +{len(differing) - 3} more" if len(differing) > 3 else ""
             labels[key] = f"{method} [{shown}{more}]"
     df["variant"] = df["variant_key"].map(labels)
-    df["bits"] = df["tags.facehash.bits"].astype(int)
-    df["seed"] = df["tags.facehash.seed"].astype(int)
+    df["bits"] = df[tags.column(tags.BITS)].astype(int)
+    df["seed"] = df[tags.column(tags.SEED)].astype(int)
     return df
 
 
@@ -184,10 +147,10 @@ def method_tags(row: pd.Series) -> dict[str, str]:
     """The method's own tags (deviations, options) of a run."""
     out = {}
     for key, value in row.items():
-        if key.startswith("tags.facehash.") and not _missing(value):
-            name = key[len("tags.facehash."):]
-            if name not in STANDARD_TAGS and not name.startswith(EXECUTION_TAG_PREFIX):
-                out[name] = str(value)
+        tag = key[len(TAG_COLUMN):]
+        if key.startswith(tags.column(tags.PREFIX)) and not _missing(value) and tag not in STANDARD_TAGS \
+                and not tag.startswith(tags.ACCEL_PREFIX):  # execution settings: provenance
+            out[tag[len(tags.PREFIX):]] = str(value)
     return out
 
 
@@ -204,11 +167,11 @@ class RunSet:
 
     @property
     def dataset(self) -> str:
-        return str(self.runs["tags.facehash.dataset"].iloc[0])
+        return str(self.runs[DATASET].iloc[0])
 
     @property
     def parent_ids(self) -> list[str]:
-        return sorted(self.runs["tags.mlflow.parentRunId"].unique())
+        return sorted(self.runs[PARENT].unique())
 
 
 def load_runs(
@@ -223,38 +186,3 @@ def load_runs(
     if dropped:
         notes.append(f"{dropped} repeated run(s) with an identical config hash were dropped (kept the most recent)")
     return RunSet(uri, label_variants(runs), fp, found, dropped, notes)
-
-
-class Artifacts:
-    """Download run artifacts into one temporary folder (removed by :meth:`close`)."""
-
-    def __init__(self, uri: str) -> None:
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=uri)
-        self._tmp = tempfile.TemporaryDirectory(prefix="facehash-report-")
-        self._listing: dict[str, set[str]] = {}  # per run, for this report only
-
-    @property
-    def folder(self) -> Path:
-        """The temporary folder (removed by :meth:`close`)."""
-        return Path(self._tmp.name)
-
-    def get(self, run_id: str, path: str) -> Path | None:
-        """Local path of artifact ``path`` of ``run_id``, or ``None`` when the run lacks it."""
-        if run_id not in self._listing:
-            self._listing[run_id] = {a.path for a in self.client.list_artifacts(run_id)}
-        if path not in self._listing[run_id]:
-            return None
-        folder = self.folder / "runs" / run_id
-        folder.mkdir(parents=True, exist_ok=True)
-        return download_quietly(self.client, run_id, path, folder)
-
-    def close(self) -> None:
-        self._tmp.cleanup()
-
-    def __enter__(self) -> Artifacts:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -14,14 +14,16 @@ import numpy as np
 import pandas as pd
 
 from bench.api.errors import BenchError
+from bench.reports.code_versions import MARK, mixed_rows, run_codes
 from bench.reports.stats import bootstrap_ci, holm, paired_signflip_test
+from bench.tracking import tags
 
 # Column -> dtype of the tidy cells table (CSV/JSON round-trip through these).
 COLUMNS: dict[str, type] = {
     "variant": str, "variant_key": str, "method": str, "bits": int, "n_seeds": int, "seeds": str,
     "mean": float, "std": float, "ci_low": float, "ci_high": float, "queries": int,
     "p_value": float, "p_holm": float, "vs_reference": str, "best": bool, "run_ids": str,
-    "tie_worst": float, "tie_best": float,
+    "tie_worst": float, "tie_best": float, "codes": str, "mixed_code": bool,
 }
 # For map: the engine's expected AP averages over random orders inside equal distances;
 # map_worst / map_best bound it, so their spread shows how much ties decide the number.
@@ -33,7 +35,8 @@ MARKERS = {"better": "▲", "worse": "▼", "reference": "ref", "n.s.": "", "": 
 
 
 def summarise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Cells of ``metric``: mean, sample std (ddof=1; NaN for one seed), seeds, best marks.
+    """Cells of ``metric``: mean, sample std (ddof=1; NaN for one seed), seeds, best marks,
+    the code fingerprints of the cell's runs and whether its row mixes versions of the code.
 
     Rows are ranked by the variant's average cell mean (best first), then by bits.
     """
@@ -49,7 +52,7 @@ def summarise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
         values = group[column].to_numpy(dtype=np.float64)
         rows.append({
             "variant": group["variant"].iloc[0], "variant_key": key,
-            "method": group["tags.facehash.method"].iloc[0], "bits": int(bits),
+            "method": group[tags.column(tags.METHOD)].iloc[0], "bits": int(bits),
             "n_seeds": len(values), "seeds": ",".join(str(s) for s in group["seed"]),
             "mean": float(values.mean()),
             "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
@@ -57,8 +60,10 @@ def summarise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
             "p_value": math.nan, "p_holm": math.nan, "vs_reference": "", "best": False,
             "run_ids": ",".join(group["run_id"]),
             **_tie_bounds(group, metric),
+            "codes": ",".join(sorted(set(run_codes(group)))), "mixed_code": False,
         })
     cells = pd.DataFrame(rows, columns=list(COLUMNS))
+    cells["mixed_code"] = mixed_rows(cells)
     lower = lower_is_better(metric)
     cells["best"] = best_marks(cells, lower_is_better=lower)
     sign = 1.0 if lower else -1.0
@@ -164,17 +169,21 @@ def add_uncertainty(
 
 
 def format_cell(cell: pd.Series, digits: int = 4, interval: bool = True) -> str:
-    """``mean ± std`` plus ``[ci]`` and the reference marker; ``-`` for a missing std.
+    """``mean ± std`` plus ``[ci]``, the reference marker and the mixed-code mark; ``-`` for a
+    missing std.
 
     >>> format_cell(pd.Series({"mean": 0.5, "std": 0.01, "ci_low": 0.45, "ci_high": 0.55, "vs_reference": "better"}))
     '0.5000 ± 0.0100 [0.450, 0.550] ▲'
+    >>> format_cell(pd.Series({"mean": 0.5, "std": math.nan, "mixed_code": True}))
+    '0.5000 ± - †'
     """
     std = "-" if pd.isna(cell["std"]) else f"{cell['std']:.{digits}f}"
     text = f"{cell['mean']:.{digits}f} ± {std}"
     if interval and not pd.isna(cell.get("ci_low", math.nan)):
         text += f" [{cell['ci_low']:.{digits - 1}f}, {cell['ci_high']:.{digits - 1}f}]"
     marker = MARKERS.get(cell.get("vs_reference", ""), "")
-    return f"{text} {marker}".rstrip()
+    text = f"{text} {marker}".rstrip()
+    return f"{text} {MARK}" if cell.get("mixed_code", False) else text
 
 
 def pivot(cells: pd.DataFrame) -> tuple[list[str], list[int], dict[tuple[str, int], pd.Series]]:
@@ -186,7 +195,7 @@ def pivot(cells: pd.DataFrame) -> tuple[list[str], list[int], dict[tuple[str, in
 
 
 def legend(metric: str, reference: str | None, has_intervals: bool, resamples: int = 2000,
-           has_ties: bool = False) -> list[str]:
+           has_ties: bool = False, mixed_code: bool = False) -> list[str]:
     """Lines explaining the table's notation."""
     best = "lowest" if lower_is_better(metric) else "highest"
     lines = [f"{metric}: mean ± sample std over seeds (n = seeds); the {best} mean per code length is in bold."]
@@ -202,4 +211,8 @@ def legend(metric: str, reference: str | None, has_intervals: bool, resamples: i
     if has_ties:
         lines.append("ties: mean over seeds of the mAP with the worst and the best order inside equal Hamming "
                      "distances; a wide range means the codes barely separate the gallery (e.g. collapsed codes).")
+    if mixed_code:
+        lines.append(f"{MARK}: the runs of this row (its code lengths and seeds) come from more than one version "
+                     f"of the code (tag {tags.CODE_FINGERPRINT}; runs stored without it count as 'unknown'); "
+                     "the notes say which.")
     return lines

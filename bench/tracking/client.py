@@ -102,23 +102,6 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-
-
-def download_quietly(client: Any, run_id: str, path: str, folder: Path) -> Path:
-    """Download artifact ``path`` of ``run_id`` into ``folder`` without MLflow's progress bar
-    (one per small file would only clutter the output); returns the local path."""
-    before = os.environ.get(PROGRESS_ENV)
-    os.environ[PROGRESS_ENV] = "false"
-    try:
-        return Path(client.download_artifacts(run_id, path, str(folder)))
-    finally:
-        if before is None:
-            os.environ.pop(PROGRESS_ENV, None)
-        else:
-            os.environ[PROGRESS_ENV] = before
-
-
 class Tracker:
     """A thin layer over :class:`mlflow.tracking.MlflowClient` for one store."""
 
@@ -167,8 +150,8 @@ class Tracker:
 
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
-    def log_artifacts(self, run_id: str, folder: Path) -> None:
-        self.client.log_artifacts(run_id, str(folder))
+    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
 
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)

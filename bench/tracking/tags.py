@@ -24,6 +24,7 @@ DEVICE_NAME = "facehash.device_name"
 RESUMED_FROM_EPOCH = "facehash.resumed_from_epoch"
 REEVALUATED = "facehash.reevaluated"
 ACCEL_STEP = "facehash.accel.step"
+ACCEL_PREFIX = "facehash.accel."  # how a run used its device (precision, memory format, ...)
 DEVIATION_PREFIX = "facehash.deviation."
 
 # parent runs
@@ -40,6 +41,7 @@ GIT_COMMIT = "git_commit"
 VERSION_HARNESS = "versions.facehash_bench"
 VERSION_TORCH = "versions.torch"
 VERSION_PLUGINS = "versions.plugins"
+VERSIONS_PREFIX = "versions."
 PARENT_RUN = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 
