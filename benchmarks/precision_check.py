@@ -1,4 +1,4 @@
-"""bf16 vs fp32: DCBH at 48 bits on synthfaces, seeds 0-2, through ``bench.running.runner.compute_run``
+"""bf16 vs fp32: DCBH at 48 bits on synthfaces, seeds 0-2, through ``bench.running.execution.compute_run``
 (no MLflow needed, so it runs on a bare GPU machine); prints each run's map and the mean and
 standard deviation per precision.
 
@@ -12,7 +12,8 @@ from bench.api.pluginhost import load_plugins
 from bench.config.settings import build_protocol
 from bench.data.faces import TRAIN
 from bench.data.loading import load_data
-from bench.running.runner import compute_run, plan_runs
+from bench.running.execution import compute_run
+from bench.running.planning import plan_runs
 from bench.training.acceleration import AccelerationSpec
 
 
@@ -25,10 +26,10 @@ def main() -> None:
     maps = {}
     for seed in (0, 1, 2):
         for precision in ("bf16", "fp32"):
-            [spec] = plan_runs(host, methods=["dcbh"], bits=[48], seeds=[seed], protocol=protocol, device=device,
-                               acceleration=AccelerationSpec(precision=precision))
+            [run] = plan_runs(host, methods=["dcbh"], bits=[48], seeds=[seed], protocol=protocol, device=device,
+                              acceleration=AccelerationSpec(precision=precision), data=data)
             start = time.perf_counter()
-            m = compute_run(host, spec, data).evaluation.metrics
+            m = compute_run(run).evaluation.metrics
             maps.setdefault(precision, []).append(m["map"])
             print(f"seed {seed} {precision}: map {m['map']:.4f} ({m['map_worst']:.4f}-{m['map_best']:.4f}) "
                   f"{time.perf_counter() - start:.1f} s", flush=True)

@@ -24,19 +24,19 @@ def sweep_once(executor, epochs: int) -> tuple[float, str]:
     import minimal_plugin
 
     from bench.api.pluginhost import load_plugins
-    from bench.running.executors.coordinator import execute_specs
+    from bench.running.executors.coordinator import execute_runs
     from bench.running.sweep import SweepFile, expand
     from bench.tracking.client import Tracker
 
     host = load_plugins(extra_plugins={"minimal_plugin": minimal_plugin})
     sweep = SweepFile(methods=["lsh", "tiny-hash"], bits=[8, 16], seeds=[0, 1], datasets=["orl"],
                       overrides={"protocol.epochs": epochs})
-    specs = expand(host, sweep)
+    runs = expand(host, sweep)
     with tempfile.TemporaryDirectory() as tmp:
         tracker = Tracker(f"sqlite:///{tmp}/m.db")
         experiment = tracker.experiment("workers")
         start = time.perf_counter()
-        outcome = execute_specs(host, specs, executor, tracker, experiment, Path(tmp) / "out")
+        outcome = execute_runs(host, runs, executor, tracker, experiment, Path(tmp) / "out")
         return time.perf_counter() - start, outcome.summary()
 
 

@@ -39,8 +39,8 @@ from training_pipelines import (  # noqa: E402
 )
 
 from bench.api.pluginhost import load_plugins  # noqa: E402
+from bench.cli.parsing import acceleration_spec  # noqa: E402
 from bench.config.device import resolve_device  # noqa: E402
-from bench.training.acceleration import acceleration_spec  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -113,14 +113,14 @@ def host():
 
 def run_sweep(uri: str, output: Path, executor=None, force: bool = False, **sweep):
     """Expand ``sweep`` (SweepFile keys) and execute it; returns the Outcome."""
-    from bench.running.executors.coordinator import execute_specs
+    from bench.running.executors.coordinator import execute_runs
     from bench.running.executors.local import LocalExecutor
     from bench.running.sweep import SweepFile, expand
     from bench.tracking.client import Tracker
 
     h = host()
-    specs = expand(h, SweepFile(**{"datasets": ["orl"], **sweep}))
+    runs = expand(h, SweepFile(**{"datasets": ["orl"], **sweep}))
     tracker = Tracker(uri)
     experiment = tracker.experiment("sweep-tests")
-    return execute_specs(h, specs, executor or LocalExecutor(), tracker, experiment, Path(output), force=force)
+    return execute_runs(h, runs, executor or LocalExecutor(), tracker, experiment, Path(output), force=force)
 

@@ -14,16 +14,17 @@ from bench.api.errors import BenchError
 from bench.api.interfaces import Backbone, BuildContext
 from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
 from bench.api.pluginhost import load_plugins
+from bench.cli.parsing import acceleration_spec
 from bench.config.protocol import ProtocolConfig
 from bench.data.preprocess import Normaliser
 from bench.evaluation.codes import sign_codes
 from bench.evaluation.encoding import encode_codes, encode_relaxed
-from bench.running.runner import acceleration_tags, plan_runs
+from bench.running.identity import execution_tags
+from bench.running.planning import plan_runs
 from bench.training.acceleration import (
     Acceleration,
     AccelerationSpec,
     LossMeter,
-    acceleration_spec,
     resolve_acceleration,
 )
 from bench.training.assembly import build_optimizer, build_parts, build_scheduler
@@ -111,24 +112,24 @@ def test_bad_precision_is_a_one_line_error(cli):
 
 
 def test_deep_runs_are_tagged_with_their_acceleration(host):
-    [spec] = plan_runs(host, methods=["conv-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig(),
-                       acceleration=AccelerationSpec(precision="bf16"))
-    tags = acceleration_tags(host, spec, torch.device("cpu"))
+    [run] = plan_runs(host, methods=["conv-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig(),
+                      device="cpu", acceleration=AccelerationSpec(precision="bf16"))
+    tags = execution_tags(run.device, run.acceleration)
     assert tags["facehash.accel.precision"] == "bf16" and tags["facehash.accel.compile"] == "false"
-    [lsh] = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=ProtocolConfig())
-    assert acceleration_tags(host, lsh, torch.device("cpu")) == {}
+    [lsh] = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(), device="cpu")
+    assert execution_tags(lsh.device, lsh.acceleration) == {"facehash.device": "cpu"}
 
 
 def test_an_explicit_precision_is_part_of_the_config_hash(host):
     def spec(method, precision):
         [s] = plan_runs(host, methods=[method], bits=[12], seeds=[0], protocol=ProtocolConfig(),
                         acceleration=AccelerationSpec(precision=precision))
-        return s
+        return s.spec
 
     hashes = {p: spec("conv-hash", p).config_hash() for p in ("auto", "fp32", "bf16")}
     assert len(set(hashes.values())) == 3  # an fp32 run never stands in for a default one
     assert hashes["auto"] == plan_runs(host, methods=["conv-hash"], bits=[12], seeds=[0],
-                                       protocol=ProtocolConfig())[0].config_hash()
+                                       protocol=ProtocolConfig())[0].spec.config_hash()
     assert spec("conv-hash", "auto").config_hash() == spec("conv-hash", "auto").config_hash()
     # fitted methods do not train: the precision does not apply and does not split their runs
     assert spec("lsh", "fp32").config_hash() == spec("lsh", "auto").config_hash()

@@ -31,7 +31,7 @@ def test_import_contracts_hold():
 
 
 @pytest.mark.parametrize(("module", "wrong_import"), [
-    ("bench/data/faces.py", "import bench.running.runner"),  # a lower layer reaching up
+    ("bench/data/faces.py", "import bench.running.planning"),  # a lower layer reaching up
     ("bench/training/loop.py", "import bench.evaluation.engine"),  # independent siblings
     ("bench/config/protocol.py", "import dcbh.method"),  # the core naming a method
 ])

@@ -12,10 +12,13 @@ from baselines.itq import PCAITQ, PCAITQConfig, PCASign, PCASignConfig, itq, pca
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
 from bench.api.pluginhost import default_host
+from bench.cli.parsing import parse_loss
 from bench.config.protocol import ProtocolConfig
 from bench.config.settings import method_config
 from bench.data.faces import FaceData, per_identity_split
-from bench.running.runner import RunSpec, compute_run, plan_runs
+from bench.running.execution import compute_run
+from bench.running.planning import plan_runs, prepare_run
+from bench.running.spec import RunSpec
 from bench.training.assembly import build_parts
 
 
@@ -119,8 +122,8 @@ def _build(host, name: str, bits: int = 12, **overrides):
 
 @pytest.mark.parametrize("name,overrides,parts", [
     ("dsh", {"head": "block"}, ("dsh-net", "block", ["dsh-pairwise"])),
-    ("ddh", {"loss": "+center"}, ("ddh-net", "divide-encode", ["ce_code", "quantization", "center"])),
-    ("ddh", {"loss": "dsh-pairwise"}, ("ddh-net", "divide-encode", ["dsh-pairwise"])),
+    ("ddh", {"loss": parse_loss("+center")}, ("ddh-net", "divide-encode", ["ce_code", "quantization", "center"])),
+    ("ddh", {"loss": parse_loss("dsh-pairwise")}, ("ddh-net", "divide-encode", ["dsh-pairwise"])),
     ("dsh", {"backbone": "ddh-net", "head": "divide-encode"}, ("ddh-net", "divide-encode", ["dsh-pairwise"])),
 ])
 def test_parts_swap_across_methods(host, name, overrides, parts):
@@ -152,8 +155,9 @@ def test_same_seed_gives_identical_codes_on_cpu(host, name):
     protocol = ProtocolConfig(dataset="tiny", epochs=2)
 
     def run(seed: int):
-        (spec,) = plan_runs(host, methods=[name], bits=[12], seeds=[seed], protocol=protocol, device="cpu")
-        return compute_run(host, spec, data)
+        (run,) = plan_runs(host, methods=[name], bits=[12], seeds=[seed], protocol=protocol, device="cpu",
+                           data=data)
+        return compute_run(run)
 
     a, b, c = run(0), run(0), run(1)
     assert np.array_equal(a.gallery_codes, b.gallery_codes) and np.array_equal(a.query_codes, b.query_codes)
@@ -168,6 +172,6 @@ def test_floors_run_through_the_harness(host, name):
     data = tiny_data()
     spec = RunSpec(method=name, bits=12, seed=0, protocol=ProtocolConfig(dataset="tiny"), method_config={},
                    device="cpu")
-    computed = compute_run(host, spec, data)
+    computed = compute_run(prepare_run(host, spec, data=data))
     assert computed.gallery_codes.shape == (int(np.sum(data.split == 0)), 12)
     assert computed.evaluation.metrics["map"] > 0.5  # identities differ strongly in tiny_data

@@ -4,7 +4,8 @@ import pytest
 
 from bench.api.errors import BenchError
 from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, OptimizerSpec, PartSpec
-from bench.config.settings import build_protocol, method_config, parse_sets, split_sets
+from bench.cli.parsing import parse_loss, parse_sets
+from bench.config.settings import build_protocol, method_config, split_sets
 
 
 class Cfg(DeepMethodConfig):
@@ -45,13 +46,15 @@ def test_set_routes_parts_losses_method_prefix_and_paths():
 
 
 def test_loss_syntax_add_remove_replace():
-    assert [t.name for t in resolve(loss="+center:0.001,-quantization").losses] == ["ce_code", "center"]
-    assert [t.weight for t in resolve(loss="+center:0.001").losses] == [1.0, 0.1, 0.001]
-    assert [t.name for t in resolve(loss="a,b").losses] == ["a", "b"]
+    assert [t.name for t in resolve(loss=parse_loss("+center:0.001,-quantization")).losses] == ["ce_code", "center"]
+    assert [t.weight for t in resolve(loss=parse_loss("+center:0.001")).losses] == [1.0, 0.1, 0.001]
+    assert [t.name for t in resolve(loss=parse_loss("a,b")).losses] == ["a", "b"]
     with pytest.raises(BenchError, match="mix of replace"):
-        resolve(loss="a,+b")
+        parse_loss("a,+b")
+    with pytest.raises(BenchError, match="weight 'x' is not a number"):
+        parse_loss("+center:x")
     with pytest.raises(BenchError, match="has no loss part 'nope'"):
-        resolve(loss="-nope")
+        resolve(loss=parse_loss("-nope"))
 
 
 def test_unknown_and_invalid_settings_are_one_line_errors():

@@ -9,9 +9,13 @@ from mlflow.tracking import MlflowClient
 
 from bench import hookimpl
 from bench.api.pluginhost import load_plugins
+from bench.cli.parsing import parse_loss
 from bench.config.protocol import ProtocolConfig
 from bench.data.loading import load_data
-from bench.running.runner import compute_run, execute_run, plan_runs
+from bench.running.execution import compute_run
+from bench.running.executors.coordinator import execute_runs
+from bench.running.executors.local import LocalExecutor
+from bench.running.planning import plan_runs
 from bench.tracking.client import Tracker
 
 from conftest import ROOT
@@ -61,16 +65,16 @@ def data(host):
     return load_data(host, ProtocolConfig(), None)
 
 
-def one_spec(host, epochs=2, seed=0, **kw):
-    [spec] = plan_runs(host, methods=["tiny-hash"], bits=[16], seeds=[seed],
-                       protocol=ProtocolConfig(epochs=epochs), **kw)
-    return spec
+def one_run(host, data, epochs=2, seed=0, **kw):
+    [run] = plan_runs(host, methods=["tiny-hash"], bits=[16], seeds=[seed],
+                      protocol=ProtocolConfig(epochs=epochs), data=data, **kw)
+    return run
 
 
 def test_same_seed_same_codes_and_different_seed_differs(host, data):
-    a = compute_run(host, one_spec(host), data)
-    b = compute_run(host, one_spec(host), data)
-    c = compute_run(host, one_spec(host, seed=1), data)
+    a = compute_run(one_run(host, data))
+    b = compute_run(one_run(host, data))
+    c = compute_run(one_run(host, data, seed=1))
     assert np.array_equal(a.gallery_codes, b.gallery_codes)
     assert np.array_equal(a.query_codes, b.query_codes)
     assert not np.array_equal(a.gallery_codes, c.gallery_codes)
@@ -78,8 +82,8 @@ def test_same_seed_same_codes_and_different_seed_differs(host, data):
 
 def test_selection_uses_validation_only(host, data):
     logged = []
-    spec = one_spec(host, epochs=4, sets=[("training.validate_every", 2)])
-    computed = compute_run(host, spec, data, log_metrics=lambda m, step: logged.append((step, m)))
+    run = one_run(host, data, epochs=4, sets=[("training.validate_every", 2)])
+    computed = compute_run(run, log_metrics=lambda m, step: logged.append((step, m)))
     val = {step: m["val_map"] for step, m in logged if "val_map" in m}
     assert sorted(val) == [2, 4]
     best = max(val, key=val.get)
@@ -93,7 +97,8 @@ def test_failing_run_is_marked_failed_with_reason(host, data, tmp_path, loss, re
     uri = f"sqlite:///{tmp_path / 'f.db'}"
     tracker = Tracker(uri)
     experiment = tracker.experiment("failures")
-    result = execute_run(host, one_spec(host, loss=loss), data, tracker, experiment, None, tmp_path / "out")
+    [result] = execute_runs(host, [one_run(host, data, loss=parse_loss(loss))], LocalExecutor(), tracker,
+                            experiment, tmp_path / "out").results
     assert result.status == "FAILED" and reason in result.reason
     run = MlflowClient(uri).get_run(result.run_id)
     assert run.info.status == "FAILED" and reason in run.data.tags["failure_reason"]

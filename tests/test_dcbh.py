@@ -10,10 +10,12 @@ import torch
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
 from bench.api.pluginhost import load_plugins
+from bench.cli.parsing import parse_sets
 from bench.config.protocol import ProtocolConfig
-from bench.config.settings import method_config, parse_sets
+from bench.config.settings import method_config
 from bench.data.loading import load_data
-from bench.running.runner import compute_run, plan_runs
+from bench.running.execution import compute_run
+from bench.running.planning import plan_runs
 from bench.training.acceleration import AccelerationSpec
 from bench.training.assembly import build_optimizer, build_parts
 from dcbh.method import DCBH, DCBHConfig
@@ -147,10 +149,10 @@ def test_same_seed_gives_identical_codes_through_the_harness(host, precision):
     data = load_data(host, protocol, None)
 
     def codes(seed):
-        [spec] = plan_runs(host, methods=["dcbh"], bits=[12], seeds=[seed], protocol=protocol,
-                           sets=[("dcbh.variant", "intended")], device="cpu",
-                           acceleration=AccelerationSpec(precision=precision))
-        return compute_run(host, spec, data).gallery_codes
+        [run] = plan_runs(host, methods=["dcbh"], bits=[12], seeds=[seed], protocol=protocol, data=data,
+                          sets=[("dcbh.variant", "intended")], device="cpu",
+                          acceleration=AccelerationSpec(precision=precision))
+        return compute_run(run).gallery_codes
 
     first, again, other = codes(0), codes(0), codes(1)
     assert len(np.unique(first, axis=0)) > 5  # not a collapsed (trivially equal) code

@@ -36,8 +36,8 @@ def test_failures_are_isolated_and_listed(tmp_path, cli, monkeypatch):
                 if "mlflow.parentRunId" in r.data.tags}
     status = {key: (r.info.status, r.data.tags.get("failure_reason", "")) for key, r in children.items()}
     assert status == {
-        ("sweep-tiny-8b-s0", "0.001"): ("FINISHED", ""),
-        ("sweep-tiny-8b-s0", "1e+20"): ("FAILED", "non-finite loss at step 2"),
+        ("sweep-tiny[optimizer.lr=0.001]-8b-s0", "0.001"): ("FINISHED", ""),
+        ("sweep-tiny[optimizer.lr=1e+20]-8b-s0", "1e+20"): ("FAILED", "non-finite loss at step 2"),
         ("sweep-broken-8b-s0", "0.001"): ("FAILED", "RuntimeError: plugin bug in sweep-mlp"),
         ("sweep-dying-8b-s0", "0.001"): ("FAILED", "worker process died (exit code -9)"),
     }

@@ -45,7 +45,7 @@ sweepkit.run_sweep({uri!r}, {output!r}, **{sweep!r})
 
 
 def outputs(output: Path, result) -> dict[str, np.ndarray]:
-    folder = output / f"{result.spec.name}-{result.spec.config_hash()[:8]}"
+    folder = output / result.spec.folder_name
     with np.load(folder / "codes.npz") as z:
         arrays = {k: z[k] for k in ("gallery_codes", "query_codes")}
     model = torch.load(folder / "checkpoint.pt", weights_only=True)["model"]

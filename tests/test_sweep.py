@@ -21,19 +21,19 @@ GRID = {"methods": ["lsh", "sweep-tiny"], "bits": [8, 16], "seeds": [0, 1], "dat
 
 def test_grid_expands_to_every_combination_with_stable_distinct_hashes():
     host = sweepkit.host()
-    specs = expand(host, SweepFile(**GRID))
+    specs = [run.spec for run in expand(host, SweepFile(**GRID))]
     assert [(s.method, s.bits, s.seed) for s in specs] == [
         (m, b, s) for m in ("lsh", "sweep-tiny") for b in (8, 16) for s in (0, 1)]
     hashes = [s.config_hash() for s in specs]
     assert len(set(hashes)) == 8
-    assert hashes == [s.config_hash() for s in expand(host, SweepFile(**GRID))]
+    assert hashes == [run.spec.config_hash() for run in expand(host, SweepFile(**GRID))]
     assert all(s.protocol.epochs == 1 for s in specs)
 
 
 def test_swept_override_multiplies_only_the_runs_it_changes():
     sweep = SweepFile(**{**GRID, "seeds": [0], "bits": [8],
                          "overrides": {"protocol.epochs": 1, "sweep-tiny.optimizer.lr": [1e-3, "1e-2"]}})
-    specs = expand(sweepkit.host(), sweep)
+    specs = [run.spec for run in expand(sweepkit.host(), sweep)]
     # lsh ignores a setting aimed at sweep-tiny: its two identical configs collapse into one
     assert [(s.method, s.method_config.get("optimizer", {}).get("lr")) for s in specs] == [
         ("lsh", None), ("sweep-tiny", 1e-3), ("sweep-tiny", 1e-2)]
@@ -66,7 +66,7 @@ def child_runs(uri: str) -> tuple[list, list]:
 
 
 def codes(output, result):
-    folder = output / f"{result.spec.name}-{result.spec.config_hash()[:8]}"
+    folder = output / result.spec.folder_name
     with np.load(folder / "codes.npz") as z:
         return z["gallery_codes"], z["query_codes"]
 

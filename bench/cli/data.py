@@ -14,7 +14,7 @@ from rich.table import Table
 from bench.api.errors import BenchError
 from bench.api.pluginhost import default_host
 from bench.cli.app import app, console
-from bench.config.settings import parse_sets
+from bench.cli.parsing import parse_sets
 from bench.data import cache as datacache
 from bench.data.faces import SPLIT_NAMES, FaceData
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -15,8 +16,9 @@ from bench.api.pluginhost import PluginHost
 from bench.api.registry import check_options
 from bench.cli.app import console, err_console
 from bench.running.executors.base import Task
-from bench.running.executors.coordinator import Outcome, execute_specs
-from bench.running.runner import RunResult, RunSpec
+from bench.running.executors.coordinator import Outcome, execute_runs
+from bench.running.planning import PreparedRun
+from bench.running.spec import RunResult
 from bench.tracking.client import Tracker, sqlite_path
 
 SHOWN_METRICS = ("map", "map_best", "map_worst", "precision_at_50", "precision_r2", "recall_r2")
@@ -56,7 +58,7 @@ class ProgressReporter:
         self.ids: dict[int, Any] = {}
 
     def started(self, task: Task) -> None:
-        self.ids[task.index] = self.bar.add_task(task.spec.name, total=None, status="running")
+        self.ids[task.index] = self.bar.add_task(escape(task.spec.name), total=None, status="running")
 
     def progress(self, task: Task, step: int, loss: float) -> None:
         self.bar.update(self.ids[task.index], status=f"step {step} loss {loss:.4f}")
@@ -65,17 +67,17 @@ class ProgressReporter:
         if task.index not in self.ids:
             self.started(task)
         detail = f"map={result.metrics['map']:.4f}" if "map" in result.metrics else result.reason[:60]
-        self.bar.update(self.ids[task.index], total=1, completed=1, status=f"{result.status} {detail}")
+        self.bar.update(self.ids[task.index], total=1, completed=1, status=escape(f"{result.status} {detail}"))
 
 
-def execute_and_report(host: PluginHost, specs: list[RunSpec], executor: Any, tracker: Tracker,
+def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any, tracker: Tracker,
                        experiment_id: str, output: Path, *, force: bool, parent_name: str,
                        parent_tags: dict[str, str]) -> Outcome:
     """Execute under one parent run, print the table and summary; exit 1 when a run failed."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
-        outcome = execute_specs(host, specs, executor, tracker, experiment_id, output, force=force,
+        outcome = execute_runs(host, runs, executor, tracker, experiment_id, output, force=force,
                                 parent_name=parent_name, parent_tags=parent_tags,
                                 reporter=ProgressReporter(bar))
     print_results(outcome.results)
@@ -93,11 +95,13 @@ def execute_and_report(host: PluginHost, specs: list[RunSpec], executor: Any, tr
 
 
 def print_results(results: list[RunResult]) -> None:
+    """The results table: one row per run; the method column names the settings a run
+    overrides (``pca-itq[iterations=5]``), so runs that differ only by them stay apart."""
     table = Table(title="Hamming retrieval results (queries vs gallery = train split)")
     for column in ("method", "bits", "seed", *SHOWN_METRICS, "seconds", "status"):
         table.add_column(column, justify="right" if column not in ("method", "status") else "left")
     for r in results:
         values = [f"{r.metrics[m]:.4f}" if m in r.metrics else "-" for m in SHOWN_METRICS]
         seconds = f"{r.seconds:.1f}" if r.seconds else "-"
-        table.add_row(r.spec.method, str(r.spec.bits), str(r.spec.seed), *values, seconds, r.status)
+        table.add_row(escape(r.spec.label), str(r.spec.bits), str(r.spec.seed), *values, seconds, r.status)
     console.print(table)

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from bench.api.errors import BenchError
 from bench.api.pluginhost import default_host
 from bench.cli.app import app, console, err_console
 from bench.cli.execution import (
@@ -22,23 +21,21 @@ from bench.cli.execution import (
     execute_and_report,
     warn_cluster_store,
 )
-from bench.config.protocol import ProtocolConfig, fingerprint
-from bench.config.settings import build_protocol, parse_bits, parse_list, parse_sets, split_sets
-from bench.running.executors.worker import data_for
-from bench.running.runner import plan_runs
+from bench.cli.parsing import (
+    acceleration_spec,
+    parse_bits,
+    parse_list,
+    parse_loss,
+    parse_seeds,
+    parse_sets,
+)
+from bench.config.protocol import ProtocolConfig
+from bench.config.settings import build_protocol, split_sets
+from bench.running.planning import plan_runs
+from bench.tracking import tags as T
 from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
-from bench.training.acceleration import acceleration_spec
 
 DEFAULTS = ProtocolConfig()
-
-
-def parse_seeds(text: str) -> list[int]:
-    seeds = []
-    for item in parse_list(text):
-        if not item.lstrip("-").isdigit():
-            raise BenchError(f"--seeds: '{item}' is not an integer; use e.g. --seeds 0,1,2")
-        seeds.append(int(item))
-    return seeds or [0]
 
 
 @app.command("run")
@@ -77,27 +74,25 @@ def run_command(
         {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "standard": standard},
         protocol_sets, dataset_sets,
     )
-    specs = plan_runs(
+    runs = plan_runs(
         host, methods=parse_list(method), bits=parse_bits(bits), seeds=parse_seeds(seeds),
-        protocol=protocol, backbone=backbone, head=head, loss=loss, sets=method_sets,
+        protocol=protocol, backbone=backbone, head=head, loss=parse_loss(loss), sets=method_sets,
         data_root=data_root, device=device,
         acceleration=acceleration_spec(precision, compile_, device_data_mb, cuda_graph),
     )
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     warn_cluster_store(executor, ray_address, uri)
-    data = data_for(host, specs[0])
-    fp = fingerprint(protocol, data.checksum())
+    data, fp = runs[0].data, runs[0].protocol_fingerprint
     tracker = Tracker(uri)
     experiment_id = tracker.experiment(experiment or f"facehash-{protocol.dataset}-{fp}")
     console.print(
-        f"[bold]{len(specs)} run(s)[/] on {protocol.dataset} ({len(data.labels)} images, "
+        f"[bold]{len(runs)} run(s)[/] on {protocol.dataset} ({len(data.labels)} images, "
         f"{data.num_classes} identities, split {data.checksum()}), protocol {fp}, store {uri}"
     )
     execute_and_report(
-        host, specs, build_executor(host, executor, max_parallel, ray_address), tracker, experiment_id,
+        host, runs, build_executor(host, executor, max_parallel, ray_address), tracker, experiment_id,
         output, force=force, parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
-        parent_tags={"facehash.protocol_fingerprint": fp, "facehash.split_checksum": data.checksum(),
-                     "facehash.dataset": protocol.dataset,
-                     "facehash.command": shlex.join(["bench", *sys.argv[1:]])},
+        parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.SPLIT_CHECKSUM: data.checksum(),
+                     T.DATASET: protocol.dataset, T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
     )

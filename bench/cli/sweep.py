@@ -23,6 +23,7 @@ from bench.cli.execution import (
     warn_cluster_store,
 )
 from bench.running.sweep import expand, load_sweep
+from bench.tracking import tags as T
 from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
 
 
@@ -42,17 +43,16 @@ def sweep_command(
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
     sweep = load_sweep(sweep_file)
-    specs = expand(host, sweep)
+    runs = expand(host, sweep)
     runner = build_executor(host, executor, max_parallel, ray_address)
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     warn_cluster_store(executor, ray_address, uri)
     tracker = Tracker(uri)
     experiment_id = tracker.experiment(experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}")
-    console.print(f"[bold]{len(specs)} run(s)[/] from {sweep_file} with executor {executor}, store {uri}")
+    console.print(f"[bold]{len(runs)} run(s)[/] from {sweep_file} with executor {executor}, store {uri}")
     execute_and_report(
-        host, specs, runner, tracker, experiment_id, output.resolve(), force=force,
+        host, runs, runner, tracker, experiment_id, output.resolve(), force=force,
         parent_name=f"sweep-{sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}",
-        parent_tags={"facehash.sweep_file": str(sweep_file),
-                     "facehash.command": shlex.join(["bench", *sys.argv[1:]])},
+        parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
     )

@@ -1,5 +1,6 @@
 """Resolve a method's typed config for one run: defaults, protocol, CLI part overrides
-(``--backbone``, ``--head``, ``--loss``) and ``--set key=value`` settings.
+(``--backbone``, ``--head``, ``--loss``) and ``--set key=value`` settings (parsed from text
+in :mod:`bench.cli.parsing`).
 
 ``--set`` keys:
 ``dataset.K`` -> dataset option; ``protocol.K`` -> protocol field;
@@ -12,9 +13,9 @@ anything else is a dotted path into the method config (``optimizer.lr``).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from bench.api.errors import BenchError
@@ -22,52 +23,6 @@ from bench.api.methods import DeepMethod, Method, StrictModel
 from bench.config.protocol import ProtocolConfig
 
 PART_KEYS = ("backbone", "head")
-
-
-def parse_bits(text: str) -> list[int]:
-    """``"12,24"`` -> ``[12, 24]``; anything but positive integers is a one-line error.
-
-    >>> parse_bits("12, 24,48")
-    [12, 24, 48]
-    """
-    bits = []
-    for item in str(text).split(","):
-        item = item.strip()
-        if not item.isdigit() or int(item) < 1:
-            raise BenchError(f"--bits: '{item}' is not a positive integer; use e.g. --bits 12,24,36,48")
-        bits.append(int(item))
-    return bits
-
-
-def parse_list(text: str) -> list[str]:
-    """Comma list -> stripped names, empty items dropped."""
-    return [item.strip() for item in str(text).split(",") if item.strip()]
-
-
-def parse_sets(items: list[str]) -> list[tuple[str, Any]]:
-    """``["a.b=1"]`` -> ``[("a.b", 1)]``; values are parsed as YAML scalars/lists.
-
-    >>> parse_sets(["optimizer.lr=1e-3", "dcbh.variant=intended"])
-    [('optimizer.lr', 0.001), ('dcbh.variant', 'intended')]
-    """
-    out = []
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise BenchError(f"--set '{item}': expected key=value, e.g. --set optimizer.lr=0.001")
-        value = yaml.safe_load(raw) if raw.strip() else ""
-        if isinstance(value, str) and _is_float(raw):
-            value = float(raw)
-        out.append((key.strip(), value))
-    return out
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def split_sets(sets: list[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any]]]:
@@ -97,38 +52,61 @@ def build_protocol(base: dict[str, Any], protocol_sets: dict[str, Any], dataset_
     return validate(ProtocolConfig, data, "protocol")
 
 
-def apply_loss_spec(losses: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
-    """Apply ``--loss``: ``a,b`` replaces; ``+p[:w]`` adds; ``-p`` removes.
+@dataclass(frozen=True)
+class LossEdit:
+    """One item of ``--loss``: ``op`` is ``=`` (one part of a replacing list), ``+`` (add the
+    part, with an optional weight) or ``-`` (remove it).
 
-    >>> [t["name"] for t in apply_loss_spec([{"name": "ce_code", "weight": 1.0}], "+center:0.01")]
+    >>> str(LossEdit("+", "center", 0.01)), str(LossEdit("=", "a", 2.0)), str(LossEdit("-", "q"))
+    ('+center:0.01', 'a:2', '-q')
+    """
+
+    op: str
+    name: str
+    weight: float | None = None
+
+    def __str__(self) -> str:
+        text = ("" if self.op == "=" else self.op) + self.name
+        if self.weight is None:
+            return text
+        weight = repr(float(self.weight))
+        return f"{text}:{weight.removesuffix('.0')}"
+
+
+def apply_loss_edits(losses: list[dict[str, Any]], edits: list[LossEdit]) -> list[dict[str, Any]]:
+    """The method's loss terms after ``--loss``: ``=`` items replace the list, ``+`` and ``-``
+    items edit it.
+
+    >>> [t["name"] for t in apply_loss_edits([{"name": "ce_code", "weight": 1.0}], [LossEdit("+", "center", 0.01)])]
     ['ce_code', 'center']
-    >>> apply_loss_spec([{"name": "a"}], "b:2")
+    >>> apply_loss_edits([{"name": "a"}], [LossEdit("=", "b", 2.0)])
     [{'name': 'b', 'weight': 2.0}]
     """
-    items = parse_list(spec)
-    if not items:
+    if not edits:
         return losses
-    if all(i[0] in "+-" for i in items):
-        out = copy.deepcopy(losses)
-    elif any(i[0] in "+-" for i in items):
-        raise BenchError(f"--loss '{spec}': mix of replace and +/- items; use either a,b or +a,-b")
-    else:
-        out = []
-    for item in items:
-        op, body = (item[0], item[1:]) if item[0] in "+-" else ("=", item)
-        name, _, weight = body.partition(":")
-        if op == "-":
-            if name not in [t["name"] for t in out]:
-                raise BenchError(f"--loss -{name}: the method has no loss part '{name}'")
-            out = [t for t in out if t["name"] != name]
+    out = [] if all(e.op == "=" for e in edits) else copy.deepcopy(losses)
+    for edit in edits:
+        if edit.op == "-":
+            if edit.name not in [t["name"] for t in out]:
+                raise BenchError(f"--loss -{edit.name}: the method has no loss part '{edit.name}'")
+            out = [t for t in out if t["name"] != edit.name]
             continue
-        term: dict[str, Any] = {"name": name}
-        if weight:
-            if not _is_float(weight):
-                raise BenchError(f"--loss {item}: weight '{weight}' is not a number")
-            term["weight"] = float(weight)
+        term: dict[str, Any] = {"name": edit.name}
+        if edit.weight is not None:
+            term["weight"] = edit.weight
         out.append(term)
     return out
+
+
+def applies_to(key: str, method_name: str, known_methods: frozenset[str]) -> bool:
+    """Whether the ``--set`` key ``key`` concerns ``method_name`` (not another method's
+    ``<method>.K`` setting).
+
+    >>> applies_to("dcbh.variant", "dcbh", frozenset({"dcbh", "ddh"})), applies_to("ddh.x", "dcbh", frozenset({"dcbh", "ddh"}))
+    (True, False)
+    """
+    parts = key.split(".")
+    return not (len(parts) > 1 and parts[0] != method_name and parts[0] in known_methods)
 
 
 def method_config(
@@ -138,7 +116,7 @@ def method_config(
     *,
     backbone: str | None = None,
     head: str | None = None,
-    loss: str | None = None,
+    loss: list[LossEdit] = (),
     sets: list[tuple[str, Any]] = (),
     known_methods: frozenset[str] = frozenset(),
 ) -> StrictModel:
@@ -157,15 +135,15 @@ def method_config(
         if head:
             data["head"] = {"name": head, "options": {}}
         if loss:
-            data["losses"] = apply_loss_spec(data["losses"], loss)
+            data["losses"] = apply_loss_edits(data["losses"], list(loss))
     elif backbone or head or loss:
         raise BenchError(
             f"method '{method_name}' is not a deep method; --backbone/--head/--loss apply to deep methods only"
         )
     for key, value in sets:
-        parts = key.split(".")
-        if len(parts) > 1 and parts[0] != method_name and parts[0] in known_methods:
+        if not applies_to(key, method_name, known_methods):
             continue  # a setting for another method
+        parts = key.split(".")
         if parts[0] == method_name:
             parts = parts[1:]
         if parts[:2] == ["training", "epochs"]:

@@ -2,6 +2,8 @@
 
 Every dataset plugin returns a :class:`FaceData`. The split assigns each image to
 ``train`` (also the retrieval gallery), ``val`` (model selection only) or ``query``.
+Its checksum is computed once and kept on the object; assigning new ``images``, ``labels``
+or ``split`` forgets it (the arrays themselves are treated as read-only).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from bench.api.errors import BenchError
 
 TRAIN, VAL, QUERY = 0, 1, 2
 SPLIT_NAMES = {TRAIN: "train", VAL: "val", QUERY: "query"}
+CHECKSUMMED = frozenset({"images", "labels", "split"})  # the fields the checksum covers
 
 
 @dataclass
@@ -28,6 +31,12 @@ class FaceData:
     split: np.ndarray
     identities: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    _checksum: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in CHECKSUMMED:  # new pixels, labels or split: the kept checksum no longer holds
+            self.__dict__["_checksum"] = None
+        super().__setattr__(name, value)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -68,8 +77,18 @@ class FaceData:
         return {SPLIT_NAMES[k]: int(np.sum(self.split == k)) for k in SPLIT_NAMES}
 
     def checksum(self) -> str:
-        """A stable hash of the pixels, labels and split (hex sha256, first 16 chars)."""
-        return split_checksum(self.images, self.labels, self.split)
+        """A stable hash of the pixels, labels and split (hex sha256, first 16 chars),
+        computed on first use and kept until ``images``, ``labels`` or ``split`` is replaced.
+
+        >>> data = FaceData("d", np.zeros((2, 1, 2, 2), np.uint8), np.array([0, 1]), np.array([0, 2]), ["a", "b"])
+        >>> first = data.checksum()
+        >>> data.images = np.ones((2, 1, 2, 2), np.uint8)
+        >>> data.checksum() == first, data.checksum() == split_checksum(data.images, data.labels, data.split)
+        (False, True)
+        """
+        if self._checksum is None:
+            self._checksum = split_checksum(self.images, self.labels, self.split)
+        return self._checksum
 
 
 def split_checksum(images: np.ndarray, labels: np.ndarray, split: np.ndarray) -> str:

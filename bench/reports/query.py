@@ -24,7 +24,7 @@ FP_TAG = tags.column(tags.PROTOCOL_FINGERPRINT)
 METHOD, DATASET, PARENT = tags.column(tags.METHOD), tags.column(tags.DATASET), tags.column(tags.PARENT_RUN)
 TAG_COLUMN = tags.column("")  # "tags.", the start of every tag's column
 METHOD_PARAM_PREFIX = "params.method."
-# Tags every child run carries (bench.running.runner.run_tags); other ``facehash.*`` tags come from
+# Tags every child run carries (bench.running.identity); other ``facehash.*`` tags come from
 # the method's own tags() (its deviations and options) and are shown per variant.
 STANDARD_TAGS = frozenset({
     tags.METHOD, tags.BITS, tags.SEED, tags.DATASET, tags.SPLIT_CHECKSUM, tags.PROTOCOL_FINGERPRINT,

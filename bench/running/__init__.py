@@ -1,2 +1,3 @@
-"""Running: planning runs from specs, executing one run end to end, sweeps, and the
-executors that carry runs out (locally, in processes, on Ray)."""
+"""Running: the run spec (``spec``), what identifies a run (``identity``), planning specs into
+prepared runs (``planning``), executing one prepared run (``execution``), sweep files
+(``sweep``), and the executors with the coordinator that opens and ends MLflow runs."""

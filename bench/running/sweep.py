@@ -15,7 +15,8 @@
 A list value under ``overrides`` is swept; to set a list-valued key, wrap the list once
 more (``schedule.milestones: [[0.5, 0.75]]``). Runs with equal configuration (a setting
 aimed at another method changes nothing) collapse into one; each run is identified by its
-stable :meth:`bench.running.runner.RunSpec.config_hash`.
+stable :meth:`bench.running.spec.RunSpec.config_hash`; runs that differ by a swept setting
+carry it in their names (``sweep-tiny[optimizer.lr=0.001]-8b-s0``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from bench.api.errors import BenchError
 from bench.api.methods import StrictModel
 from bench.api.pluginhost import PluginHost
 from bench.config.settings import build_protocol, split_sets, validate
-from bench.running.runner import RunSpec, plan_runs
+from bench.running.planning import PreparedRun, plan_runs
 
 
 class SweepFile(StrictModel):
@@ -104,9 +105,9 @@ def _number(value: Any) -> Any:
     return value
 
 
-def expand(host: PluginHost, sweep: SweepFile) -> list[RunSpec]:
-    """All runs of the sweep, validated, with repeated configurations dropped."""
-    specs: list[RunSpec] = []
+def expand(host: PluginHost, sweep: SweepFile) -> list[PreparedRun]:
+    """All runs of the sweep, validated and prepared, with repeated configurations dropped."""
+    runs: list[PreparedRun] = []
     seen: set[str] = set()
     for dataset in sweep.datasets:
         if dataset not in host.datasets:
@@ -114,11 +115,11 @@ def expand(host: PluginHost, sweep: SweepFile) -> list[RunSpec]:
         for combo in override_grid(sweep.overrides):
             dataset_sets, protocol_sets, method_sets = split_sets(combo)
             protocol = build_protocol({"dataset": dataset}, protocol_sets, dataset_sets)
-            for spec in plan_runs(host, methods=sweep.methods, bits=sweep.bits, seeds=sweep.seeds,
-                                  protocol=protocol, sets=method_sets,
-                                  data_root=sweep.root_for(dataset), device=sweep.device):
-                key = f"{spec.config_hash()}:{spec.data_root}"
+            for run in plan_runs(host, methods=sweep.methods, bits=sweep.bits, seeds=sweep.seeds,
+                                 protocol=protocol, sets=method_sets,
+                                 data_root=sweep.root_for(dataset), device=sweep.device):
+                key = f"{run.spec.config_hash()}:{run.spec.data_root}"
                 if key not in seen:
                     seen.add(key)
-                    specs.append(spec)
-    return specs
+                    runs.append(run)
+    return runs

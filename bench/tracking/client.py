@@ -6,6 +6,7 @@ else ``sqlite:///<cwd>/mlflow.db``. It is checked before anything is written.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import time
@@ -75,8 +76,10 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / experiment.replace("/", "_")).resolve().as_uri()
 
 
+@functools.cache
 def git_commit() -> str:
-    """The commit of the source tree this package runs from, or ``unknown``."""
+    """The commit of the source tree this package runs from, or ``unknown`` (asked once per
+    process)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,

@@ -195,19 +195,3 @@ class LossMeter:
             return {}
         return {k: v / self.count for k, v in zip(self.names, self.sums.tolist(), strict=True)}
 
-
-def acceleration_spec(precision: str = "auto", compile: bool = False,
-                      device_data_mb: float | None = None, cuda_graph: str = "auto") -> AccelerationSpec:
-    """The spec from command-line values; a bad value is a one-line :class:`BenchError`.
-
-    >>> acceleration_spec("bf16").precision
-    'bf16'
-    """
-    if precision not in ("auto", "bf16", "fp32"):
-        raise BenchError(f"--precision '{precision}': use auto (bf16 where the GPU or CPU computes it natively, else fp32), bf16 or fp32")
-    if device_data_mb is not None and device_data_mb < 0:
-        raise BenchError(f"--device-data-mb {device_data_mb}: give a size in MiB >= 0")
-    if cuda_graph not in ("auto", "on", "off"):
-        raise BenchError(f"--cuda-graph '{cuda_graph}': use auto (on CUDA unless --compile), on or off")
-    return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb,
-                            cuda_graph=cuda_graph)

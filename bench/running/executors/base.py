@@ -1,20 +1,23 @@
 """The executor contract: a list of :class:`Task` in, one :class:`RunResult` per task out.
 
 An executor never raises for a failed run (that run's result says FAILED, with the
-reason); it reports progress through a :class:`Reporter`. Tasks are plain picklable data,
-so they cross to worker processes and Ray workers, which rebuild the plugin host from
-entry points plus the in-process plugins named in :attr:`Task.plugins`.
+reason) and never touches the run's lifecycle (the coordinator opens and ends runs); it
+reports progress through a :class:`Reporter`. Tasks are plain picklable data, so they cross
+to worker processes and Ray workers, which rebuild the plugin host from entry points plus
+the in-process plugins named in :attr:`Task.plugins` and prepare the spec there once; the
+coordinator's :class:`PreparedRun` rides along only inside its own process.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
-from bench.running.runner import RunResult, RunSpec
+from bench.running.planning import PreparedRun
+from bench.running.spec import RunResult, RunSpec
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,16 @@ class Task:
     output_dir: str
     #: plugins registered in process rather than through entry points: (name, module or None)
     plugins: tuple[tuple[str, str | None], ...] = ()
+    #: the run as the coordinator prepared it; not pickled (other processes prepare ``spec``)
+    prepared: PreparedRun | None = field(default=None, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "prepared": None}
+
+    def failed(self, reason: str, status: str = "FAILED") -> RunResult:
+        """The result of this task when its run could not report one (its worker died, or
+        it never started); the coordinator records the reason and ends the run."""
+        return RunResult(self.spec, status, {}, self.run_id, 0.0, reason)
 
 
 class Reporter(Protocol):
@@ -39,7 +52,9 @@ class Reporter(Protocol):
 
     def progress(self, task: Task, step: int, loss: float) -> None: ...
 
-    def finished(self, task: Task, result: RunResult) -> None: ...
+    def finished(self, task: Task, result: RunResult) -> None:
+        """Called once per task, with its result, in the coordinating process."""
+        ...
 
 
 class NullReporter:

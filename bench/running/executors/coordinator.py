@@ -1,12 +1,15 @@
-"""Carry out planned runs through an executor with nothing lost or counted twice.
+"""Carry out planned runs through an executor with nothing lost or counted twice. The
+coordinator is the only place that opens, reopens and ends MLflow runs.
 
 One parent MLflow run holds the runs of a sweep; rerunning the same sweep (same set of
-configurations) reuses it. A run whose configuration hash already FINISHED on the same
-data split anywhere in the store is skipped (``force`` reruns it in a new run); an
-unfinished one (interrupted, failed, never started) is reopened and continues from its
-last epoch checkpoint. Every other run is opened here and marked SCHEDULED before the
-executor gets it, so a run whose worker dies is still accounted for. Ctrl-C marks the
-unfinished runs KILLED; rerunning continues them.
+configurations and code) reuses it. A run whose configuration hash already FINISHED on the
+same data split with the same code fingerprint anywhere in the store is skipped (``force``
+reruns it in a new run); an unfinished one (interrupted, failed, never started) is reopened
+and continues from its last epoch checkpoint. Every other run is opened here and marked
+SCHEDULED before the executor gets it, RUNNING when the executor starts it, and ended here
+when its result arrives (every executor reports results in this process), so a run whose
+worker dies is still accounted for. Ctrl-C marks the unfinished runs KILLED; rerunning
+continues them.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from pathlib import Path
 from bench.api.pluginhost import PluginHost
 from bench.config.hashing import stable_hash
 from bench.running.executors.base import Executor, NullReporter, Reporter, Task, in_process_plugins
-from bench.running.executors.worker import data_for, fail_task
-from bench.running.runner import RunResult, RunSpec, open_run
+from bench.running.planning import PreparedRun
+from bench.running.spec import RunResult
 from bench.tracking import store
-from bench.tracking.client import Tracker
+from bench.tracking import tags as T
+from bench.tracking.client import Tracker, flatten
 
 SKIPPED = "SKIPPED"
 
@@ -50,40 +54,64 @@ class Outcome:
         return f"ran {ran} ({ran - failed} finished, {failed} failed), skipped {len(self.skipped)}"
 
 
-class _Tracked:
-    """Forwards to a reporter and remembers which tasks have a result."""
+class _Lifecycle:
+    """Marks each task's run RUNNING when it starts and ends it when its result arrives,
+    then forwards to the reporter; remembers which tasks have a result."""
 
-    def __init__(self, inner: Reporter) -> None:
+    def __init__(self, tracker: Tracker, inner: Reporter) -> None:
+        self.tracker = tracker
         self.inner = inner
         self.done: set[int] = set()
 
     def started(self, task: Task) -> None:
+        self.tracker.client.update_run(task.run_id, status="RUNNING")
         self.inner.started(task)
 
     def progress(self, task: Task, step: int, loss: float) -> None:
         self.inner.progress(task, step, loss)
 
     def finished(self, task: Task, result: RunResult) -> None:
+        end_run(self.tracker, result)
         self.done.add(task.index)
         self.inner.finished(task, result)
 
 
-def unique_specs(specs: list[RunSpec], checksums: list[str]) -> tuple[list[RunSpec], list[str]]:
-    """Drop repeated configurations (same config hash on the same split), keeping the first."""
+def open_run(run: PreparedRun, tracker: Tracker, experiment_id: str, parent_id: str | None) -> str:
+    """Create the child run of ``run`` with its tags and parameters; returns its id."""
+    spec = run.spec
+    run_id = tracker.start_run(experiment_id, spec.name, run.tags, parent_id)
+    tracker.log_params(run_id, flatten({"method": {"name": spec.method, **spec.method_config},
+                                        "protocol": spec.protocol.model_dump(mode="json"),
+                                        "bits": spec.bits, "seed": spec.seed}))
+    return run_id
+
+
+def end_run(tracker: Tracker, result: RunResult) -> None:
+    """End the result's run with its status; one that did not finish keeps its reason."""
+    if result.status != store.FINISHED:
+        tracker.set_tags(result.run_id, {T.FAILURE_REASON: result.reason[:4000]})
+    tracker.end(result.run_id, result.status)
+
+
+def run_key(run: PreparedRun) -> str:
+    """What makes two runs the same: configuration, data split and code."""
+    return f"{run.spec.config_hash()}:{run.checksum}:{run.code_fingerprint}"
+
+
+def unique_runs(runs: list[PreparedRun]) -> list[PreparedRun]:
+    """Drop repeated runs (same configuration on the same split with the same code), keeping the first."""
     seen: set[str] = set()
-    kept, sums = [], []
-    for spec, checksum in zip(specs, checksums, strict=True):
-        key = f"{spec.config_hash()}:{checksum}"
-        if key not in seen:
-            seen.add(key)
-            kept.append(spec)
-            sums.append(checksum)
-    return kept, sums
+    kept = []
+    for run in runs:
+        if run_key(run) not in seen:
+            seen.add(run_key(run))
+            kept.append(run)
+    return kept
 
 
-def execute_specs(
+def execute_runs(
     host: PluginHost,
-    specs: list[RunSpec],
+    runs: list[PreparedRun],
     executor: Executor,
     tracker: Tracker,
     experiment_id: str,
@@ -95,11 +123,11 @@ def execute_specs(
     reporter: Reporter | None = None,
 ) -> Outcome:
     """Skip, reopen or open each run under one parent, execute the rest, close the parent."""
-    specs, checksums = unique_specs(specs, [data_for(host, s).checksum() for s in specs])
-    sweep_hash = stable_hash(sorted(f"{s.config_hash()}:{c}" for s, c in zip(specs, checksums, strict=True)))[:16]
+    runs = unique_runs(runs)
+    sweep_hash = stable_hash(sorted(run_key(r) for r in runs))[:16]
     parent_id = None if force else store.find_parent(tracker, experiment_id, sweep_hash)
     if parent_id is None:
-        tags = {**(parent_tags or {}), "facehash.kind": "parent", "facehash.sweep_hash": sweep_hash}
+        tags = {**(parent_tags or {}), T.KIND: "parent", T.SWEEP_HASH: sweep_hash}
         parent_id = tracker.start_run(experiment_id, parent_name, tags)
     else:
         tracker.client.update_run(parent_id, status="RUNNING")
@@ -107,32 +135,40 @@ def execute_specs(
     plugins = in_process_plugins(host)
     results: dict[int, RunResult] = {}
     tasks = []
-    for i, (spec, checksum) in enumerate(zip(specs, checksums, strict=True)):
-        runs = [] if force else store.runs_of_config(tracker, experiments, spec.config_hash(), checksum)
-        finished = [r for r in runs if r.info.status == store.FINISHED]
+    for i, run in enumerate(runs):
+        spec = run.spec
+        found = [] if force else store.runs_of_config(tracker, experiments, spec.config_hash(), run.checksum,
+                                                      run.code_fingerprint)
+        finished = [r for r in found if r.info.status == store.FINISHED]
         if finished:
             results[i] = RunResult(spec, SKIPPED, dict(finished[0].data.metrics), finished[0].info.run_id)
             continue
-        if runs:
-            run_id = store.reopen(tracker, runs[0], parent_id)
+        if found:
+            run_id = store.reopen(tracker, found[0], parent_id)
         else:
-            run_id = open_run(host, spec, data_for(host, spec), tracker, experiment_id, parent_id)
+            run_id = open_run(run, tracker, experiment_id, parent_id)
         tracker.client.update_run(run_id, status="SCHEDULED")
-        tasks.append(Task(i, spec, run_id, tracker.uri, experiment_id, parent_id, str(output_dir), plugins))
-    tracked = _Tracked(reporter or NullReporter())
+        tasks.append(Task(i, spec, run_id, tracker.uri, experiment_id, parent_id, str(output_dir), plugins,
+                          prepared=run))
+    lifecycle = _Lifecycle(tracker, reporter or NullReporter())
     try:
-        for task, result in zip(tasks, executor.run(tasks, host, tracked), strict=True):
+        for task, result in zip(tasks, executor.run(tasks, host, lifecycle), strict=True):
             results[task.index] = result
+            if task.index not in lifecycle.done:  # an executor that did not report this result
+                lifecycle.finished(task, result)
     except BaseException as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"sweep stopped: {exc}"
         for task in tasks:
-            if task.index not in tracked.done:
-                fail_task(task, f"{why}; rerun the sweep to continue this run", status="KILLED")
+            if task.index not in lifecycle.done:
+                try:
+                    end_run(tracker, task.failed(f"{why}; rerun the sweep to continue this run", "KILLED"))
+                except Exception:  # noqa: BLE001, S110 - the store is unreachable; rerunning continues the run
+                    pass
         tracker.end(parent_id, "KILLED")
         raise
-    outcome = Outcome(parent_id, [results[i] for i in range(len(specs))])
-    tracker.set_tags(parent_id, {"facehash.runs_ran": str(len(outcome.ran)),
-                                 "facehash.runs_skipped": str(len(outcome.skipped)),
-                                 "facehash.runs_failed": str(len(outcome.failed))})
+    outcome = Outcome(parent_id, [results[i] for i in range(len(runs))])
+    tracker.set_tags(parent_id, {T.RUNS_RAN: str(len(outcome.ran)),
+                                 T.RUNS_SKIPPED: str(len(outcome.skipped)),
+                                 T.RUNS_FAILED: str(len(outcome.failed))})
     tracker.end(parent_id, "FAILED" if outcome.failed else "FINISHED")
     return outcome

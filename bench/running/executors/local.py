@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench.api.pluginhost import PluginHost
 from bench.running.executors.base import Reporter, Task
 from bench.running.executors.worker import run_task
-from bench.running.runner import RunResult
+from bench.running.spec import RunResult
 
 
 class LocalExecutor:

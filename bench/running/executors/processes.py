@@ -4,8 +4,9 @@ With GPUs there is one slot per GPU (``max_parallel`` slots share them round rob
 worker seeing only its GPU through ``CUDA_VISIBLE_DEVICES``; without GPUs there are
 ``max_parallel`` slots (default: the number of CPU cores). Workers are started with
 ``spawn`` and each is handed one task at a time, so the coordinator always knows which run
-a worker holds: when a worker dies (out of memory, SIGKILL) that run is marked FAILED with
-the exit code, a fresh worker takes the slot and the sweep goes on. Rerunning the sweep
+a worker holds: when a worker dies (out of memory, SIGKILL) that run's result is FAILED with
+the exit code (the coordinator records it and ends the run), a fresh worker takes the slot
+and the sweep goes on. Rerunning the sweep
 continues such a run from its last epoch checkpoint.
 """
 
@@ -24,8 +25,8 @@ from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
 from bench.config.device import cpu_count
 from bench.running.executors.base import Reporter, Task, require_portable
-from bench.running.executors.worker import fail_task, run_task
-from bench.running.runner import RunResult
+from bench.running.executors.worker import run_task
+from bench.running.spec import RunResult
 
 PROGRESS_INTERVAL = 1.0  # seconds between step reports from a worker
 
@@ -127,7 +128,7 @@ class ProcessExecutor:
                 raise BenchError(f"a worker process failed to start ({reason}); in a script, start "
                                  "sweeps under if __name__ == '__main__': (workers are spawned)")
             if worker.task is not None:
-                results[worker.task.index] = fail_task(worker.task, reason)
+                results[worker.task.index] = worker.task.failed(reason)
                 reporter.finished(worker.task, results[worker.task.index])
             workers.remove(worker)
             if pending:

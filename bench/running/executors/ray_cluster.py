@@ -17,8 +17,8 @@ from typing import Any
 from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
 from bench.running.executors.base import Reporter, Task, require_portable
-from bench.running.executors.worker import fail_task, run_task
-from bench.running.runner import RunResult
+from bench.running.executors.worker import run_task
+from bench.running.spec import RunResult
 
 
 def import_ray() -> Any:
@@ -90,7 +90,7 @@ class RayExecutor:
                         result = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - the worker died or Ray lost the task
                         first = (str(exc).strip().splitlines() or [""])[0]
-                        result = fail_task(task, f"ray task failed: {type(exc).__name__}: {first}")
+                        result = task.failed(f"ray task failed: {type(exc).__name__}: {first}")
                     results[task.index] = result
                     reporter.finished(task, result)
         except BaseException:

@@ -1,6 +1,7 @@
 """Execute one task in whichever process it lands in: this one, a worker process or a Ray
-worker. Plugin hosts, datasets and tracking clients are cached per process, so a worker
-loads each dataset once however many runs it executes.
+worker. Plugin hosts and tracking clients are cached per process, and datasets by
+:func:`bench.data.loading.dataset_for`, so a worker loads (and checksums) each dataset once
+however many runs it executes. A task's spec is prepared once, where it executes.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from pathlib import Path
 
 from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost, default_host, load_plugins
-from bench.data.faces import FaceData
-from bench.data.loading import dataset_for
+from bench.running.execution import execute_run
 from bench.running.executors.base import Task
-from bench.running.runner import RunResult, RunSpec, execute_run
+from bench.running.planning import prepare_run
+from bench.running.spec import RunResult
 from bench.tracking.client import Tracker
 
 _HOSTS: dict[tuple, PluginHost] = {}
@@ -36,42 +37,26 @@ def host_for(plugins: tuple[tuple[str, str | None], ...]) -> PluginHost:
     return _HOSTS[plugins]
 
 
-def data_for(host: PluginHost, spec: RunSpec) -> FaceData:
-    """The run's dataset, loaded once per process."""
-    return dataset_for(host, spec.protocol, spec.data_root)
-
-
 def tracker_for(uri: str) -> Tracker:
+    """The tracking client of ``uri`` in this process (one per store)."""
     if uri not in _TRACKERS:
         _TRACKERS[uri] = Tracker(uri)
     return _TRACKERS[uri]
 
 
 def run_task(task: Task, host: PluginHost | None = None, on_step=lambda step, value: None) -> RunResult:
-    """Execute ``task`` in its MLflow run; never raises for a failed run."""
-    try:
-        host = host or host_for(task.plugins)
-        data = data_for(host, task.spec)
-        return execute_run(
-            host, task.spec, data, tracker_for(task.tracking_uri), task.experiment_id, task.parent_id,
-            Path(task.output_dir), on_step, run_id=task.run_id,
-        )
-    except Exception as exc:  # noqa: BLE001 - failing before training starts is still a run failure
-        reason = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
-        return fail_task(task, reason, traceback.format_exc())
-
-
-def fail_task(task: Task, reason: str, details: str = "", status: str = "FAILED") -> RunResult:
-    """Mark the task's run ``status`` with its reason (and traceback) and return the result.
-
-    Used when a run cannot record its own failure: its worker died, or it never started.
-    """
+    """Execute ``task`` in its MLflow run (the coordinator's prepared run when it is in this
+    process, else the spec prepared here); never raises for a failed run."""
+    tracker = None
     try:
         tracker = tracker_for(task.tracking_uri)
-        tracker.set_tags(task.run_id, {"failure_reason": reason[:4000]})
-        if details:
-            tracker.client.log_text(task.run_id, details, "traceback.txt")
-        tracker.end(task.run_id, status)
-    except Exception:  # noqa: BLE001, S110 - the store is unreachable; the summary still lists it
-        pass
-    return RunResult(task.spec, status, {}, task.run_id, 0.0, reason)
+        run = task.prepared or prepare_run(host or host_for(task.plugins), task.spec)
+        return execute_run(run, tracker, task.run_id, Path(task.output_dir), on_step)
+    except Exception as exc:  # noqa: BLE001 - failing before training starts is still a run failure
+        reason = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        try:
+            if tracker is not None:
+                tracker.client.log_text(task.run_id, traceback.format_exc(), "traceback.txt")
+        except Exception:  # noqa: BLE001, S110 - the store is unreachable; the result still says why
+            pass
+        return task.failed(reason)

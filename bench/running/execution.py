@@ -1,0 +1,187 @@
+"""Execute one prepared run: seed, fit or train, encode, evaluate, write its artifacts, and log
+metrics, tags and artifacts into the MLflow run the coordinator opened for it.
+
+Execution never opens, reopens or closes a run: it returns a :class:`RunResult` (FAILED with
+the reason when anything raised) and the coordinator ends the run when the result arrives.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from bench.api.errors import BenchError
+from bench.api.interfaces import BuildContext
+from bench.api.methods import FittedMethod
+from bench.data.faces import QUERY, TRAIN, VAL
+from bench.evaluation import evaluate, save_evaluation_artifacts
+from bench.evaluation.codes import pack_codes, sign_codes
+from bench.evaluation.encoding import encode_codes
+from bench.evaluation.plugin_metrics import registered_metrics
+from bench.running.identity import execution_tags
+from bench.running.planning import PreparedRun
+from bench.running.spec import RunResult
+from bench.tracking import tags as T
+from bench.tracking.client import Tracker
+from bench.training.assembly import build_optimizer, build_parts, build_scheduler
+from bench.training.batching import BatchSource
+from bench.training.loop import RunFailed, train
+from bench.training.resume import Resumer
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Computed:
+    """Codes and evaluation of one run (before logging)."""
+
+    gallery_codes: np.ndarray
+    query_codes: np.ndarray
+    evaluation: Any
+    state: dict | None = None
+    extra_metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # known only after training
+
+
+def compute_run(
+    run: PreparedRun,
+    *,
+    log_metrics=lambda metrics, step: None,
+    on_step=lambda step, value: None,
+    resumer: Resumer | None = None,
+    on_resume=lambda epoch: None,
+) -> Computed:
+    """Fit or train the method, encode gallery and queries, evaluate. No tracking here.
+
+    With a ``resumer``, a deep method checkpoints every epoch and continues from the run's
+    last checkpoint when one exists (``on_resume(epoch)`` is called then).
+    """
+    spec, data, device, method, config = run.spec, run.data, run.device, run.method, run.config
+    seed_everything(spec.seed)
+    protocol = spec.protocol
+    normaliser = run.host.normalisers.build(protocol.normalisation, data.images, data.split)
+    train_x, train_y = data.part(TRAIN)
+    query_x, query_y = data.part(QUERY)
+    state = None
+    extra: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    if isinstance(method, FittedMethod):
+        def vectors(x: np.ndarray, part: int) -> np.ndarray:
+            return normaliser.apply(torch.from_numpy(x), part).flatten(1).numpy()
+
+        encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, config)
+        gallery = sign_codes(encoder(vectors(train_x, TRAIN)))
+        query = sign_codes(encoder(vectors(query_x, QUERY)))
+    else:
+        accel = run.acceleration
+        accel.activate()
+        ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed)
+        model, loss = build_parts(run.host, config, ctx)
+        model, loss = accel.prepare_model(model.to(device)), loss.to(device)
+        optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
+        t = config.training
+        source = BatchSource(train_x, train_y, batch_size=t.batch_size, sampler=t.sampler,
+                             ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
+                             memory_cap_bytes=accel.data_cap_bytes)
+        scheduler = build_scheduler(config.schedule, optimizer, len(source) * t.epochs)
+        val_x, val_y = data.part(VAL)
+        validate = None
+        if len(val_y):
+            def validate() -> float:
+                g = encode_codes(model, source.images, normaliser, TRAIN, device)
+                q = encode_codes(model, val_x, normaliser, VAL, device)
+                return evaluate(q, val_y, g, train_y, protocol.evaluation, device=str(device),
+                                plugin_metrics={}).metrics["map"]
+        start, on_epoch_end = None, lambda loop: None
+        if resumer is not None:
+            start = resumer.restore(model, loss, optimizer, scheduler, source.generator)
+            if start is not None:
+                on_resume(start.epoch)
+
+            def on_epoch_end(loop) -> None:
+                resumer.save(loop, model, loss, optimizer, scheduler, source.generator)
+        result = train(model, loss, optimizer, scheduler, source, normaliser, t,
+                       augmentation=protocol.augmentation, validate=validate,
+                       log_metrics=log_metrics, on_step=on_step, start=start,
+                       on_epoch_end=on_epoch_end, accel=accel)
+        model.load_state_dict(result.state["model"])
+        loss.load_state_dict(result.state["loss"])
+        state = result.state
+        extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
+        tags = {T.ACCEL_STEP: result.step_status}
+        gallery = encode_codes(model, source.images, normaliser, TRAIN, device)
+        query = encode_codes(model, query_x, normaliser, QUERY, device)
+    evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device),
+                          plugin_metrics=registered_metrics(host=run.host))
+    return Computed(gallery, query, evaluation, state, extra, tags)
+
+
+def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
+    """Resolved config, packed codes with labels, per-query AP and the selected checkpoint."""
+    from bench.training.checkpoint import atomic_save
+
+    spec, data = run.spec, run.data
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    np.savez_compressed(
+        folder / "codes.npz",
+        gallery_codes=pack_codes(computed.gallery_codes), query_codes=pack_codes(computed.query_codes),
+        gallery_labels=data.part(TRAIN)[1], query_labels=data.part(QUERY)[1],
+        gallery_index=np.flatnonzero(data.split == TRAIN), query_index=np.flatnonzero(data.split == QUERY),
+        bits=np.int64(spec.bits),
+    )
+    save_evaluation_artifacts(computed.evaluation, folder)
+    if computed.state is not None:
+        atomic_save(computed.state, folder / "checkpoint.pt")
+
+
+def execute_run(
+    run: PreparedRun,
+    tracker: Tracker,
+    run_id: str,
+    output_dir: Path,
+    on_step=lambda step, value: None,
+) -> RunResult:
+    """Execute ``run`` inside the open MLflow run ``run_id`` (continuing from its last epoch
+    checkpoint when one exists); a failure is logged with its traceback and returned as a
+    FAILED result with the reason."""
+    spec = run.spec
+    tracker.set_tags(run_id, execution_tags(run.device, run.acceleration))
+    folder = output_dir / spec.folder_name
+    (folder / "traceback.txt").unlink(missing_ok=True)  # from an earlier attempt of this run
+    resumer = Resumer(output_dir / "resume" / folder.name, run_id, spec.config_hash())
+    start = time.perf_counter()
+    try:
+        computed = compute_run(
+            run, log_metrics=lambda m, step: tracker.log_metrics(run_id, m, step),
+            on_step=on_step, resumer=resumer,
+            on_resume=lambda epoch: tracker.set_tags(run_id, {T.RESUMED_FROM_EPOCH: str(epoch)}),
+        )
+        seconds = time.perf_counter() - start
+        metrics = {**computed.evaluation.metrics, **computed.extra_metrics, "wall_seconds": seconds}
+        write_artifacts(folder, run, computed)
+        if computed.tags:
+            tracker.set_tags(run_id, computed.tags)
+        tracker.log_metrics(run_id, metrics)
+        tracker.log_artifacts(run_id, folder)
+        resumer.clear()
+        return RunResult(spec, "FINISHED", metrics, run_id, seconds)
+    except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
+        reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "traceback.txt").write_text(traceback.format_exc())
+        tracker.log_artifacts(run_id, folder)
+        return RunResult(spec, "FAILED", {}, run_id, time.perf_counter() - start, reason)

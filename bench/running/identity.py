@@ -1,0 +1,113 @@
+"""What identifies a run in the tracking store: its configuration hash, its data split and the
+code that trains it (:func:`code_fingerprint`), written as tags when the run is opened
+(:func:`identity_tags`), plus where it executes (:func:`execution_tags`).
+
+A finished run stands in for a new one only when all three match, so editing a plugin's loss
+and rerunning trains again instead of reusing numbers the old code produced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from typing import Any
+
+import torch
+
+from bench import __version__
+from bench.api.methods import DeepMethod, Method
+from bench.api.pluginhost import PluginHost
+from bench.api.registry import Entry, Registry
+from bench.config.hashing import stable_hash
+from bench.data.faces import FaceData
+from bench.running.spec import RunSpec
+from bench.tracking import tags as T
+from bench.tracking.client import git_commit
+from bench.training.acceleration import Acceleration
+
+
+def used_entries(host: PluginHost, spec: RunSpec, config: Any) -> list[Entry]:
+    """The registry entries a run uses: its method, its dataset (when registered) and, for a
+    deep method, its backbone, head and every loss part."""
+    entries = [host.methods.resolve(spec.method)[0]]
+    if spec.protocol.dataset in host.datasets:
+        entries.append(host.datasets.resolve(spec.protocol.dataset)[0])
+    if isinstance(host.methods.get(spec.method), DeepMethod):
+        parts: list[tuple[Registry, str]] = [(host.backbones, config.backbone.name), (host.heads, config.head.name)]
+        parts += [(host.losses, term.name) for term in config.losses]
+        entries += [registry.resolve(name)[0] for registry, name in parts]
+    return entries
+
+
+def defining_classes(obj: Any) -> list[type]:
+    """The classes whose source defines ``obj``: the class of an instance (a method object),
+    or the class or function itself, with its base classes from the same top-level package
+    (a plugin's own hierarchy; the harness and torch are covered by their versions).
+
+    >>> [c.__name__ for c in defining_classes(json.JSONDecoder())]
+    ['JSONDecoder']
+    """
+    target = getattr(obj, "func", obj)  # functools.partial factories
+    if not (inspect.isclass(target) or inspect.isfunction(target)):
+        target = type(target)
+    if not inspect.isclass(target):
+        return [target]
+    package = target.__module__.split(".")[0]
+    return [c for c in target.__mro__ if c.__module__.split(".")[0] == package]
+
+
+def source_digest(obj: Any) -> tuple[str, str]:
+    """``(module name, sha256 of its source file)`` of the module that defines ``obj``."""
+    module = getattr(obj, "__module__", "") or "?"
+    try:
+        path = inspect.getsourcefile(obj)
+        if path is None:
+            return module, "no source"
+        with open(path, "rb") as fh:
+            return module, hashlib.sha256(fh.read()).hexdigest()
+    except (OSError, TypeError):
+        return module, "no source"
+
+
+def code_fingerprint(host: PluginHost, spec: RunSpec, method: Method, config: Any) -> str:
+    """A hash of the code behind a run: the harness version, the versions of the plugin
+    distributions that provide its method and parts, and the source files of the modules
+    that define them (the method object's class and its config class included)."""
+    entries = used_entries(host, spec, config)
+    objects = [method, type(config), *(entry.factory for entry in entries)]
+    sources = dict(source_digest(cls) for obj in objects for cls in defining_classes(obj))
+    payload = {
+        "harness": __version__,
+        "plugins": {entry.plugin: entry.version for entry in entries},
+        "sources": sources,
+    }
+    return stable_hash(payload)[:16]
+
+
+def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, data: FaceData,
+                  protocol_fingerprint: str, code: str) -> dict[str, str]:
+    """The tags a run is opened with: what it is, on which data, under which code."""
+    tags = {
+        T.METHOD: spec.method, T.BITS: str(spec.bits), T.SEED: str(spec.seed),
+        T.DATASET: spec.protocol.dataset, T.SPLIT_CHECKSUM: data.checksum(),
+        T.PROTOCOL_FINGERPRINT: protocol_fingerprint,
+        T.CONFIG_HASH: spec.config_hash(), T.CODE_FINGERPRINT: code, T.STANDARD: spec.protocol.standard,
+        T.METHOD_KIND: method.kind, T.OVERRIDES: json.dumps(spec.overrides),
+        T.GIT_COMMIT: git_commit(),
+        T.VERSION_HARNESS: __version__, T.VERSION_TORCH: torch.__version__,
+        T.VERSION_PLUGINS: json.dumps(host.versions, sort_keys=True),
+    }
+    tags.update({f"{T.PREFIX}{k}": v for k, v in method.tags(config).items()})
+    return tags
+
+
+def execution_tags(device: torch.device, acceleration: Acceleration | None) -> dict[str, str]:
+    """Where a run actually trains and how it uses its device (precision, memory format,
+    compile, ...; none for fitted methods), set by the process that executes it."""
+    tags = {T.DEVICE: str(device)}
+    if device.type == "cuda":
+        tags[T.DEVICE_NAME] = torch.cuda.get_device_name(device)
+    if acceleration is not None:
+        tags.update({f"{T.PREFIX}{k}": v for k, v in acceleration.tags().items()})
+    return tags
