@@ -20,11 +20,11 @@ import torch
 import yaml
 
 from bench import __version__
+from bench.api.contract import check_parts
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
 from bench.api.methods import DeepMethod, FittedMethod, StrictModel
 from bench.api.pluginhost import PluginHost
-from bench.api.registry import check_options
 from bench.config.device import resolve_device
 from bench.config.hashing import stable_hash
 from bench.config.protocol import ProtocolConfig, fingerprint
@@ -36,9 +36,9 @@ from bench.evaluation.codes import pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
 from bench.tracking.client import Tracker, flatten, git_commit
 from bench.training.acceleration import AccelerationSpec, resolve_acceleration
-from bench.training.assembly import build_optimizer, build_parts, build_scheduler
+from bench.training.assembly import build_parts
 from bench.training.batching import BatchSource
-from bench.training.loop import RunFailed, train
+from bench.training.loop import RunFailed, TrainCallbacks, Trainer
 from bench.training.resume import Resumer
 
 
@@ -134,18 +134,6 @@ def plan_runs(
     return specs
 
 
-def check_parts(host: PluginHost, config: Any) -> None:
-    """Every part of a deep config exists and accepts its options (nothing is built)."""
-    checks = [(host.backbones, config.backbone.name, config.backbone.options, 1),
-              (host.heads, config.head.name, config.head.options, 2)]
-    checks += [(host.losses, t.name, t.options, 2) for t in config.losses]
-    for registry, name, options, n_args in checks:
-        entry, variant = registry.resolve(name)
-        if variant is not None:
-            options = {"variant": variant, **options}
-        check_options(registry.kind, name, entry.factory, (None,) * n_args, options)
-
-
 @dataclass
 class Computed:
     """Codes and evaluation of one run (before logging)."""
@@ -194,15 +182,14 @@ def compute_run(
     else:
         accel = resolve_acceleration(spec.acceleration, device)
         accel.activate()
-        ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed)
+        ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed, train_size=len(train_y))
         model, loss = build_parts(host, config, ctx)
         model, loss = accel.prepare_model(model.to(device)), loss.to(device)
-        optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
         t = config.training
         source = BatchSource(train_x, train_y, batch_size=t.batch_size, sampler=t.sampler,
                              ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
                              memory_cap_bytes=accel.data_cap_bytes)
-        scheduler = build_scheduler(config.schedule, optimizer, len(source) * t.epochs)
+        trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, protocol.augmentation)
         val_x, val_y = data.part(VAL)
         validate = None
         if len(val_y):
@@ -213,16 +200,13 @@ def compute_run(
                                 legacy=False).metrics["map"]
         start, on_epoch_end = None, lambda loop: None
         if resumer is not None:
-            start = resumer.restore(model, loss, optimizer, scheduler, source.generator)
+            start = resumer.restore(model, loss, trainer.optimizer, trainer.scheduler, source.generator)
             if start is not None:
                 on_resume(start.epoch)
 
             def on_epoch_end(loop) -> None:
-                resumer.save(loop, model, loss, optimizer, scheduler, source.generator)
-        result = train(model, loss, optimizer, scheduler, source, normaliser, t,
-                       augmentation=protocol.augmentation, validate=validate,
-                       log_metrics=log_metrics, on_step=on_step, start=start,
-                       on_epoch_end=on_epoch_end, accel=accel)
+                resumer.save(loop, model, loss, trainer.optimizer, trainer.scheduler, source.generator)
+        result = trainer.fit(TrainCallbacks(validate, log_metrics, on_step, on_epoch_end), start)
         model.load_state_dict(result.state["model"])
         loss.load_state_dict(result.state["loss"])
         state = result.state
