@@ -127,19 +127,9 @@ def check_built(kind: str, name: str, part: Any, ctx: BuildContext) -> None:
     if base is not None and not isinstance(part, base):
         raise BenchError(f"{spec.label} '{name}' built a {type(part).__name__}, not a "
                          f"{base.__module__}.{base.__name__}; subclass it")
-    if isinstance(part, Backbone):
-        dims = _declared(part, "feature_dims", spec.label, name)
-        if not dims:
-            raise BenchError(f"backbone '{name}' sets no feature_dims; set {{name: width}} in __init__")
-    elif isinstance(part, HashHead):
-        dims = _declared(part, "output_dims", spec.label, name)
-        if dims.get("u") != ctx.bits:
-            raise BenchError(f"head '{name}' gives output_dims {dims}; it must include 'u' of "
-                             f"width {ctx.bits} (the run's bits)")
-
-
-def _declared(part: Any, attribute: str, label: str, name: str) -> Any:
-    try:
-        return getattr(part, attribute)
-    except AttributeError:
-        raise BenchError(f"{label} '{name}' does not set {attribute}; set it in __init__") from None
+    if isinstance(part, Backbone) and not part.feature_dims:
+        raise BenchError(f"backbone '{name}' sets no feature_dims; set self.feature_dims = "
+                         "{name: width} in __init__")
+    if isinstance(part, HashHead) and part.output_dims.get("u") != ctx.bits:
+        raise BenchError(f"head '{name}' gives output_dims {part.output_dims}; set self.output_dims "
+                         f"in __init__, with 'u' of width {ctx.bits} (the run's bits)")

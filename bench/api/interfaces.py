@@ -78,10 +78,13 @@ class StepContext:
 class Backbone(nn.Module):
     """Maps images ``(N, C, H, W)`` to named features ``{name: (N, d)}``.
 
-    Subclasses set :attr:`feature_dims` (``{name: d}``, not empty) in ``__init__``.
+    Subclasses set :attr:`feature_dims` (``{name: d}``, not empty) in ``__init__``, after
+    ``super().__init__()``.
     """
 
-    feature_dims: dict[str, int]
+    def __init__(self) -> None:
+        super().__init__()
+        self.feature_dims: dict[str, int] = {}
 
 
 class HashHead(nn.Module):
@@ -90,12 +93,15 @@ class HashHead(nn.Module):
     ``forward`` returns a dict with at least ``"u"`` of shape ``(N, K)``; other entries
     (for example the descriptor ``"f"``) are exposed to losses. Subclasses set
     :attr:`bits` (K) and :attr:`output_dims`, every output's width (``"u"``: K), in
-    ``__init__``. The binary code is ``sign(u)`` with sign(0) = +1; a head that binarises
-    itself (GreedyHash) returns its codes as ``u``, with a straight-through gradient.
+    ``__init__``, after ``super().__init__()``. The binary code is ``sign(u)`` with
+    sign(0) = +1; a head that binarises itself (GreedyHash) returns its codes as ``u``, with
+    a straight-through gradient (:mod:`plugins.heads.straight_through`).
     """
 
-    bits: int
-    output_dims: dict[str, int]
+    def __init__(self) -> None:
+        super().__init__()
+        self.bits: int = 0
+        self.output_dims: dict[str, int] = {}
 
 
 class LossPart(nn.Module):
