@@ -98,10 +98,6 @@ class DDH(DeepMethod):
     """Discriminative Deep Hashing (IJCAI 2017), faithful to the released Keras code."""
 
     Config: ClassVar[type[StrictModel]] = DDHConfig
-    description: ClassVar[str] = (
-        "DDH (IJCAI 2017): conv + locally connected multi-scale net, divide-and-encode, "
-        "softmax on codes + quantization + L2"
-    )
 
     def reference(self) -> DDHConfig:
         """The released configuration, with the published 200 epochs."""

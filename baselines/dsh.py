@@ -92,10 +92,6 @@ class DSH(DeepMethod):
     """Deep Supervised Hashing (CVPR 2016), faithful to the released Caffe code."""
 
     Config: ClassVar[type[StrictModel]] = DSHConfig
-    description: ClassVar[str] = (
-        "DSH (CVPR 2016): small conv net, linear code layer, pairwise contrastive loss with "
-        "margin 2K + L1 quantization, class-balanced batches"
-    )
 
     def tags(self, config: DSHConfig) -> dict[str, str]:
         """The published budget and every deviation from the reference."""

@@ -81,7 +81,6 @@ class PCASign(FittedMethod):
     """Sign of the top-K PCA projection of the centred training vectors: a non-learned floor."""
 
     Config = PCASignConfig
-    description = "sign of the top-K PCA projection (fitted on the training split)"
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel) -> Encoder:
         mean, w = pca(x, bits)
@@ -92,7 +91,6 @@ class PCAITQ(FittedMethod):
     """PCA to K dims + Iterative Quantization (Gong & Lazebnik 2011): the classic unsupervised floor."""
 
     Config = PCAITQConfig
-    description = "PCA to K dims + Iterative Quantization rotation (Gong & Lazebnik 2011)"
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: PCAITQConfig) -> Encoder:
         mean, w = pca(x, bits)

@@ -17,7 +17,6 @@ class LSH(FittedMethod):
     """Random-projection LSH (Charikar 2002): no training, the floor for learned hashes."""
 
     Config = LSHConfig
-    description = "sign of a seeded Gaussian random projection of the normalised pixels"
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: LSHConfig) -> Encoder:
         rng = np.random.default_rng(seed)

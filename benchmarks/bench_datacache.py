@@ -57,7 +57,7 @@ def main() -> None:
         epoch_s, seen = [], 0
         for _ in range(args.epochs):
             start = time.perf_counter()
-            for images, _labels in source:
+            for images, _labels, _indices in source:
                 seen += len(images)
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()

@@ -4,7 +4,7 @@ For each method (default dcbh, ddh, dsh) at 32x32 and batch 256 on YouTube-Faces
 data (``synthfaces``, 1,595 identities x 40 training images = 63,800; random uint8 faces
 when ``synthfaces`` is not registered), prints training images/s of
 
-- harness: ``bench.training.loop.train`` over the device-resident ``BatchSource`` with the
+- harness: ``bench.training.loop.Trainer`` over the device-resident ``BatchSource`` with the
   run's acceleration (see ``training_pipelines.py``), and
 - reference: ``DataLoader`` (one sample at a time, torchvision ``ToTensor`` +
   ``Normalize``, ``num_workers=2``, ``pin_memory`` on CUDA) with the same model, loss and

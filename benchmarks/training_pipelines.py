@@ -1,6 +1,6 @@
 """Two ways to train the same method on the same batches, measured the same way.
 
-- ``HarnessPipeline``: the harness's own path, :func:`bench.training.loop.train` over a
+- ``HarnessPipeline``: the harness's own path, :class:`bench.training.loop.Trainer` over a
   :class:`bench.training.batching.BatchSource` (uint8 training set on the device, batches drawn by
   index, prepared on the device) with the run's :class:`bench.training.acceleration.Acceleration`
   (bf16 backbone, fused optimizer, channels_last, on CUDA the step replayed from a CUDA
@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from bench.api.interfaces import BuildContext
+from bench.api.interfaces import BuildContext, StepContext
 from bench.api.methods import TrainingSpec
 from bench.api.pluginhost import PluginHost
 from bench.config.protocol import ProtocolConfig
@@ -39,7 +39,7 @@ from bench.data.preprocess import Normaliser
 from bench.training.acceleration import AccelerationSpec, resolve_acceleration
 from bench.training.assembly import build_optimizer, build_parts, build_scheduler
 from bench.training.batching import BatchSource
-from bench.training.loop import train
+from bench.training.loop import Trainer
 from bench.training.step import make_train_step
 
 YTF_IDENTITIES, YTF_TRAIN_PER_ID = 1595, 40  # YouTube Faces as the DDH papers use it: 63,800 train
@@ -84,7 +84,7 @@ class Workload:
         protocol = ProtocolConfig(dataset=data.name, batch_size=batch_size, epochs=1)
         config = method_config(method, host.methods.get(method), protocol)
         images, labels = data.part(TRAIN)
-        ctx = BuildContext(bits, data.num_classes, data.image_shape, seed)
+        ctx = BuildContext(bits, data.num_classes, data.image_shape, seed, train_size=len(labels))
         return cls(host, method, config, images, labels,
                    host.normalisers.build(protocol.normalisation, data.images, data.split), ctx, torch.device(device), seed)
 
@@ -147,23 +147,24 @@ class HarnessPipeline:
         self.scheduler = build_scheduler(work.config.schedule, self.optimizer, 10**9)
         self.spec = work.training.model_copy(update={"epochs": 1, "selection": "last"})
         # one step object for every call, so a CUDA graph is captured once, not per repeat
-        self.step = make_train_step(self.model, self.loss, self.optimizer, work.normaliser,
-                                    memory_format=self.accel.memory_format, cuda_graph=self.accel.cuda_graph)
+        self.step = make_train_step(self.model, self.loss, self.optimizer, work.normaliser, self.accel,
+                                    total_steps=10**9)
+
+    def _trainer(self, source) -> Trainer:
+        return Trainer(self.step, self.scheduler, source, self.spec, self.accel.sync_every)
 
     def seconds(self, steps: int, warmup: int = 0) -> float:
         """Wall time of ``steps`` training steps (after ``warmup`` untimed ones)."""
         timed = TimedSource(self.source, warmup, steps)
-        train(self.model, self.loss, self.optimizer, self.scheduler, timed, self.work.normaliser,
-              self.spec, augmentation="none", accel=self.accel, train_step=self.step)
+        self._trainer(timed).fit()
         return timed.seconds
 
     def epoch_seconds(self) -> float:
-        """Wall time of one full epoch through :func:`bench.training.loop.train` (all of it:
+        """Wall time of one full epoch through :class:`bench.training.loop.Trainer` (all of it:
         batches, steps, the epoch's loss read-back and the final weight snapshot)."""
         sync(self.work.device)
         start = time.perf_counter()
-        train(self.model, self.loss, self.optimizer, self.scheduler, self.source, self.work.normaliser,
-              self.spec, augmentation="none", accel=self.accel, train_step=self.step)
+        self._trainer(self.source).fit()
         sync(self.work.device)
         return time.perf_counter() - start
 
@@ -216,13 +217,14 @@ class ReferencePipeline:
         images, labels = next(self.batches)
         images = images.to(self.work.device, non_blocking=True)
         labels = labels.to(self.work.device, non_blocking=True)
+        context = StepContext.of(labels)  # this pipeline does not track sample indices
         outputs = self.model(images)
-        total, _ = self.loss(outputs, labels)
+        total, _ = self.loss(outputs, context)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
         self.scheduler.step()
-        self.loss.after_step({k: v.detach() for k, v in outputs.items()}, labels)
+        self.loss.after_step({k: v.detach() for k, v in outputs.items()}, context)
         return total.item()
 
     def seconds(self, steps: int, warmup: int = 0) -> float:

@@ -103,10 +103,6 @@ class DCBH(DeepMethod):
     """Deep Clustering and Block Hashing (ACCV 2018), faithful to the released TF code."""
 
     Config: ClassVar[type[StrictModel]] = DCBHConfig
-    description: ClassVar[str] = (
-        "DCBH (ACCV 2018): truncated VGG-16, multi-scale descriptor, block hashing, "
-        "center clustering + descriptor/code classification"
-    )
     published_epochs: ClassVar[int] = PUBLISHED_EPOCHS
 
     def reference(self, variant: str) -> DCBHConfig:

@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import nn
 
 from bench import hookimpl
-from bench.api.interfaces import Backbone, BuildContext
+from bench.api.interfaces import Backbone, BuildContext, LossPart
 from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
 
 HERE = Path(__file__).resolve().parent
@@ -41,14 +41,14 @@ class DropoutLinear(Backbone):
         return {"hidden": self.net(images)}
 
 
-class FeatureL2(nn.Module):
+class FeatureL2(LossPart):
     """Mean squared backbone feature: a quadratic term, so an absurd learning rate makes the
     loss overflow to inf within a few steps (a genuinely divergent run)."""
 
     def __init__(self, ctx: BuildContext, output_dims: dict[str, int]) -> None:
         super().__init__()
 
-    def forward(self, outputs, labels):
+    def forward(self, outputs, context):
         return outputs["feat:hidden"].pow(2).mean()
 
 

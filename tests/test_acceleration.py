@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from bench import hookimpl
 from bench.api.errors import BenchError
-from bench.api.interfaces import Backbone, BuildContext
+from bench.api.interfaces import Backbone, BuildContext, StepContext
 from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, TrainingSpec
 from bench.api.pluginhost import load_plugins
 from bench.cli.parsing import acceleration_spec
@@ -24,12 +24,13 @@ from bench.running.planning import plan_runs
 from bench.training.acceleration import (
     Acceleration,
     AccelerationSpec,
-    LossMeter,
     resolve_acceleration,
 )
 from bench.training.assembly import build_optimizer, build_parts, build_scheduler
 from bench.training.batching import BatchSource
-from bench.training.loop import RunFailed, train
+from bench.training.loop import RunFailed, TrainCallbacks, Trainer
+from bench.training.meter import LossMeter
+from bench.training.step import make_train_step
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -86,13 +87,20 @@ def cpu_accel(**changes) -> Acceleration:
     return Acceleration(**{**base.__dict__, "threads": None, **changes})
 
 
+def trainer(model, loss, optimizer, total_steps, source, normaliser, spec, accel) -> Trainer:
+    """The harness's trainer of these parts under ``accel``, with the method's schedule."""
+    step = make_train_step(model, loss, optimizer, normaliser, accel, total_steps)
+    scheduler = build_scheduler(ConvHashConfig().schedule, optimizer, total_steps)
+    return Trainer(step, scheduler, source, spec, accel.sync_every)
+
+
 def test_cpu_defaults_and_tags():
-    a = resolve_acceleration(AccelerationSpec(channels_last="off", precision="bf16"), torch.device("cpu"))
-    assert (a.precision, a.channels_last, a.fused_optimizer, a.compile) == ("bf16", False, True, False)
-    assert a.autocast_dtype == torch.bfloat16 and a.memory_format == torch.contiguous_format
+    a = resolve_acceleration(AccelerationSpec(precision="bf16"), torch.device("cpu"))
+    assert (a.precision, a.channels_last, a.fused_optimizer, a.compile) == ("bf16", True, True, False)
+    assert a.autocast_dtype == torch.bfloat16 and a.memory_format == torch.channels_last
     tags = a.tags()
     assert tags["accel.precision"] == "bf16" and tags["accel.precision_scope"] == "backbone"
-    assert tags["accel.channels_last"] == "false" and int(tags["accel.threads"]) >= 1
+    assert tags["accel.channels_last"] == "true" and int(tags["accel.threads"]) >= 1
     assert tags["deviation.precision"].startswith("bf16")
     assert "deviation.precision" not in resolve_acceleration(AccelerationSpec(precision="fp32"), torch.device("cpu")).tags()
 
@@ -149,7 +157,7 @@ def test_bf16_runs_the_backbone_only_and_everything_after_stays_float32(host):
     model.head.linear.register_forward_hook(record("head"))
     x, y = faces([4, 4, 4], size=8)
     out = model(torch.from_numpy(x).float() / 255)
-    total, parts = loss(out, torch.from_numpy(y))
+    total, parts = loss(out, StepContext.of(torch.from_numpy(y)))
     assert seen == {"conv": torch.bfloat16, "head": torch.float32}
     assert out["u"].dtype == out["feat:pooled"].dtype == total.dtype == torch.float32
     total.backward()
@@ -186,11 +194,11 @@ def reference_steps(model, loss, source, normaliser, config, steps):
     values = []
     for images, labels in loader:
         outputs = model(images)
-        total, _ = loss(outputs, labels)
+        total, _ = loss(outputs, StepContext.of(labels))
         optimizer.zero_grad()
         total.backward()
         optimizer.step()
-        loss.after_step({k: v.detach() for k, v in outputs.items()}, labels)
+        loss.after_step({k: v.detach() for k, v in outputs.items()}, StepContext.of(labels))
         values.append(total.item())
     return values
 
@@ -210,8 +218,8 @@ def test_harness_training_equals_a_plain_pytorch_loop(host, channels_last):
     optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
     source = BatchSource(x, y, batch_size=8, sampler="shuffle", seed=5)
     harness_values = []
-    train(model, loss, optimizer, build_scheduler(config.schedule, optimizer, 3), source, normaliser, spec,
-          on_step=lambda step, value: harness_values.append(value), accel=accel)
+    trainer(model, loss, optimizer, 3, source, normaliser, spec, accel).fit(
+        TrainCallbacks(on_step=lambda step, value: harness_values.append(value)))
     expected = reference_steps(ref_model, ref_loss, BatchSource(x, y, batch_size=8, sampler="shuffle", seed=5),
                                normaliser, config, 3)
     if channels_last:  # other convolution and optimizer kernels: equal up to float32 rounding
@@ -231,8 +239,8 @@ def test_loss_is_read_back_every_sync_every_steps_and_nan_still_stops_the_run(ho
     spec = TrainingSpec(epochs=1, batch_size=3, sampler="sequential", selection="last")
     steps = []
     source = BatchSource(x, y, batch_size=3, sampler="sequential")
-    train(model, loss, optimizer, build_scheduler(ConvHashConfig().schedule, optimizer, 8), source,
-          normaliser, spec, on_step=lambda step, value: steps.append(step), accel=cpu_accel(sync_every=3))
+    trainer(model, loss, optimizer, 8, source, normaliser, spec, cpu_accel(sync_every=3)).fit(
+        TrainCallbacks(on_step=lambda step, value: steps.append(step)))
     assert steps == [3, 6]
     meter = LossMeter(["total"], sync_every=3)
     values = [meter.add(torch.tensor([v])) for v in (1.0, float("nan"), 2.0, 3.0)]
@@ -240,8 +248,7 @@ def test_loss_is_read_back_every_sync_every_steps_and_nan_still_stops_the_run(ho
     with torch.no_grad():
         model.head.linear.weight.fill_(float("nan"))
     with pytest.raises(RunFailed, match="non-finite loss at step 3 .*read every 3 steps"):
-        train(model, loss, optimizer, build_scheduler(ConvHashConfig().schedule, optimizer, 8), source,
-              normaliser, spec, accel=cpu_accel(sync_every=3))
+        trainer(model, loss, optimizer, 8, source, normaliser, spec, cpu_accel(sync_every=3)).fit()
 
 
 def test_codes_are_signed_on_the_device_as_numpy_would(host):
@@ -273,8 +280,7 @@ def test_cuda_bf16_training_is_finite_fused_and_codes_agree_with_float32(host):
         source = BatchSource(x, y, batch_size=16, sampler="shuffle", seed=0, device=device,
                              memory_cap_bytes=accel.data_cap_bytes)
         assert source.resident and source.images.device.type == "cuda"
-        result = train(model, loss, optimizer, build_scheduler(ConvHashConfig().schedule, optimizer, 12),
-                       source, normaliser, spec, accel=accel)
+        result = trainer(model, loss, optimizer, 12, source, normaliser, spec, accel).fit()
         assert all(np.isfinite(h["loss/total"]) for h in result.history)
         out = model(torch.from_numpy(x[:4]).to(device).float())
         assert out["u"].dtype == torch.float32
@@ -295,7 +301,6 @@ def test_cuda_compiled_model_trains_and_keeps_parameter_names(host):
     normaliser = Normaliser("unit", x, np.zeros(len(y), np.int8))
     optimizer = build_optimizer(ConvHashConfig().optimizer, model, loss, **accel.optimizer_options())
     source = BatchSource(x, y, batch_size=8, sampler="sequential", device=device)
-    result = train(model, loss, optimizer, build_scheduler(ConvHashConfig().schedule, optimizer, 3), source,
-                   normaliser, TrainingSpec(epochs=1, batch_size=8, sampler="sequential", selection="last"),
-                   accel=accel)
+    result = trainer(model, loss, optimizer, 3, source, normaliser,
+                     TrainingSpec(epochs=1, batch_size=8, sampler="sequential", selection="last"), accel).fit()
     assert np.isfinite(result.history[0]["loss/total"])

@@ -10,7 +10,7 @@ from baselines.ddh import DDHConfig
 from baselines.dsh import DSHConfig
 from baselines.itq import PCAITQ, PCAITQConfig, PCASign, PCASignConfig, itq, pca
 from bench.api.errors import BenchError
-from bench.api.interfaces import BuildContext
+from bench.api.interfaces import BuildContext, StepContext
 from bench.api.pluginhost import default_host
 from bench.cli.parsing import parse_loss
 from bench.config.protocol import ProtocolConfig
@@ -132,7 +132,7 @@ def test_parts_swap_across_methods(host, name, overrides, parts):
     config, (model, loss) = _build(host, name, **overrides)
     assert (config.backbone.name, config.head.name, [t.name for t in config.losses]) == parts
     out = model(torch.randn(6, 3, 32, 32))
-    total, _ = loss(out, torch.tensor([0, 0, 1, 1, 2, 2]))
+    total, _ = loss(out, StepContext.of(torch.tensor([0, 0, 1, 1, 2, 2])))
     total.backward()
     assert out["u"].shape == (6, 12) and torch.isfinite(total)
 

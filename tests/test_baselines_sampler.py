@@ -9,7 +9,7 @@ from bench.training.batching import BatchSource
 
 
 def epoch(source: BatchSource) -> list[np.ndarray]:
-    return [labels.numpy() for _, labels in source]
+    return [batch.labels.numpy() for batch in source]
 
 
 def indices(source: BatchSource) -> list[np.ndarray]:

@@ -28,7 +28,7 @@ def drawn(source, epochs=1):
     """Per batch: the image indices (read back from pixel 0) and the labels."""
     out = []
     for _ in range(epochs):
-        for images, labels in source:
+        for images, labels, _ in source:
             out.append((images[:, 0, 0, 0].long().tolist(), labels.tolist()))
     return out
 
@@ -78,6 +78,20 @@ def test_balanced_never_repeats_an_image_and_small_identities_give_what_they_hav
         assert len(set(idx)) == len(idx) <= 6
 
 
+@pytest.mark.parametrize("sampler", ["sequential", "shuffle", "balanced"])
+def test_each_batch_carries_its_samples_positions_in_the_training_set(sampler):
+    x, y = faces([9, 12, 7, 10])
+    source = BatchSource(x, y, batch_size=8, sampler=sampler, ids_per_batch=2, seed=7)
+    for _ in range(2):
+        seen = []
+        for images, labels, indices in source:
+            assert indices.dtype == torch.int64
+            assert indices.tolist() == images[:, 0, 0, 0].long().tolist()  # pixel 0 is the index
+            assert torch.equal(labels, torch.from_numpy(y)[indices])
+            seen += indices.tolist()
+        assert sorted(seen) == list(range(len(y)))  # every sample once per epoch
+
+
 def test_cpu_source_uses_the_array_in_place():
     x, y = faces([4, 4])
     source = BatchSource(x, y, batch_size=4, device="cpu", memory_cap_bytes=0)
@@ -117,7 +131,7 @@ def test_prepared_batches_equal_torchvision_bit_for_bit():
     loader = DataLoader(TorchvisionFaces(x, y, transform), batch_sampler=source.index_batches())
     reference = list(loader)
     source.generator.manual_seed(0)  # replay the same epoch on the harness path
-    for (images, labels), (ref_x, ref_y) in zip(source, reference, strict=True):
+    for (images, labels, _), (ref_x, ref_y) in zip(source, reference, strict=True):
         for fmt in (torch.contiguous_format, torch.channels_last):
             ours = prepare_batch(images, normaliser, memory_format=fmt)
             assert ours.dtype == torch.float32 and ours.is_contiguous(memory_format=fmt)
@@ -161,6 +175,7 @@ def test_cuda_batches_equal_cpu_batches_resident_or_not(sampler, cap):
     gpu = BatchSource(x, y, device="cuda", memory_cap_bytes=cap, **kw)
     assert gpu.resident == (cap is None)
     for _ in range(2):
-        for (a, la), (b, lb) in zip(cpu, gpu, strict=True):
+        for (a, la, ia), (b, lb, ib) in zip(cpu, gpu, strict=True):
             assert b.device.type == "cuda" and torch.equal(a, b.cpu()) and torch.equal(la, lb.cpu())
+            assert ib.device.type == "cuda" and torch.equal(ia, ib.cpu())
 

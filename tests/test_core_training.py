@@ -4,10 +4,10 @@ import importlib.util
 
 import numpy as np
 import pytest
-import torch
 from mlflow.tracking import MlflowClient
 
 from bench import hookimpl
+from bench.api.interfaces import LossPart
 from bench.api.pluginhost import load_plugins
 from bench.cli.parsing import parse_loss
 from bench.config.protocol import ProtocolConfig
@@ -28,23 +28,23 @@ def example_plugin():
     return module
 
 
-class ExplodingLoss(torch.nn.Module):
+class ExplodingLoss(LossPart):
     """Returns inf after the first step (a divergent run)."""
 
     def __init__(self, ctx, output_dims):
         super().__init__()
         self.calls = 0
 
-    def forward(self, outputs, labels):
+    def forward(self, outputs, context):
         self.calls += 1
         return outputs["u"].sum() * (float("inf") if self.calls > 1 else 1.0)
 
 
-class CrashingLoss(torch.nn.Module):
+class CrashingLoss(LossPart):
     def __init__(self, ctx, output_dims):
         super().__init__()
 
-    def forward(self, outputs, labels):
+    def forward(self, outputs, context):
         raise RuntimeError("plugin bug")
 
 

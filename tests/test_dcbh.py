@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.api.errors import BenchError
-from bench.api.interfaces import BuildContext
+from bench.api.interfaces import BuildContext, StepContext
 from bench.api.pluginhost import load_plugins
 from bench.cli.parsing import parse_sets
 from bench.config.protocol import ProtocolConfig
@@ -117,7 +117,7 @@ def test_intended_decays_kernels_only(host):
 def test_gradients_reach_every_parameter_and_the_centers(host):
     model, loss = parts(host, resolve(host), bits=12, classes=4, size=16)
     images, labels = torch.randn(8, 3, 16, 16), torch.tensor([0, 1, 2, 3] * 2)
-    total, _ = loss(model(images), labels)
+    total, _ = loss(model(images), StepContext.of(labels))
     total.backward()
     named = [*model.named_parameters(), *loss.named_parameters()]
     missing = [n for n, p in named if p.grad is None or not torch.any(p.grad != 0)]
@@ -134,11 +134,11 @@ def test_loss_halves_within_50_steps_on_a_fixed_batch(host):
     values = []
     for _ in range(50):
         outputs = model(images)
-        total, _ = loss(outputs, labels)
+        total, _ = loss(outputs, StepContext.of(labels))
         optimizer.zero_grad()
         total.backward()
         optimizer.step()
-        loss.after_step({k: v.detach() for k, v in outputs.items()}, labels)
+        loss.after_step({k: v.detach() for k, v in outputs.items()}, StepContext.of(labels))
         values.append(float(total.detach()))
     assert min(values[1:]) <= 0.5 * values[0], values[::10]
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.api.errors import BenchError
-from bench.api.interfaces import BuildContext
+from bench.api.interfaces import BuildContext, StepContext
 from bench.api.methods import OptimizerSpec
 from bench.training.assembly import build_optimizer, kernel_parameters
 from plugins.backbones.ddh_net import DDHNet, ddh_geometry
@@ -258,7 +258,7 @@ def test_dsh_loss_part_defaults_to_margin_2k_and_reads_u():
     assert part.margin == 48.0 and part.alpha == 0.01
     u = torch.randn(5, 24)
     labels = torch.tensor([0, 1, 0, 2, 1])
-    assert torch.allclose(part({"u": u}, labels), dsh_pairwise_loss(u, labels, 48.0, 0.01))
+    assert torch.allclose(part({"u": u}, StepContext.of(labels)), dsh_pairwise_loss(u, labels, 48.0, 0.01))
     assert float(dsh_pairwise_loss(torch.ones(1, 3) * 2, torch.tensor([0]), 6.0, 0.5)) == pytest.approx(0.5 * 3)
     with pytest.raises(BenchError, match="margin"):
         DSHPairwiseLoss(ctx(24), {"u": 24}, margin=-1.0)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.api.errors import BenchError
-from bench.api.interfaces import BuildContext
+from bench.api.interfaces import BuildContext, StepContext
 from bench.api.pluginhost import load_plugins
 from plugins.backbones.vgg import BLOCKS, VGG16Trunc
 from plugins.heads.block import BlockHead, block_bit_range, block_softmax_bits
@@ -147,10 +147,10 @@ def test_center_loss_value_sum_and_mean():
     outputs = {"f": torch.tensor([[2.0, 0.0], [4.0, 6.0], [3.0, 1.0]])}
     labels = torch.tensor([0, 0, 1])
     # 0.5 * (4 + 52 + 4) = 30
-    assert float(part(outputs, labels)) == 30.0
+    assert float(part(outputs, StepContext.of(labels))) == 30.0
     mean = CenterLoss(ctx, {"f": 2}, reduction="mean")
     mean.load_state_dict(part.state_dict())
-    assert float(mean(outputs, labels)) == 10.0
+    assert float(mean(outputs, StepContext.of(labels))) == 10.0
 
 
 def test_center_rule_adds_to_the_optimizer_step_as_in_tf():
@@ -160,17 +160,17 @@ def test_center_rule_adds_to_the_optimizer_step_as_in_tf():
     f = torch.tensor([[2.0, 0.0], [4.0, 6.0], [3.0, 1.0]])
     labels = torch.tensor([0, 0, 1])
     opt = torch.optim.SGD(part.parameters(), lr=0.1)
-    loss = part({"f": f}, labels)
+    loss = part({"f": f}, StepContext.of(labels))
     loss.backward()
     grad = part.centers.grad.clone()  # d/dc of sum 0.5||f - c||^2 = n_j c_j - sum f_i
     opt.step()
-    part.after_step({"f": f}, labels)
+    part.after_step({"f": f}, StepContext.of(labels))
     expected = start - 0.1 * grad + center_rule_delta(start, f, labels)
     assert torch.allclose(part.centers.detach(), expected, atol=1e-6)
     frozen = CenterLoss(ctx, {"f": 2}, update=False, trainable=False)
     before = frozen.centers.detach().clone()
-    frozen({"f": f}, labels)
-    frozen.after_step({"f": f}, labels)
+    frozen({"f": f}, StepContext.of(labels))
+    frozen.after_step({"f": f}, StepContext.of(labels))
     assert torch.equal(frozen.centers, before) and not frozen.centers.requires_grad
 
 
@@ -194,7 +194,7 @@ def test_classification_parts_read_their_outputs():
     with torch.no_grad():
         part.classifier.weight.copy_(torch.eye(2))
         part.classifier.bias.zero_()
-    value = part({"u": torch.zeros(1, 2), "f": torch.tensor([[1.0, 0.0]])}, torch.tensor([0]))
+    value = part({"u": torch.zeros(1, 2), "f": torch.tensor([[1.0, 0.0]])}, StepContext.of(torch.tensor([0])))
     assert abs(float(value) - math.log(1 + math.exp(-1))) < 1e-6
     with pytest.raises(BenchError, match="'f'"):
         DescriptorCrossEntropy(small, {"u": 2})
@@ -203,7 +203,7 @@ def test_classification_parts_read_their_outputs():
 def test_quantization_with_dcbh_alpha():
     part = QuantizationLoss(BuildContext(2, 2, (3, 32, 32)), {"u": 2}, alpha=0.5)
     # |0.5 - 0.1| , |0.5 - 0.5|, |0.5 - 0.9|, |0.5 - 0| -> mean (0.4 + 0 + 0.4 + 0.5) / 4
-    value = part({"u": torch.tensor([[0.1, -0.5], [0.9, 0.0]])}, torch.tensor([0, 1]))
+    value = part({"u": torch.tensor([[0.1, -0.5], [0.9, 0.0]])}, StepContext.of(torch.tensor([0, 1])))
     assert abs(float(value) - 1.3 / 4) < 1e-6
 
 

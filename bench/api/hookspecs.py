@@ -8,22 +8,22 @@ Each hook receives a ``register`` callback and calls it once per thing it provid
     def register_heads(register):
         register("my-head", MyHead)
 
-What each kind of factory must accept and return is documented in :mod:`bench.api.interfaces`.
+What each kind of factory must accept and return is stated in :mod:`bench.api.contract`.
 Plugins are found through the ``facehash_bench`` entry-point group (see :mod:`bench.plugins`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:  # the contract imports torch; plugins that only register need not
+    from bench.api.contract import Register
 
 PROJECT = "facehash_bench"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
-
-#: ``register(name, factory, description="")``
-Register = Callable[..., None]
 
 
 @hookspec

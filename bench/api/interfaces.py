@@ -1,13 +1,18 @@
-"""What plugin parts look like: backbones, hashing heads and loss parts.
+"""What plugin parts look like: backbones, hashing heads and loss parts, and what they are
+told when they are built (:class:`BuildContext`) and at every training step
+(:class:`StepContext`).
 
-A deep model is ``backbone -> head``; loss parts read the model's outputs. Plugin
-authors subclass these (or duck-type them) and register factories through the hooks in
-:mod:`bench.api.hookspecs`.
+A deep model is ``backbone -> head``; loss parts read the model's outputs. Plugin authors
+subclass these base classes and register their factories through the hooks in
+:mod:`bench.api.hookspecs`; :mod:`bench.api.contract` states each factory's signature and
+checks a built part against it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -17,61 +22,122 @@ Outputs = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a factory may need to know to build a part for one run."""
+    """What a factory may need to know to build a part for one run.
+
+    ``train_size`` is the number of training samples (the range of
+    :attr:`StepContext.indices`), for parts that keep a value per sample; 0 when a part is
+    built outside a run.
+    """
 
     bits: int
     num_classes: int
     input_shape: tuple[int, int, int]  # (C, H, W)
     seed: int = 0
+    train_size: int = 0
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a loss part knows about the training step it is computed in.
+
+    - ``labels``: ``(N,)`` int64 identities of the batch;
+    - ``indices``: ``(N,)`` int64 positions of the batch's samples in the training set
+      (``0 <= i < BuildContext.train_size``, the order of the training split), so a part
+      can keep a memory of every training sample (DPSH);
+    - ``epoch``: 0-dim int64 tensor, the epoch the step belongs to, counted from 1;
+    - ``step``: 0-dim int64 tensor, the steps taken before this one in the run (0 at the
+      first), for schedules (HashNet's growing tanh scale: ``step / total_steps``);
+    - ``total_steps``: the run's step budget, a plain int (it never changes during a run).
+
+    Every tensor is on the training device. On CUDA they are the static buffers of the
+    captured step, refilled before each replay: compute with them as tensors and never turn
+    them into Python numbers (``int(context.epoch)`` reads back to the host, and a graph
+    would replay the number it saw at capture).
+    """
+
+    labels: torch.Tensor
+    indices: torch.Tensor
+    epoch: torch.Tensor
+    step: torch.Tensor
+    total_steps: int
+
+    @classmethod
+    def of(cls, labels: torch.Tensor) -> StepContext:
+        """A context for ``labels`` alone: the first step of a one-step run over training
+        samples ``0..N-1`` (to call a loss part outside the training loop).
+
+        >>> StepContext.of(torch.tensor([3, 1])).indices.tolist()
+        [0, 1]
+        """
+        device = labels.device
+        return cls(labels, torch.arange(len(labels), device=device),
+                   torch.ones((), dtype=torch.int64, device=device),
+                   torch.zeros((), dtype=torch.int64, device=device), total_steps=1)
 
 
 class Backbone(nn.Module):
     """Maps images ``(N, C, H, W)`` to named features ``{name: (N, d)}``.
 
-    Subclasses set :attr:`feature_dims` (``{name: d}``) in ``__init__``.
+    Subclasses set :attr:`feature_dims` (``{name: d}``, not empty) in ``__init__``, after
+    ``super().__init__()``.
     """
 
-    feature_dims: dict[str, int]
+    def __init__(self) -> None:
+        super().__init__()
+        self.feature_dims: dict[str, int] = {}
 
 
 class HashHead(nn.Module):
     """Maps named features to a relaxed code ``u`` in R^K and possibly other outputs.
 
     ``forward`` returns a dict with at least ``"u"`` of shape ``(N, K)``; other entries
-    (for example the descriptor ``"f"``) are exposed to losses. :attr:`output_dims`
-    names every output and its width.
+    (for example the descriptor ``"f"``) are exposed to losses. Subclasses set
+    :attr:`bits` (K) and :attr:`output_dims`, every output's width (``"u"``: K), in
+    ``__init__``, after ``super().__init__()``. The binary code is ``sign(u)`` with
+    sign(0) = +1; a head that binarises itself (GreedyHash) returns its codes as ``u``, with
+    a straight-through gradient (:mod:`plugins.heads.straight_through`).
     """
 
-    bits: int
-    output_dims: dict[str, int]
-
-    @staticmethod
-    def binarize(u: torch.Tensor) -> torch.Tensor:
-        """The binary code: ``sign(u)`` in {-1, +1} with sign(0) = +1, as int8."""
-        return binarize(u)
+    def __init__(self) -> None:
+        super().__init__()
+        self.bits: int = 0
+        self.output_dims: dict[str, int] = {}
 
 
 class LossPart(nn.Module):
-    """One named term of a loss. ``forward(outputs, labels)`` returns a scalar tensor.
+    """One named term of a loss: ``forward(outputs, context)`` returns a scalar tensor,
+    from the model's ``outputs`` and the step's :class:`StepContext` (labels, sample
+    indices, epoch, step).
 
-    A part may own parameters (classifier weights, centres): they are trained with the
-    model. A part may define ``after_step(outputs, labels)``, called after each optimizer
-    step (for non-gradient updates such as the centre-loss rule).
+    A part may own parameters (classifier weights, centres: trained with the model, by the
+    same optimizer) and buffers (``register_buffer``: a memory of codes, a fixed codebook;
+    never optimised). Both are saved with the selected checkpoint and the resume
+    checkpoint. :meth:`after_step` runs after each optimizer step, for non-gradient
+    updates (the centre-loss rule).
 
     On CUDA the whole step is replayed from a CUDA graph (:mod:`bench.training.step`), so
-    a part should not read values back to the host (``.item()``, boolean-mask indexing)
-    and must update tensors it keeps across steps in place; a part that cannot be captured
-    still trains, eagerly, and the run's ``facehash.accel.step`` tag says so.
+    a part must not read values back to the host (``.item()``, ``int(context.epoch)``,
+    boolean-mask indexing) and must update what it keeps across steps in place
+    (``buffer.index_copy_(0, context.indices, codes)``, not ``self.buffer = ...``). The
+    context's tensors are static buffers the harness refills before every replay, so a
+    part that computes with them as tensors sees each step's values. A part that cannot
+    be captured still trains, eagerly, and the run's ``facehash.accel.step`` tag says so.
     """
 
-    def after_step(self, outputs: Outputs, labels: torch.Tensor) -> None:
+    def forward(self, outputs: Outputs, context: StepContext) -> torch.Tensor:
+        """The part's loss for one batch (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def after_step(self, outputs: Outputs, context: StepContext) -> None:
         """Non-gradient update after the optimizer step; nothing by default."""
 
 
-def binarize(u: torch.Tensor) -> torch.Tensor:
-    """Sign with sign(0) = +1, as int8.
+@runtime_checkable
+class DeclaresKernels(Protocol):
+    """A layer whose kernels are not the ``weight`` of a ``Conv``/``Linear`` module (a
+    block-diagonal or locally connected layer) names them, so that weight decay with
+    ``decay_scope=kernels`` applies to them (:func:`bench.training.assembly.kernel_parameters`)."""
 
-    >>> binarize(torch.tensor([-0.5, 0.0, 2.0])).tolist()
-    [-1, 1, 1]
-    """
-    return torch.where(u >= 0, 1, -1).to(torch.int8)
+    def kernel_parameters(self) -> Iterable[nn.Parameter]:
+        """The layer's kernels."""
+        ...

@@ -5,6 +5,11 @@ loss parts and is trained by the harness's loop. A :class:`FittedMethod` needs n
 gradient training (LSH, PCA-ITQ): it is fitted on the training split and encodes.
 Hyperparameters are pydantic models with ``extra="forbid"``, so a misspelled
 ``--set`` key is an error, never silently ignored.
+
+Every part and the optimizer carry learning-rate and weight-decay multipliers
+(``PartSpec.lr_mult``, ``LossTerm.decay_mult``, ``OptimizerSpec.bias_lr_mult``; see
+:func:`bench.training.assembly.build_optimizer`): OrthoHash trains its pretrained backbone
+at ``lr_mult=0.1``, Caffe's DSH its biases at twice the rate.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class StrictModel(BaseModel):
@@ -23,23 +28,57 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PartSpec(StrictModel):
-    """A registered part by name, with its options."""
+class GrowingModel(StrictModel):
+    """A config that gained fields after runs were recorded with it: the fields in
+    :attr:`added_fields` are left out of its dumps while they hold their defaults, so a
+    config that does not use them dumps (and hashes, and logs its parameters) as before.
+
+    >>> PartSpec(name="fc").model_dump(), PartSpec(name="fc", lr_mult=0.1).model_dump()["lr_mult"]
+    ({'name': 'fc', 'options': {}}, 0.1)
+    """
+
+    added_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_added_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in self.added_fields:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name, None)
+        return data
+
+
+class PartSpec(GrowingModel):
+    """A registered part by name, with its options; its parameters train at ``lr_mult``
+    times the learning rate and ``decay_mult`` times the weight decay."""
+
+    added_fields: ClassVar[tuple[str, ...]] = ("lr_mult", "decay_mult")
 
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+    lr_mult: float = Field(1.0, ge=0)
+    decay_mult: float = Field(1.0, ge=0)
 
 
-class LossTerm(StrictModel):
-    """One weighted loss part."""
+class LossTerm(GrowingModel):
+    """One weighted loss part; ``lr_mult``/``decay_mult`` scale the learning rate and
+    weight decay of the parameters it owns (classifier weights, centres)."""
+
+    added_fields: ClassVar[tuple[str, ...]] = ("lr_mult", "decay_mult")
 
     name: str
     weight: float = 1.0
     options: dict[str, Any] = Field(default_factory=dict)
+    lr_mult: float = Field(1.0, ge=0)
+    decay_mult: float = Field(1.0, ge=0)
 
 
-class OptimizerSpec(StrictModel):
-    """Optimizer settings. ``decay_scope='kernels'`` decays only conv/linear weights."""
+class OptimizerSpec(GrowingModel):
+    """Optimizer settings. ``decay_scope='kernels'`` decays only conv/linear weights (the
+    kernels); ``bias_lr_mult`` scales the learning rate of every other parameter (biases,
+    normalisation scales and shifts, centres)."""
+
+    added_fields: ClassVar[tuple[str, ...]] = ("bias_lr_mult",)
 
     name: Literal["adam", "sgd", "adamw"] = "adam"
     lr: float = 1e-3
@@ -48,6 +87,7 @@ class OptimizerSpec(StrictModel):
     momentum: float = 0.9
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    bias_lr_mult: float = Field(1.0, ge=0)
 
 
 class ScheduleSpec(StrictModel):
@@ -81,11 +121,11 @@ class DeepMethodConfig(StrictModel):
 
 
 class Method:
-    """Common to both kinds: a typed config, a description, a bit-length rule."""
+    """Common to both kinds: a typed config and a bit-length rule. ``bench plugins``
+    describes a method by its class docstring's first paragraph."""
 
     kind: ClassVar[str] = "abstract"
     Config: ClassVar[type[StrictModel]] = StrictModel
-    description: ClassVar[str] = ""
 
     def check_bits(self, bits: int) -> str | None:
         """Return why ``bits`` is unsupported, or ``None`` when it is fine (default: any K >= 1)."""

@@ -5,7 +5,9 @@ in :mod:`bench.cli.parsing`).
 ``--set`` keys:
 ``dataset.K`` -> dataset option; ``protocol.K`` -> protocol field;
 ``<method>.K`` -> that method only; ``backbone.K`` / ``head.K`` -> part option
-(``.name`` switches the part); ``loss.PART.weight`` / ``loss.PART.K`` -> a loss term;
+(``.name`` switches the part, ``.lr_mult`` / ``.decay_mult`` scale its learning rate and
+weight decay); ``loss.PART.weight`` (or ``.lr_mult``, ``.decay_mult``) / ``loss.PART.K`` ->
+a loss term;
 anything else is a dotted path into the method config (``optimizer.lr``).
 ``--loss`` takes ``a,b`` (replace), ``+part[:weight]`` (add), ``-part`` (remove).
 """
@@ -19,10 +21,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bench.api.errors import BenchError
-from bench.api.methods import DeepMethod, Method, StrictModel
+from bench.api.methods import DeepMethod, LossTerm, Method, PartSpec, StrictModel
 from bench.config.protocol import ProtocolConfig
 
 PART_KEYS = ("backbone", "head")
+PART_FIELDS = frozenset(PartSpec.model_fields) - {"options"}  # name, lr_mult, decay_mult
+TERM_FIELDS = frozenset(LossTerm.model_fields) - {"name", "options"}  # weight, lr_mult, decay_mult
 
 
 def split_sets(sets: list[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any]]]:
@@ -156,8 +160,8 @@ def method_config(
 def _set_method_key(data: dict, parts: list[str], value: Any, key: str, deep: bool) -> None:
     if deep and parts[0] in PART_KEYS and len(parts) == 2:
         target = data[parts[0]]
-        if parts[1] == "name":
-            target["name"] = value
+        if parts[1] in PART_FIELDS:
+            target[parts[1]] = value
         else:
             target.setdefault("options", {})[parts[1]] = value
         return
@@ -166,8 +170,8 @@ def _set_method_key(data: dict, parts: list[str], value: Any, key: str, deep: bo
         if not terms:
             known = ", ".join(t["name"] for t in data["losses"])
             raise BenchError(f"--set {key}: the method has no loss part '{parts[1]}' (it has {known}); add it with --loss +{parts[1]}")
-        if parts[2] == "weight":
-            terms[0]["weight"] = value
+        if parts[2] in TERM_FIELDS:
+            terms[0][parts[2]] = value
         else:
             terms[0].setdefault("options", {})[parts[2]] = value
         return

@@ -31,9 +31,9 @@ from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker
-from bench.training.assembly import build_optimizer, build_parts, build_scheduler
+from bench.training.assembly import build_parts
 from bench.training.batching import BatchSource
-from bench.training.loop import RunFailed, train
+from bench.training.loop import RunFailed, TrainCallbacks, Trainer
 from bench.training.resume import Resumer
 
 
@@ -88,15 +88,14 @@ def compute_run(
     else:
         accel = run.acceleration
         accel.activate()
-        ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed)
+        ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed, train_size=len(train_y))
         model, loss = build_parts(run.host, config, ctx)
         model, loss = accel.prepare_model(model.to(device)), loss.to(device)
-        optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
         t = config.training
         source = BatchSource(train_x, train_y, batch_size=t.batch_size, sampler=t.sampler,
                              ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
                              memory_cap_bytes=accel.data_cap_bytes)
-        scheduler = build_scheduler(config.schedule, optimizer, len(source) * t.epochs)
+        trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, protocol.augmentation)
         val_x, val_y = data.part(VAL)
         validate = None
         if len(val_y):
@@ -107,16 +106,13 @@ def compute_run(
                                 plugin_metrics={}).metrics["map"]
         start, on_epoch_end = None, lambda loop: None
         if resumer is not None:
-            start = resumer.restore(model, loss, optimizer, scheduler, source.generator)
+            start = resumer.restore(model, loss, trainer.optimizer, trainer.scheduler, source.generator)
             if start is not None:
                 on_resume(start.epoch)
 
             def on_epoch_end(loop) -> None:
-                resumer.save(loop, model, loss, optimizer, scheduler, source.generator)
-        result = train(model, loss, optimizer, scheduler, source, normaliser, t,
-                       augmentation=protocol.augmentation, validate=validate,
-                       log_metrics=log_metrics, on_step=on_step, start=start,
-                       on_epoch_end=on_epoch_end, accel=accel)
+                resumer.save(loop, model, loss, trainer.optimizer, trainer.scheduler, source.generator)
+        result = trainer.fit(TrainCallbacks(validate, log_metrics, on_step, on_epoch_end), start)
         model.load_state_dict(result.state["model"])
         loss.load_state_dict(result.state["loss"])
         state = result.state

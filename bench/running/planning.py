@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
+from bench.api.contract import check_parts
 from bench.api.errors import BenchError
 from bench.api.methods import DeepMethod, Method
 from bench.api.pluginhost import PluginHost
-from bench.api.registry import check_options
 from bench.config.device import resolve_device
 from bench.config.protocol import ProtocolConfig, fingerprint
 from bench.config.settings import LossEdit, applies_to, method_config
@@ -132,15 +132,3 @@ def plan_runs(
         data = dataset_for(host, protocol, data_root)
     return [prepare_run(host, spec, data=data, config=config, device=resolved_device,
                         acceleration=resolved_accel) for spec, config in planned]
-
-
-def check_parts(host: PluginHost, config: Any) -> None:
-    """Every part of a deep config exists and accepts its options (nothing is built)."""
-    checks = [(host.backbones, config.backbone.name, config.backbone.options, 1),
-              (host.heads, config.head.name, config.head.options, 2)]
-    checks += [(host.losses, t.name, t.options, 2) for t in config.losses]
-    for registry, name, options, n_args in checks:
-        entry, variant = registry.resolve(name)
-        if variant is not None:
-            options = {"variant": variant, **options}
-        check_options(registry.kind, name, entry.factory, (None,) * n_args, options)

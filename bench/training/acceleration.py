@@ -16,7 +16,6 @@ the deviation tag ``deviation.precision``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +25,7 @@ from pydantic import Field
 from bench.api.errors import BenchError
 from bench.api.methods import StrictModel
 from bench.config.device import cpu_threads
+from bench.training.assembly import HashingModel
 
 CUDA_SYNC_EVERY = 25  # steps between host reads of the loss on CUDA (each read waits for the GPU)
 
@@ -35,7 +35,6 @@ class AccelerationSpec(StrictModel):
     and under ``bf16`` the rounding, but not what is trained)."""
 
     precision: Literal["auto", "bf16", "fp32"] = "auto"
-    channels_last: Literal["auto", "on", "off"] = "auto"
     compile: bool = False
     cuda_graph: Literal["auto", "on", "off"] = "auto"
     device_data_mb: float | None = Field(None, ge=0)
@@ -73,15 +72,12 @@ class Acceleration:
         if self.threads is not None and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
 
-    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+    def prepare_model(self, model: HashingModel) -> HashingModel:
         """Memory format, backbone autocast and (optionally) in-place ``torch.compile``;
         parameter names stay unchanged, so checkpoints load either way."""
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
-        if hasattr(model, "autocast_dtype"):
-            model.autocast_dtype = self.autocast_dtype
-        elif self.autocast_dtype is not None:
-            raise BenchError("bf16 precision needs a bench.training.assembly.HashingModel; use --precision fp32")
+        model.autocast_dtype = self.autocast_dtype
         if self.compile:
             model.compile()
         return model
@@ -148,7 +144,7 @@ def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Accele
     return Acceleration(
         device=device,
         precision=precision,
-        channels_last=spec.channels_last != "off",  # oneDNN and cuDNN convolutions both gain from NHWC
+        channels_last=True,  # oneDNN and cuDNN convolutions both gain from NHWC
         compile=spec.compile,
         # auto: graphs on CUDA, unless torch.compile manages the step (its own cudagraph modes)
         cuda_graph=spec.cuda_graph == "on" or (spec.cuda_graph == "auto" and cuda and not spec.compile),
@@ -159,39 +155,4 @@ def resolve_acceleration(spec: AccelerationSpec, device: torch.device) -> Accele
         sync_every=CUDA_SYNC_EVERY if cuda else 1,
     )
 
-
-class LossMeter:
-    """Per-epoch sums of a step's loss values (one device vector ``[total, part...]``, as
-    :mod:`bench.training.step` returns it), kept on the device; the host reads them back
-    (which waits for the device) only every ``sync_every`` steps.
-
-    >>> m = LossMeter(["total", "a"], sync_every=2)
-    >>> m.add(torch.tensor([1.0, 0.5])), m.add(torch.tensor([3.0, 1.5]))
-    (None, 3.0)
-    >>> m.means()
-    {'loss/total': 2.0, 'loss/a': 1.0}
-    """
-
-    def __init__(self, names: list[str], sync_every: int = 1) -> None:
-        self.names = [f"loss/{name}" for name in names]
-        self.sync_every = max(1, sync_every)
-        self.sums: torch.Tensor | None = None
-        self.count = 0
-
-    def add(self, values: torch.Tensor) -> float | None:
-        """Add one step's values (copied: a CUDA graph's output buffer is reused). At a
-        read-back step return that step's total, or NaN when any total since the epoch
-        began was not finite; between read-backs return ``None``."""
-        self.sums = values.detach().clone() if self.sums is None else self.sums.add_(values)
-        self.count += 1
-        if self.count % self.sync_every:
-            return None
-        step_total, running = torch.stack([values[0], self.sums[0]]).tolist()
-        return step_total if math.isfinite(running) else math.nan
-
-    def means(self) -> dict[str, float]:
-        """Average of each value over the steps added (one host read)."""
-        if self.sums is None:
-            return {}
-        return {k: v / self.count for k, v in zip(self.names, self.sums.tolist(), strict=True)}
 

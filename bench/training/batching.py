@@ -16,19 +16,32 @@ transfer per epoch, no host round trip per batch). A larger set stays in host me
 batch is gathered into pinned memory and copied without blocking. On the CPU the caller's
 array is used in place (no copy). Indices always come from one CPU generator, so a seed
 gives the same batches on every device.
+
+Each batch carries its samples' indices into the training set, on the device with the
+images: loss parts read them from the step context (a memory of every training code).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 
+class Batch(NamedTuple):
+    """One training batch on the training device: uint8 ``images`` (N, C, H, W), int64
+    ``labels`` (N,) and ``indices`` (N,), the samples' positions in the training set."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    indices: torch.Tensor
+
+
 class BatchSource:
-    """Seeded batches of ``(images uint8, labels)`` on ``device``."""
+    """Seeded :class:`Batch` es on ``device``."""
 
     def __init__(
         self,
@@ -104,7 +117,7 @@ class BatchSource:
             batches.append(torch.cat([chunks[i] for i in taken]))
         return batches
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[Batch]:
         batches = self.index_batches()
         if self.resident:
             flat = torch.cat(batches)
@@ -112,14 +125,14 @@ class BatchSource:
                 flat = flat.pin_memory()
             flat = flat.to(self.device, non_blocking=True)
             for idx in flat.split([len(b) for b in batches]):
-                yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
+                yield Batch(self.images.index_select(0, idx), self.labels.index_select(0, idx), idx)
             return
         for idx in batches:  # host-resident set: gather into pinned memory, copy asynchronously
             buffer = torch.empty((len(idx), *self.images.shape[1:]), dtype=self.images.dtype,
                                  pin_memory=True)
             torch.index_select(self.images, 0, idx, out=buffer)
             idx = idx.pin_memory().to(self.device, non_blocking=True)
-            yield buffer.to(self.device, non_blocking=True), self.labels.index_select(0, idx)
+            yield Batch(buffer.to(self.device, non_blocking=True), self.labels.index_select(0, idx), idx)
 
 
 def identity_table(labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,12 +15,21 @@ from dataclasses import dataclass, field
 
 import torch
 
-from bench.api.methods import TrainingSpec
+from bench.api.methods import DeepMethodConfig, TrainingSpec
 from bench.data.preprocess import Normaliser, augment
-from bench.training.acceleration import Acceleration, LossMeter
-from bench.training.assembly import CompositeLoss, HashingModel
+from bench.training.acceleration import Acceleration
+from bench.training.assembly import (
+    CompositeLoss,
+    HashingModel,
+    build_optimizer,
+    build_scheduler,
+    rated_parts,
+)
 from bench.training.batching import BatchSource
+from bench.training.meter import LossMeter
 from bench.training.step import TrainStep, make_train_step
+
+State = dict[str, dict[str, torch.Tensor]]
 
 
 class RunFailed(Exception):
@@ -31,9 +40,8 @@ class RunFailed(Exception):
 class TrainResult:
     """The selected weights and what led to them."""
 
-    state: dict[str, dict[str, torch.Tensor]]
+    state: State
     selected_epoch: int
-    selection_score: float
     steps: int
     history: list[dict[str, float]] = field(default_factory=list)
     step_status: str = "eager"  # how the steps ran: eager, or captured in a CUDA graph
@@ -47,62 +55,101 @@ class LoopState:
     step: int = 0
     best_score: float = -math.inf
     best_epoch: int = 0
-    best_state: dict[str, dict[str, torch.Tensor]] | None = None
+    best_state: State | None = None
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _snapshot(model: torch.nn.Module, loss: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
-    return {
-        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "loss": {k: v.detach().cpu().clone() for k, v in loss.state_dict().items()},
-    }
+def _ignore(*args: object) -> None:
+    """The default callback: nothing to do."""
 
 
-def train(
-    model: HashingModel,
-    loss: CompositeLoss,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    source: BatchSource,
-    normaliser: Normaliser,
-    spec: TrainingSpec,
-    *,
-    augmentation: str = "none",
-    validate: Callable[[], float] | None = None,
-    log_metrics: Callable[[dict[str, float], int], None] = lambda m, s: None,
-    on_step: Callable[[int, float], None] = lambda step, value: None,
-    start: LoopState | None = None,
-    on_epoch_end: Callable[[LoopState], None] = lambda state: None,
-    accel: Acceleration | None = None,
-    train_step: TrainStep | None = None,
-) -> TrainResult:
-    """Train ``model`` and ``loss`` for ``spec.epochs`` epochs; return the selected weights.
+@dataclass(frozen=True)
+class TrainCallbacks:
+    """What the trainer tells its caller, and asks it.
 
-    ``start`` continues an interrupted run (model, optimizer, scheduler and RNG states are
-    restored by the caller); ``on_epoch_end`` receives the loop state after every epoch.
-    ``accel`` (already applied to the model and optimizer) sets the input memory format,
-    whether the step is captured in a CUDA graph and how often the loss is read back to the
-    host (``on_step`` is called at those steps). ``train_step`` replaces the step built from
-    them (a caller that trains in several calls keeps one, and with it one graph); its
-    :attr:`~bench.training.step.TrainStep.status` is returned in the result.
+    - ``validate()``: the validation mAP, asked every ``validate_every`` epochs when the
+      selection is ``val_map`` (``None``: no validation split; the last weights are kept);
+    - ``log_metrics(metrics, epoch)``: each epoch's mean losses (and ``val_map``);
+    - ``on_step(step, total)``: at every host read of the loss (every ``sync_every`` steps);
+    - ``on_epoch_end(state)``: the loop state after every epoch (for resume checkpoints).
     """
-    start = start or LoopState()
-    best_score, best_epoch, best_state = start.best_score, start.best_epoch, start.best_state
-    history: list[dict[str, float]] = list(start.history)
-    step = start.step
-    if train_step is None:
-        train_step = make_train_step(model, loss, optimizer, normaliser,
-                                     memory_format=accel.memory_format if accel else torch.contiguous_format,
-                                     cuda_graph=accel.cuda_graph if accel else False)
-    for epoch in range(start.epoch + 1, spec.epochs + 1):
-        model.train()
-        loss.train()
-        meter = LossMeter(train_step.names, accel.sync_every if accel else 1)
-        for images, labels in source:
-            images = augment(images, augmentation, source.generator)
-            value = meter.add(train_step(images, labels))  # None between host read-backs
+
+    validate: Callable[[], float] | None = None
+    log_metrics: Callable[[dict[str, float], int], None] = _ignore
+    on_step: Callable[[int, float], None] = _ignore
+    on_epoch_end: Callable[[LoopState], None] = _ignore
+
+
+@dataclass
+class Trainer:
+    """Trains a model and its loss parts for ``spec.epochs`` epochs with one training step
+    (eager or graphed, :func:`bench.training.step.make_train_step`): batches from
+    ``source`` (augmented here), the scheduler stepped after every step, the loss read back
+    every ``sync_every`` steps (:class:`~bench.training.meter.LossMeter`). A caller that
+    trains in several calls keeps one trainer, and with it one step and its graphs."""
+
+    step: TrainStep
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    source: BatchSource  # or anything that yields batches and has the source's .generator
+    spec: TrainingSpec
+    sync_every: int
+    augmentation: str = "none"
+
+    @classmethod
+    def for_config(cls, config: DeepMethodConfig, model: HashingModel, loss: CompositeLoss,
+                   source: BatchSource, normaliser: Normaliser, accel: Acceleration,
+                   augmentation: str) -> Trainer:
+        """The trainer of a deep method's ``config``: the optimizer over its parts with their
+        multipliers, the schedule over the run's step budget, the step ``accel`` asks for
+        (``model`` and ``loss`` already on the device and prepared by ``accel``)."""
+        optimizer = build_optimizer(config.optimizer, *rated_parts(config, model, loss),
+                                    **accel.optimizer_options())
+        total_steps = len(source) * config.training.epochs
+        scheduler = build_scheduler(config.schedule, optimizer, total_steps)
+        step = make_train_step(model, loss, optimizer, normaliser, accel, total_steps)
+        return cls(step, scheduler, source, config.training, accel.sync_every, augmentation)
+
+    @property
+    def model(self) -> HashingModel:
+        return self.step.model
+
+    @property
+    def loss(self) -> CompositeLoss:
+        return self.step.loss
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.step.optimizer
+
+    def fit(self, callbacks: TrainCallbacks = TrainCallbacks(), start: LoopState | None = None) -> TrainResult:
+        """Train from ``start`` (a resumed run: model, optimizer, scheduler and RNG states
+        already restored by the caller) to the last epoch; return the selected weights."""
+        start = start or LoopState()
+        best_score, best_epoch, best_state = start.best_score, start.best_epoch, start.best_state
+        history: list[dict[str, float]] = list(start.history)
+        step = start.step
+        for epoch in range(start.epoch + 1, self.spec.epochs + 1):
+            step, metrics = self._epoch(epoch, step, callbacks.on_step)
+            score = self._score(epoch, metrics, callbacks.validate)
+            if score is not None and score > best_score:
+                best_score, best_epoch, best_state = score, epoch, self._snapshot()
+            callbacks.log_metrics(metrics, epoch)
+            history.append({"epoch": epoch, **metrics})
+            callbacks.on_epoch_end(LoopState(epoch, step, best_score, best_epoch, best_state, history))
+        if best_state is None:  # selection by validation without a validator: keep the last
+            best_state, best_epoch = self._snapshot(), self.spec.epochs
+        return TrainResult(copy.deepcopy(best_state), best_epoch, step, history, self.step.status)
+
+    def _epoch(self, epoch: int, step: int, on_step: Callable[[int, float], None]) -> tuple[int, dict[str, float]]:
+        """One epoch from step ``step``; returns the step count after it and the mean losses."""
+        self.model.train()
+        self.loss.train()
+        meter = LossMeter(self.step.names, self.sync_every)
+        for batch in self.source:
+            batch = batch._replace(images=augment(batch.images, self.augmentation, self.source.generator))
+            value = meter.add(self.step(batch, epoch, step))  # None between host read-backs
             step += 1
-            scheduler.step()
+            self.scheduler.step()
             if value is not None:
                 if not math.isfinite(value):
                     late = f" (the loss is read every {meter.sync_every} steps)" if meter.sync_every > 1 else ""
@@ -111,20 +158,22 @@ def train(
         metrics = meter.means()
         if not all(math.isfinite(v) for v in metrics.values()):
             raise RunFailed(f"non-finite loss in epoch {epoch} (by step {step})")
-        score = None
-        if spec.selection == "val_map" and validate is not None:
-            if epoch % spec.validate_every == 0 or epoch == spec.epochs:
-                score = validate()
-                metrics["val_map"] = score
-        elif spec.selection == "train_loss":
-            score = -metrics["loss/total"]
-        elif epoch == spec.epochs:
-            score = float(epoch)
-        if score is not None and score > best_score:
-            best_score, best_epoch, best_state = score, epoch, _snapshot(model, loss)
-        log_metrics(metrics, epoch)
-        history.append({"epoch": epoch, **metrics})
-        on_epoch_end(LoopState(epoch, step, best_score, best_epoch, best_state, history))
-    if best_state is None:  # selection by validation without a validator: keep the last
-        best_state, best_epoch, best_score = _snapshot(model, loss), spec.epochs, float("nan")
-    return TrainResult(copy.deepcopy(best_state), best_epoch, best_score, step, history, train_step.status)
+        return step, metrics
+
+    def _score(self, epoch: int, metrics: dict[str, float], validate: Callable[[], float] | None) -> float | None:
+        """The epoch's selection score (higher is better), or ``None`` when it is not scored;
+        a validation score is added to ``metrics`` as ``val_map``."""
+        if self.spec.selection == "val_map" and validate is not None:
+            if epoch % self.spec.validate_every == 0 or epoch == self.spec.epochs:
+                metrics["val_map"] = validate()
+                return metrics["val_map"]
+            return None
+        if self.spec.selection == "train_loss":
+            return -metrics["loss/total"]
+        return float(epoch) if epoch == self.spec.epochs else None
+
+    def _snapshot(self) -> State:
+        return {
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "loss": {k: v.detach().cpu().clone() for k, v in self.loss.state_dict().items()},
+        }

@@ -1,11 +1,14 @@
 """One training step, run eagerly or replayed from a CUDA graph.
 
-A step takes a uint8 batch already augmented (augmentation draws from the run's CPU
-generator, so it stays outside) and its labels on the training device; it sets the memory
-format, normalises, runs forward, loss, backward, the optimizer step and the loss parts'
-after-step hooks (DCBH's centre rule), and returns the step's loss values ``[total,
-part...]`` as one float32 device tensor: no host read, so the host can queue the next step
-while the device works.
+A step takes a :class:`~bench.training.batching.Batch` already augmented (augmentation
+draws from the run's CPU generator, so it stays outside) on the training device and its
+position in the run (epoch, steps before it); it sets the memory format, normalises, runs
+forward, the loss parts (which read a :class:`~bench.api.interfaces.StepContext`: labels,
+sample indices, epoch, step), backward, the optimizer step and the loss parts' after-step
+hooks (DCBH's centre rule), and returns the step's loss values ``[total, part...]`` as one
+float32 device tensor: no host read, so the host can queue the next step while the device
+works. The epoch and step live in two device tensors refilled (``fill_``, no copy, no
+wait) before every step, so a captured step reads each step's values.
 
 On CUDA, issuing a step's few hundred small kernels from Python takes longer than running
 them at batch 256 of 32x32 images. :class:`GraphedStep` therefore captures the whole step
@@ -25,6 +28,9 @@ recipe ("CUDA semantics: whole-network capture"): eager warm-up steps on a side 
   keeps tensors from one step to the next must update them in place (as the optimizer,
   BatchNorm and the centre loss do): a graph replays the kernels, not the Python.
 
+A :class:`GraphedStep` is in one :class:`GraphState` at a time: warming up (eager steps on a
+side stream until a batch shape can be captured; again after a learning-rate change drops
+the graphs), captured (some shapes replay) or eager fallback (for the rest of the run).
 :attr:`TrainStep.status` says which path ran; it lands in the run's tags. The graph
 mechanics sit behind :class:`CudaGraphs` so the bookkeeping is testable without a GPU.
 """
@@ -34,11 +40,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
+from enum import Enum
 
 import torch
 
+from bench.api.interfaces import StepContext
 from bench.data.preprocess import Normaliser, prepare_batch
-from bench.training.assembly import CompositeLoss
+from bench.training.acceleration import Acceleration
+from bench.training.assembly import CompositeLoss, HashingModel
+from bench.training.batching import Batch
 
 WARMUP_STEPS = 3  # eager steps before capture (PyTorch's recipe uses 3; DDP would need 11)
 MAX_GRAPHS = 16  # batch shapes captured at most (a balanced sampler's batches vary in size)
@@ -47,32 +57,45 @@ Shape = tuple[tuple[int, ...], tuple[int, ...]]
 
 
 class TrainStep:
-    """The eager training step (see the module docstring)."""
+    """The eager training step (see the module docstring); ``total_steps`` is the run's
+    step budget, as the loss parts' :class:`~bench.api.interfaces.StepContext` reports it."""
 
-    def __init__(self, model: torch.nn.Module, loss: CompositeLoss, optimizer: torch.optim.Optimizer,
-                 normaliser: Normaliser, memory_format: torch.memory_format = torch.contiguous_format) -> None:
+    def __init__(self, model: HashingModel, loss: CompositeLoss, optimizer: torch.optim.Optimizer,
+                 normaliser: Normaliser, accel: Acceleration, total_steps: int) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.normaliser = normaliser
-        self.memory_format = memory_format
+        self.memory_format = accel.memory_format
+        self.total_steps = total_steps
         self.names = ["total", *loss.names]  # the order of the returned values
+        # where the step is in the run, on the device (a captured step reads them at replay)
+        self.epoch = torch.zeros((), dtype=torch.int64, device=accel.device)
+        self.steps_before = torch.zeros((), dtype=torch.int64, device=accel.device)
 
     @property
     def status(self) -> str:
         return "eager"
 
-    def run(self, images: torch.Tensor, labels: torch.Tensor, keep_grads: bool = False) -> torch.Tensor:
-        """One eager step. ``keep_grads`` zeroes the gradients in place instead of dropping
-        them (a graph's gradient buffers must stay where the graph writes them)."""
-        outputs = self.model(prepare_batch(images, self.normaliser, memory_format=self.memory_format))
-        total, parts = self.loss(outputs, labels)
+    def run(self, batch: Batch, keep_grads: bool = False) -> torch.Tensor:
+        """One eager step at the position last set. ``keep_grads`` zeroes the gradients in
+        place instead of dropping them (a graph's gradient buffers must stay where the graph
+        writes them)."""
+        context = StepContext(batch.labels, batch.indices, self.epoch, self.steps_before, self.total_steps)
+        outputs = self.model(prepare_batch(batch.images, self.normaliser, memory_format=self.memory_format))
+        total, parts = self.loss(outputs, context)
         self.optimizer.zero_grad(set_to_none=not keep_grads)
         total.backward()
         self.optimizer.step()
-        self.loss.after_step({k: v.detach() for k, v in outputs.items()}, labels)
+        self.loss.after_step({k: v.detach() for k, v in outputs.items()}, context)
         return torch.stack([total.detach(), *(v.detach() for v in parts.values())]).float()
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.run(images, labels)
+    def move_to(self, epoch: int, steps_before: int) -> None:
+        """Set the position the next step reports: its epoch (from 1) and the steps before it."""
+        self.epoch.fill_(epoch)
+        self.steps_before.fill_(steps_before)
+
+    def __call__(self, batch: Batch, epoch: int, steps_before: int) -> torch.Tensor:
+        self.move_to(epoch, steps_before)
+        return self.run(batch)
 
 
 class CudaGraphs:
@@ -145,65 +168,87 @@ def capturable(optimizer: torch.optim.Optimizer):
                 group["capturable"] = value
 
 
-class GraphedStep(TrainStep):
-    """The step captured in CUDA graphs, one per batch shape (see the module docstring)."""
+class GraphState(Enum):
+    """Where a :class:`GraphedStep` stands (see the module docstring)."""
 
-    def __init__(self, *args, graphs: CudaGraphs | None = None, warmup_steps: int = WARMUP_STEPS,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.graphs = graphs  # made on the first batch's device unless given
-        self.warmup_steps = warmup_steps
-        self.lr_changes = 0
-        self.eager_steps = 0
-        self.seen: Counter[Shape] = Counter()  # eager steps per batch shape
+    WARMING_UP = "warming up"  # no graph yet (or the graphs were dropped): eager side-stream steps
+    CAPTURED = "captured"  # at least one batch shape replays from a graph
+    EAGER = "eager fallback"  # capture failed or cannot work: plain eager steps from now on
+
+
+class GraphedStep(TrainStep):
+    """The step captured in CUDA graphs, one per batch shape (see the module docstring).
+    ``graphs`` replaces the CUDA calls (a stand-in on the CPU, for tests)."""
+
+    def __init__(self, model: HashingModel, loss: CompositeLoss, optimizer: torch.optim.Optimizer,
+                 normaliser: Normaliser, accel: Acceleration, total_steps: int,
+                 graphs: CudaGraphs | None = None) -> None:
+        super().__init__(model, loss, optimizer, normaliser, accel, total_steps)
+        self.graphs = graphs if graphs is not None else CudaGraphs(accel.device)
+        self.state = GraphState.WARMING_UP
+        self.reason = ""  # why the state is EAGER
+        self.ungraphed_steps = 0  # steps whose batch shape had no graph
+        self.seen: Counter[Shape] = Counter()  # such steps per batch shape
         self.replays: dict[Shape, Callable[[], None]] = {}
-        self.inputs: dict[Shape, tuple[torch.Tensor, torch.Tensor]] = {}  # each graph's static batch
+        self.inputs: dict[Shape, Batch] = {}  # each graph's static batch
         self.lrs: list[float] = []  # the learning rates the graphs were recorded with
+        self.lr_changes = 0
         self.captures = 0
-        self.failure: str | None = None
-        if not all(group.get("fused") for group in self.optimizer.param_groups):
-            self.failure = "the optimizer is not fused (a captured step needs its state on the device)"
         self.values: torch.Tensor | None = None  # every graph writes its loss values here
+        if not all(group.get("fused") for group in self.optimizer.param_groups):
+            self._fall_back("the optimizer is not fused (a captured step needs its state on the device)")
 
     @property
     def status(self) -> str:
-        if self.failure is not None:
-            return f"fallback to eager: {self.failure}"
+        if self.state is GraphState.EAGER:
+            return f"fallback to eager: {self.reason}"
         if not self.captures:
             return "not captured (too few steps)"
         shapes = len(self.seen)
         return f"captured x{self.captures} ({shapes} batch shape{'s' if shapes > 1 else ''})"
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.failure is not None:
-            return self.run(images, labels)
-        if self.graphs is None:
-            self.graphs = CudaGraphs(images.device)
-        lrs = [float(group["lr"]) for group in self.optimizer.param_groups]
-        if lrs != self.lrs:  # a milestone: the graphs hold the old rate as a kernel argument
-            self._drop_graphs()
-            self.lr_changes += bool(self.lrs)
-            self.lrs = lrs
-            if self.lr_changes > MAX_LR_CHANGES:
-                self.failure = f"the learning rate changed more than {MAX_LR_CHANGES} times (each change captures again)"
-                return self.run(images, labels)
-        shape = (tuple(images.shape), tuple(labels.shape))
+    def __call__(self, batch: Batch, epoch: int, steps_before: int) -> torch.Tensor:
+        self.move_to(epoch, steps_before)
+        if self.state is not GraphState.EAGER:
+            self._follow_learning_rate()
+        if self.state is GraphState.EAGER:
+            return self.run(batch)
+        shape = (tuple(batch.images.shape), tuple(batch.labels.shape))
         if shape not in self.replays:
-            self.eager_steps += 1
+            self.ungraphed_steps += 1
             self.seen[shape] += 1
-            # capture once the warm-up is done and this shape has had an eager step (cuDNN
-            # autotunes a new shape on its first step, which a capture cannot contain)
-            ready = self.eager_steps > self.warmup_steps and self.seen[shape] > 1
-            if not (ready and len(self.replays) < MAX_GRAPHS and self._capture(shape, images, labels)):
-                if self.failure is not None:
-                    return self.run(images, labels)
-                keep = bool(self.replays)
-                return self.graphs.warm_up(lambda: self.run(images, labels, keep_grads=keep))
-        static_images, static_labels = self.inputs[shape]
-        static_images.copy_(images)
-        static_labels.copy_(labels)
+            if self._ready_to_capture(shape):
+                self._capture(shape, batch)
+            if self.state is GraphState.EAGER:
+                return self.run(batch)
+            if shape not in self.replays:
+                keep = self.state is GraphState.CAPTURED
+                return self.graphs.warm_up(lambda: self.run(batch, keep_grads=keep))
+        static = self.inputs[shape]
+        for target, value in zip(static, batch, strict=True):
+            target.copy_(value)
         self.replays[shape]()
         return self.values
+
+    def _ready_to_capture(self, shape: Shape) -> bool:
+        """Once the warm-up is done and this shape has had an eager step (cuDNN autotunes a
+        new shape on its first step, which a capture cannot contain), while graphs are left."""
+        return (self.ungraphed_steps > WARMUP_STEPS and self.seen[shape] > 1
+                and len(self.replays) < MAX_GRAPHS)
+
+    def _follow_learning_rate(self) -> None:
+        """At a milestone drop the graphs: they hold the old rate as a kernel argument."""
+        lrs = [float(group["lr"]) for group in self.optimizer.param_groups]
+        if lrs == self.lrs:
+            return
+        self._drop_graphs()
+        self.lr_changes += bool(self.lrs)
+        self.lrs = lrs
+        if self.lr_changes > MAX_LR_CHANGES:
+            self._fall_back(f"the learning rate changed more than {MAX_LR_CHANGES} times (each change captures again)")
+
+    def _fall_back(self, reason: str) -> None:
+        self.state, self.reason = GraphState.EAGER, reason
 
     def _drop_graphs(self) -> None:
         """Forget every graph, their static batches and the gradients in their pool."""
@@ -212,16 +257,17 @@ class GraphedStep(TrainStep):
             self.inputs.clear()
             self.optimizer.zero_grad(set_to_none=True)
             self.graphs.reset()
+        self.state = GraphState.WARMING_UP
 
-    def _capture(self, shape: Shape, images: torch.Tensor, labels: torch.Tensor) -> bool:
-        """Record the step for batches of ``shape`` from static copies of this batch;
-        ``False`` (and eager steps from now on) when the step cannot be captured."""
-        static_images, static_labels = images.clone(), labels.clone()
+    def _capture(self, shape: Shape, batch: Batch) -> None:
+        """Record the step for batches of ``shape`` from static copies of this batch; on
+        failure, eager steps from now on."""
+        static = Batch(*(t.clone() for t in batch))
         if self.values is None:
-            self.values = torch.zeros(len(self.names), device=images.device)
+            self.values = torch.zeros(len(self.names), device=batch.images.device)
 
         def record() -> None:
-            self.values.copy_(self.run(static_images, static_labels))
+            self.values.copy_(self.run(static))
 
         try:
             with capturable(self.optimizer):
@@ -232,19 +278,18 @@ class GraphedStep(TrainStep):
             while cause.__context__ is not None:  # the step's own error, not capture_end's
                 cause = cause.__context__
             message = str(cause).splitlines()[0] if str(cause) else ""
-            self.failure = f"{type(cause).__name__}: {message}"[:300]
             self.replays.clear()
             self.inputs.clear()
             self.optimizer.zero_grad(set_to_none=True)  # drop the void capture's buffers
-            return False
-        self.replays[shape], self.inputs[shape] = replay, (static_images, static_labels)
+            self._fall_back(f"{type(cause).__name__}: {message}"[:300])
+            return
+        self.replays[shape], self.inputs[shape] = replay, static
         self.captures += 1
-        return True
+        self.state = GraphState.CAPTURED
 
 
-def make_train_step(model: torch.nn.Module, loss: CompositeLoss, optimizer: torch.optim.Optimizer,
-                    normaliser: Normaliser, *, memory_format: torch.memory_format = torch.contiguous_format,
-                    cuda_graph: bool = False) -> TrainStep:
-    """The run's step: graphed when ``cuda_graph`` (see :class:`bench.training.acceleration.Acceleration`)."""
-    cls = GraphedStep if cuda_graph else TrainStep
-    return cls(model, loss, optimizer, normaliser, memory_format)
+def make_train_step(model: HashingModel, loss: CompositeLoss, optimizer: torch.optim.Optimizer,
+                    normaliser: Normaliser, accel: Acceleration, total_steps: int) -> TrainStep:
+    """The run's step: graphed when ``accel.cuda_graph`` (see :class:`bench.training.acceleration.Acceleration`)."""
+    cls = GraphedStep if accel.cuda_graph else TrainStep
+    return cls(model, loss, optimizer, normaliser, accel, total_steps)

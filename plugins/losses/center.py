@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from bench.api.errors import BenchError
-from bench.api.interfaces import BuildContext, LossPart
+from bench.api.interfaces import BuildContext, LossPart, StepContext
 
 
 def center_rule_delta(
@@ -71,7 +71,8 @@ class CenterLoss(LossPart):
         self.centers = nn.Parameter(centers, requires_grad=trainable)
         self._seen: torch.Tensor | None = None  # centres of the last batch, as forward read them
 
-    def forward(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, outputs: dict[str, torch.Tensor], context: StepContext) -> torch.Tensor:
+        labels = context.labels
         features = outputs[self.source].float()
         batch_centers = self.centers[labels]
         self._seen = batch_centers.detach().clone()
@@ -79,10 +80,11 @@ class CenterLoss(LossPart):
         return total / len(labels) if self.reduction == "mean" else total
 
     @torch.no_grad()
-    def after_step(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> None:
+    def after_step(self, outputs: dict[str, torch.Tensor], context: StepContext) -> None:
         """Move the batch's centres by the centre-loss rule (when ``update`` is on)."""
         if not self.update:
             return
+        labels = context.labels
         seen = self.centers.detach().clone()
         if self._seen is not None and len(self._seen) == len(labels):
             seen[labels] = self._seen

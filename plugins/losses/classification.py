@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.api.errors import BenchError
-from bench.api.interfaces import BuildContext, LossPart
+from bench.api.interfaces import BuildContext, LossPart, StepContext
 from plugins.layers.init import init_xavier
 
 
@@ -28,8 +28,8 @@ class CrossEntropyOn(LossPart):
         self.source = source
         self.classifier = init_xavier(nn.Linear(output_dims[source], ctx.num_classes))
 
-    def forward(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.classifier(outputs[self.source].float()), labels)
+    def forward(self, outputs: dict[str, torch.Tensor], context: StepContext) -> torch.Tensor:
+        return F.cross_entropy(self.classifier(outputs[self.source].float()), context.labels)
 
 
 class CodeCrossEntropy(CrossEntropyOn):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from bench.api.errors import BenchError
-from bench.api.interfaces import BuildContext, LossPart
+from bench.api.interfaces import BuildContext, LossPart, StepContext
 
 
 def dsh_pairwise_loss(
@@ -58,5 +58,5 @@ class DSHPairwiseLoss(LossPart):
         self.margin = float(2 * ctx.bits if margin is None else margin)
         self.alpha = float(alpha)
 
-    def forward(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-        return dsh_pairwise_loss(outputs["u"].float(), labels, self.margin, self.alpha)
+    def forward(self, outputs: dict[str, torch.Tensor], context: StepContext) -> torch.Tensor:
+        return dsh_pairwise_loss(outputs["u"].float(), context.labels, self.margin, self.alpha)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.api.interfaces import BuildContext, LossPart
+from bench.api.interfaces import BuildContext, LossPart, StepContext
 
 
 class QuantizationLoss(LossPart):
@@ -14,5 +14,5 @@ class QuantizationLoss(LossPart):
         super().__init__()
         self.alpha = alpha
 
-    def forward(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, outputs: dict[str, torch.Tensor], context: StepContext) -> torch.Tensor:
         return torch.mean(torch.abs(self.alpha - torch.abs(outputs["u"].float())))
