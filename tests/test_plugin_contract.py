@@ -18,6 +18,7 @@ from bench.api.errors import BenchError
 from bench.api.interfaces import Backbone, BuildContext, HashHead, StepContext
 from bench.api.methods import PartSpec, ScheduleSpec, TrainingSpec
 from bench.api.pluginhost import load_plugins
+from bench.cli.parsing import parse_loss
 from bench.config.protocol import ProtocolConfig
 from bench.config.settings import method_config
 from bench.data.faces import TRAIN
@@ -118,7 +119,7 @@ def test_planning_checks_each_factory_against_its_kinds_call(host):
                               "{name: width} in __init__"),
     ({"head": "narrow"}, "head 'narrow' gives output_dims {'u': 11}; set self.output_dims in __init__, "
                          "with 'u' of width 12 (the run's bits)"),
-    ({"loss": "module-loss"}, "loss 'module-loss' built a ModuleLoss, not a bench.api.interfaces.LossPart; "
+    ({"loss": parse_loss("module-loss")}, "loss 'module-loss' built a ModuleLoss, not a bench.api.interfaces.LossPart; "
                               "subclass it"),
 ])
 def test_built_parts_are_held_to_their_base_class(host, overrides, message):
