@@ -91,6 +91,14 @@ def test_the_code_fingerprint_covers_the_plugin_version_and_only_the_runs_parts(
     assert after[2] == before[2]  # lsh uses nothing of the plugin
 
 
+def test_the_results_table_tells_runs_apart_by_their_overrides(cli, store):
+    for iterations in ("3", "5"):
+        code, out, err = cli("run", "--method", "pca-itq", "--bits", "8", "--set", f"pca-itq.iterations={iterations}",
+                             "--tracking-uri", store)
+        assert code == 0, err
+        assert out.count(f"pca-itq[iterations={iterations}]") == 2  # its progress line and its table row
+
+
 def test_overridden_settings_name_the_run_and_defaults_keep_their_names():
     host = default_host()
 

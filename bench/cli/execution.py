@@ -78,8 +78,8 @@ def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any,
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         outcome = execute_runs(host, runs, executor, tracker, experiment_id, output, force=force,
-                                parent_name=parent_name, parent_tags=parent_tags,
-                                reporter=ProgressReporter(bar))
+                               parent_name=parent_name, parent_tags=parent_tags,
+                               reporter=ProgressReporter(bar))
     print_results(outcome.results)
     where = (f"open {tracker.uri}" if tracker.uri.startswith("http") else
              f"open it with `bench ui` or `mlflow ui --backend-store-uri {tracker.uri}`")

@@ -112,12 +112,12 @@ def plan_runs(
             problem = method.check_bits(b)
             if problem:
                 raise BenchError(f"method '{name}' cannot use {b} bits: {problem}")
-            config = method_config(
-                name, method, protocol, backbone=backbone, head=head, loss=loss, sets=sets,
-                known_methods=known,
-            )
-            if deep:
-                check_parts(host, config)
+        config = method_config(  # one validated config serves every bit length and seed
+            name, method, protocol, backbone=backbone, head=head, loss=loss, sets=sets, known_methods=known,
+        )
+        if deep:
+            check_parts(host, config)
+        for b in bits:
             for seed in seeds:
                 spec = RunSpec(
                     method=name, bits=b, seed=seed, protocol=protocol,

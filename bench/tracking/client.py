@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.api.errors import BenchError
 from bench.tracking.retry import RetryingClient
+from bench.tracking.tags import PARENT_RUN
 
 DEFAULT_DB = "mlflow.db"
 
@@ -129,7 +130,7 @@ class Tracker:
     ) -> str:
         tags = dict(tags)
         if parent_id:
-            tags["mlflow.parentRunId"] = parent_id
+            tags[PARENT_RUN] = parent_id
         run = self.client.create_run(experiment_id, run_name=name, tags=tags)
         return run.info.run_id
 
