@@ -9,11 +9,6 @@ from plugins.datasets.orl import load_orl
 from plugins.datasets.synthfaces import load_synthfaces
 from plugins.datasets.ytf import load_ytf
 
-# The normalisers and extra metrics are plugins of their own, registered through this entry
-# point: importing their hook implementations here makes pluggy call them.
-from plugins.metrics import register_metrics  # noqa: F401
-from plugins.normalisers import register_normalisers  # noqa: F401
-
 
 @hookimpl
 def register_datasets(register):
