@@ -20,13 +20,16 @@ from conftest import ROOT, install_plugin
 #: the README's plugin plus a loss part of its own (the source this test edits)
 LOSS_PLUGIN = (ROOT / "examples" / "minimal_plugin.py").read_text() + '''
 
-class ScaledL2(nn.Module):
+from bench.api.interfaces import LossPart
+
+
+class ScaledL2(LossPart):
     """Mean squared relaxed code, scaled."""
 
     def __init__(self, ctx, output_dims):
         super().__init__()
 
-    def forward(self, outputs, labels):
+    def forward(self, outputs, context):
         return 0.5 * outputs["u"].pow(2).mean()
 
 
