@@ -124,10 +124,6 @@ class LossPart(nn.Module):
     be captured still trains, eagerly, and the run's ``facehash.accel.step`` tag says so.
     """
 
-    def forward(self, outputs: Outputs, context: StepContext) -> torch.Tensor:
-        """The part's loss for one batch (subclasses implement it)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
-
     def after_step(self, outputs: Outputs, context: StepContext) -> None:
         """Non-gradient update after the optimizer step; nothing by default."""
 

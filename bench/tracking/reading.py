@@ -66,6 +66,17 @@ def runs_frame(runs: Iterable[Any]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def all_experiment_ids(client: Any) -> list[str]:
+    """The ids of every active experiment of the store behind ``client``, page by page."""
+    ids, token = [], None
+    while True:
+        page = client.search_experiments(max_results=1000, page_token=token)
+        ids += [e.experiment_id for e in page]
+        token = page.token
+        if not token:
+            return ids
+
+
 class StoreReader:
     """Read-only access to one tracking store."""
 
@@ -79,7 +90,7 @@ class StoreReader:
         """The id of experiment ``name`` (a one-line error lists the known ones), or by default
         the ids of every active experiment."""
         if name is None:
-            return [e.experiment_id for e in self.client.search_experiments()]
+            return all_experiment_ids(self.client)
         found = self.client.get_experiment_by_name(name)
         if found is None:
             known = ", ".join(sorted(e.name for e in self.client.search_experiments())) or "none"

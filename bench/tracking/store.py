@@ -7,19 +7,14 @@ from typing import Any
 
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker
+from bench.tracking.reading import all_experiment_ids
 
 FINISHED = "FINISHED"
 
 
 def experiment_ids(tracker: Tracker) -> list[str]:
     """Every active experiment of the store."""
-    ids, token = [], None
-    while True:
-        page = tracker.client.search_experiments(max_results=1000, page_token=token)
-        ids += [e.experiment_id for e in page]
-        token = page.token
-        if not token:
-            return ids
+    return all_experiment_ids(tracker.client)
 
 
 def runs_of_config(tracker: Tracker, experiments: list[str], config_hash: str, checksum: str,

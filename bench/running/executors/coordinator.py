@@ -103,8 +103,9 @@ def unique_runs(runs: list[PreparedRun]) -> list[PreparedRun]:
     seen: set[str] = set()
     kept = []
     for run in runs:
-        if run_key(run) not in seen:
-            seen.add(run_key(run))
+        key = run_key(run)
+        if key not in seen:
+            seen.add(key)
             kept.append(run)
     return kept
 
