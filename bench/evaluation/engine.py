@@ -1,8 +1,9 @@
 """``evaluate``: {-1,+1} codes and identity labels -> every retrieval metric, and its artifacts.
 
-Gallery = training-split codes, queries = query-split codes, relevant = same identity.
+Gallery and query codes come from the caller (the run's gallery and query parts); relevant = same identity.
 One counting pass (:func:`bench.evaluation.hamming.count_ties`) yields the tie counts;
-every built-in metric then follows in closed form (:mod:`bench.evaluation.metrics`).
+every built-in metric then follows in closed form (:mod:`bench.evaluation.metrics`, and
+:mod:`bench.evaluation.verification` for ROC, TAR at FAR, EER, ROC AUC and rank-1/5).
 Metrics that plugins register (:mod:`bench.evaluation.plugin_metrics`) are computed after.
 """
 
@@ -27,6 +28,7 @@ from bench.evaluation.plugin_metrics import (
     per_query_name,
     registered_metrics,
 )
+from bench.evaluation.verification import verification_metrics
 
 
 @dataclass
@@ -103,7 +105,10 @@ def evaluate(
         per_query[f"ap_at_{k}"] = ap_at
         metrics[f"map_at_{k}"] = float(ap_at.mean())
     metrics["queries_without_relevant"] = float(np.sum(r.sum(axis=1) == 0))
-    return Evaluation(metrics, per_query["ap"], m.pr_curve(n, r), per_query)
+    verification, cmc, roc = verification_metrics(n, r)  # the same counts, no second pass
+    metrics.update(verification)
+    per_query.update(cmc)
+    return Evaluation(metrics, per_query["ap"], {**m.pr_curve(n, r), **roc}, per_query)
 
 
 def save_evaluation_artifacts(evaluation: Evaluation, folder: str | Path) -> list[Path]:
