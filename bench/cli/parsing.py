@@ -37,7 +37,7 @@ def parse_bits(text: str) -> list[int]:
     return bits
 
 
-def parse_seeds(text: str) -> list[int]:
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     """``"0,1"`` -> ``[0, 1]``; nothing given means seed 0.
 
     >>> parse_seeds("0, -1"), parse_seeds("")
@@ -46,7 +46,7 @@ def parse_seeds(text: str) -> list[int]:
     seeds = []
     for item in parse_list(text):
         if not item.lstrip("-").isdigit():
-            raise BenchError(f"--seeds: '{item}' is not an integer; use e.g. --seeds 0,1,2")
+            raise BenchError(f"{option}: '{item}' is not an integer; use e.g. {option} 0,1,2")
         seeds.append(int(item))
     return seeds or [0]
 

@@ -45,6 +45,8 @@ def run_command(
     dataset: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULTS.dataset,
     data_root: Annotated[str | None, typer.Option(help="Where the dataset's files are (folder or .npz).")] = None,
     seeds: Annotated[str, typer.Option(help="Seeds, comma separated.")] = "0",
+    split: Annotated[str, typer.Option(help="closed-set (every identity in training and retrieval) or open-set (disjoint training and retrieval identities).")] = DEFAULTS.split,
+    split_seeds: Annotated[str | None, typer.Option(help="Run every configuration on each of these splits, comma separated (default: split 0).")] = None,
     epochs: Annotated[int, typer.Option(help="Epoch budget of the protocol (deep methods).", min=1)] = DEFAULTS.epochs,
     batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
     standard: Annotated[str, typer.Option(help="as-published (each method's own optimizer and batch) or harness-standard.")] = DEFAULTS.standard,
@@ -71,7 +73,7 @@ def run_command(
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
     dataset_sets, protocol_sets, method_sets = split_sets(parse_sets(set_ or []))
     protocol = build_protocol(
-        {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "standard": standard},
+        {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "standard": standard, "split": split},
         protocol_sets, dataset_sets,
     )
     runs = plan_runs(
@@ -79,6 +81,7 @@ def run_command(
         protocol=protocol, backbone=backbone, head=head, loss=parse_loss(loss), sets=method_sets,
         data_root=data_root, device=device,
         acceleration=acceleration_spec(precision, compile_, device_data_mb, cuda_graph),
+        split_seeds=parse_seeds(split_seeds, "--split-seeds") if split_seeds else None,
     )
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
@@ -86,13 +89,16 @@ def run_command(
     data, fp = runs[0].data, runs[0].protocol_fingerprint
     tracker = Tracker(uri)
     experiment_id = tracker.experiment(experiment or f"facehash-{protocol.dataset}-{fp}")
+    splits = sorted({run.data.checksum() for run in runs})
+    identities = (f"{data.train_classes} training / {data.num_classes - data.train_classes} retrieval identities"
+                  if protocol.split == "open-set" else f"{data.num_classes} identities")
     console.print(
-        f"[bold]{len(runs)} run(s)[/] on {protocol.dataset} ({len(data.labels)} images, "
-        f"{data.num_classes} identities, split {data.checksum()}), protocol {fp}, store {uri}"
+        f"[bold]{len(runs)} run(s)[/] on {protocol.dataset} ({len(data.labels)} images, {identities}, "
+        f"{protocol.split} split {', '.join(splits)}), protocol {fp}, store {uri}"
     )
     execute_and_report(
         host, runs, build_executor(host, executor, max_parallel, ray_address), tracker, experiment_id,
         output, force=force, parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
-        parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.SPLIT_CHECKSUM: data.checksum(),
+        parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.SPLIT_CHECKSUM: ",".join(splits),
                      T.DATASET: protocol.dataset, T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
     )

@@ -1,9 +1,10 @@
 """The identical protocol every method runs under, and its fingerprint.
 
-A protocol fixes the dataset and its split, input size, normalisation, augmentation,
+A protocol fixes the dataset and its split rule (closed-set or open-set), input size, normalisation, augmentation,
 training budget, the shared ("harness-standard") settings and the evaluation. Its
-fingerprint hashes all of that plus the split checksum, so only runs with equal
-fingerprints are ever compared.
+fingerprint hashes all of that (except the split seed) plus the checksum of the dataset's
+images and identities, so only runs with equal fingerprints are ever compared, and runs
+on repeated splits of one protocol are compared together.
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ class EvaluationSpec(StrictModel):
     map_at_normalisation: Literal["retrieved", "min_r_k"] = "retrieved"
 
 
+class OpenSetSpec(StrictModel):
+    """Sizes of the identity-disjoint (``open-set``) partition.
+
+    ``retrieval_identities``: how many identities only ever serve as gallery and queries
+    (``None``: 30% of the dataset's identities, rounded, e.g. 12 of ORL's 40); the others
+    are training identities. Each retrieval identity gives ``queries`` images as queries and
+    the rest to the gallery; each training identity gives ``val`` held-out images to
+    validation (checkpoint selection) and the rest to training.
+    """
+
+    retrieval_identities: int | None = Field(None, ge=1)
+    queries: int = Field(2, ge=1)
+    val: int = Field(1, ge=0)
+
+
 class HarnessStandard(StrictModel):
     """Settings every deep method shares under ``standard='harness-standard'``."""
 
@@ -37,6 +53,10 @@ class ProtocolConfig(StrictModel):
 
     dataset: str = "orl"
     dataset_options: dict[str, Any] = Field(default_factory=dict)
+    # closed-set: every identity in training and retrieval (DDH); open-set: disjoint identities
+    split: Literal["closed-set", "open-set"] = "closed-set"
+    split_seed: int = Field(0, ge=0)  # which partition (open-set) or per-identity image split (closed-set)
+    open_set: OpenSetSpec = Field(default_factory=OpenSetSpec)
     input_size: int = Field(32, ge=8)
     normalisation: str = "channel-mean-std"  # a registered normaliser (bench plugins lists them)
     augmentation: Literal["none", "flip"] = "none"
@@ -47,13 +67,19 @@ class ProtocolConfig(StrictModel):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
 
-def fingerprint(protocol: ProtocolConfig, split_checksum: str) -> str:
-    """Hash of the protocol and the split checksum (hex, 12 chars).
+def fingerprint(protocol: ProtocolConfig, pool_checksum: str) -> str:
+    """Hash of the protocol (its split rule and sizes, not its ``split_seed``) and the
+    checksum of the dataset's images and identities (hex, 12 chars).
+
+    Runs on different split seeds of one protocol share the fingerprint, so a leaderboard
+    pools them; each run's own partition is its split checksum (tag ``split_checksum``).
 
     >>> a = fingerprint(ProtocolConfig(), "abc")
     >>> a == fingerprint(ProtocolConfig(epochs=5), "abc"), a == fingerprint(ProtocolConfig(), "abc")
     (False, True)
+    >>> a == fingerprint(ProtocolConfig(split_seed=3), "abc"), a == fingerprint(ProtocolConfig(split="open-set"), "abc")
+    (True, False)
     """
-    payload = {"protocol": protocol.model_dump(mode="json"), "split": split_checksum}
+    payload = {"protocol": protocol.model_dump(mode="json", exclude={"split_seed"}), "data": pool_checksum}
     return stable_hash(payload)[:12]
 

@@ -1,9 +1,12 @@
 """Face data in the harness: uint8 images, identity labels and a protocol split.
 
 Every dataset plugin returns a :class:`FaceData`. The split assigns each image to
-``train`` (also the retrieval gallery), ``val`` (model selection only) or ``query``.
-Its checksum is computed once and kept on the object; assigning new ``images``, ``labels``
-or ``split`` forgets it (the arrays themselves are treated as read-only).
+``train``, ``val`` (model selection only), ``query`` or ``gallery``. Closed-set data has no
+``gallery`` part: its training images are the retrieval gallery. Open-set data
+(:mod:`bench.data.openset`) keeps training and retrieval identities apart: ``train`` and
+``val`` hold the training identities, ``gallery`` and ``query`` the others.
+Its checksums are computed once and kept on the object; assigning new ``images``, ``labels``,
+``split`` or ``identities`` forgets them (the arrays themselves are treated as read-only).
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import numpy as np
 
 from bench.api.errors import BenchError
 
-TRAIN, VAL, QUERY = 0, 1, 2
-SPLIT_NAMES = {TRAIN: "train", VAL: "val", QUERY: "query"}
-CHECKSUMMED = frozenset({"images", "labels", "split"})  # the fields the checksum covers
+TRAIN, VAL, QUERY, GALLERY = 0, 1, 2, 3
+SPLIT_NAMES = {TRAIN: "train", VAL: "val", QUERY: "query", GALLERY: "gallery"}
+CHECKSUMMED = frozenset({"images", "labels", "split", "identities"})  # the fields the checksums cover
 
 
 @dataclass
@@ -32,10 +35,11 @@ class FaceData:
     identities: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     _checksum: str | None = field(default=None, init=False, repr=False, compare=False)
+    _pool_checksum: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in CHECKSUMMED:  # new pixels, labels or split: the kept checksum no longer holds
-            self.__dict__["_checksum"] = None
+        if name in CHECKSUMMED:  # new pixels, labels, split or names: the kept checksums no longer hold
+            self.__dict__["_checksum"] = self.__dict__["_pool_checksum"] = None
         super().__setattr__(name, value)
 
     def __post_init__(self) -> None:
@@ -64,6 +68,17 @@ class FaceData:
         return len(self.identities)
 
     @property
+    def train_classes(self) -> int:
+        """Classes an identity classifier needs: training labels are ``0..train_classes-1``
+        (every identity in closed-set data, the training identities in open-set data)."""
+        return int(self.labels[self.split == TRAIN].max()) + 1
+
+    @property
+    def gallery_part(self) -> int:
+        """The part that is the retrieval gallery: ``GALLERY`` in open-set data, else ``TRAIN``."""
+        return GALLERY if np.any(self.split == GALLERY) else TRAIN
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         c, h, w = self.images.shape[1:]
         return int(c), int(h), int(w)
@@ -74,7 +89,32 @@ class FaceData:
         return self.images[mask], self.labels[mask]
 
     def counts(self) -> dict[str, int]:
-        return {SPLIT_NAMES[k]: int(np.sum(self.split == k)) for k in SPLIT_NAMES}
+        """Images per split part (``gallery`` only when the data has one).
+
+        >>> FaceData("d", np.zeros((2, 1, 2, 2), np.uint8), np.array([0, 1]), np.array([0, 2]), ["a", "b"]).counts()
+        {'train': 1, 'val': 0, 'query': 1}
+        """
+        parts = [k for k in SPLIT_NAMES if k != GALLERY or np.any(self.split == GALLERY)]
+        return {SPLIT_NAMES[k]: int(np.sum(self.split == k)) for k in parts}
+
+    def pool_checksum(self) -> str:
+        """A stable hash of the pixels and each image's identity name, not of the split or the
+        label numbering (hex sha256, first 16 chars): equal for every split of the same images.
+
+        >>> x = np.zeros((2, 1, 2, 2), np.uint8)
+        >>> a = FaceData("d", x, np.array([0, 1]), np.array([0, 2]), ["a", "b"])
+        >>> b = FaceData("d", x, np.array([1, 0]), np.array([2, 0]), ["b", "a"])
+        >>> a.pool_checksum() == b.pool_checksum(), a.checksum() == b.checksum()
+        (True, False)
+        """
+        if self._pool_checksum is None:
+            h = hashlib.sha256()
+            h.update(repr(self.images.shape).encode())
+            h.update(np.ascontiguousarray(self.images).tobytes())
+            names = np.asarray(self.identities, dtype=object)[np.asarray(self.labels)]
+            h.update("\n".join(str(n) for n in names).encode())
+            self._pool_checksum = h.hexdigest()[:16]
+        return self._pool_checksum
 
     def checksum(self) -> str:
         """A stable hash of the pixels, labels and split (hex sha256, first 16 chars),

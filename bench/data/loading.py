@@ -1,15 +1,24 @@
 """The protocol's dataset for a run: read through the cache, resized to the protocol's input
-size, and kept once per process (a worker that executes many runs loads each dataset once)."""
+size, split by the protocol's split rule and seed, and kept once per process (a worker that
+executes many runs loads each dataset once).
+
+``closed-set`` passes the split seed to the dataset as its ``split_seed`` option (the
+per-identity image split); ``open-set`` loads the dataset as it is and re-splits it by
+identity (:func:`bench.data.openset.open_set_split`).
+"""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
+from bench.api.errors import BenchError
 from bench.config.hashing import stable_hash
 from bench.config.protocol import ProtocolConfig
 from bench.data.cache import load_dataset
 from bench.data.faces import FaceData
+from bench.data.openset import open_set_split
 from bench.data.preprocess import resize_uint8
 
 _LOADED: dict[str, FaceData] = {}
@@ -19,15 +28,38 @@ def load_data(host: Any, protocol: ProtocolConfig, data_root: str | None) -> Fac
     """The protocol's dataset, read through the cache (built and cached on first use),
     at the protocol's input size."""
     root = Path(data_root).expanduser() if data_root else None
-    data = load_dataset(host, protocol.dataset, root, protocol.dataset_options)
+    data = load_dataset(host, protocol.dataset, root, dataset_options(host, protocol))
     if data.images.shape[2:] != (protocol.input_size, protocol.input_size):
         data.images = resize_uint8(data.images, protocol.input_size)
+    return apply_split(data, protocol)
+
+
+def dataset_options(host: Any, protocol: ProtocolConfig) -> dict[str, Any]:
+    """The dataset's options for ``protocol``: closed-set adds the split seed as the
+    dataset's ``split_seed`` (the dataset's own default split for seed 0)."""
+    options = dict(protocol.dataset_options)
+    if protocol.split != "closed-set" or protocol.split_seed == 0:
+        return options
+    factory = host.datasets.resolve(protocol.dataset)[0].factory
+    if "split_seed" not in inspect.signature(factory).parameters:
+        raise BenchError(f"dataset '{protocol.dataset}' has a fixed split and no split_seed option; "
+                         "drop --split-seeds or use --split open-set")
+    if "split_seed" in options:
+        raise BenchError("both --split-seeds and dataset.split_seed given; keep one of them")
+    return {**options, "split_seed": protocol.split_seed}
+
+
+def apply_split(data: FaceData, protocol: ProtocolConfig) -> FaceData:
+    """``data`` under the protocol's split rule: as it is (closed-set) or re-split by identity."""
+    if protocol.split == "open-set":
+        return open_set_split(data, protocol.open_set, protocol.split_seed)
     return data
 
 
 def data_key(protocol: ProtocolConfig, data_root: str | None) -> str:
     """What identifies a loaded dataset (not the method, bits or seed of a run)."""
-    return stable_hash([protocol.dataset, protocol.dataset_options, protocol.input_size, data_root])
+    split = [protocol.split, protocol.split_seed, protocol.open_set.model_dump(mode="json")]
+    return stable_hash([protocol.dataset, protocol.dataset_options, protocol.input_size, data_root, split])
 
 
 def dataset_for(host: Any, protocol: ProtocolConfig, data_root: str | None) -> FaceData:

@@ -30,6 +30,7 @@ STANDARD_TAGS = frozenset({
     tags.METHOD, tags.BITS, tags.SEED, tags.DATASET, tags.SPLIT_CHECKSUM, tags.PROTOCOL_FINGERPRINT,
     tags.CONFIG_HASH, tags.CODE_FINGERPRINT, tags.STANDARD, tags.METHOD_KIND, tags.OVERRIDES, tags.DEVICE,
     tags.DEVICE_NAME, tags.KIND, tags.COMMAND, tags.RESUMED_FROM_EPOCH, tags.SWEEP_FILE,
+    tags.SPLIT, tags.SPLIT_SEED,
 })
 
 
@@ -140,6 +141,8 @@ def label_variants(df: pd.DataFrame) -> pd.DataFrame:
     df["variant"] = df["variant_key"].map(labels)
     df["bits"] = df[tags.column(tags.BITS)].astype(int)
     df["seed"] = df[tags.column(tags.SEED)].astype(int)
+    split_seed = tags.column(tags.SPLIT_SEED)  # runs stored before split seeds: seed 0
+    df["split_seed"] = df[split_seed].fillna("0").astype(int) if split_seed in df else 0
     return df
 
 

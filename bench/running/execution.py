@@ -75,6 +75,8 @@ def compute_run(
     normaliser = run.host.normalisers.build(protocol.normalisation, data.images, data.split)
     train_x, train_y = data.part(TRAIN)
     query_x, query_y = data.part(QUERY)
+    gallery_part = data.gallery_part  # TRAIN (closed-set) or GALLERY (open-set: other identities)
+    gallery_x, gallery_y = data.part(gallery_part)
     state = None
     extra: dict[str, float] = {}
     tags: dict[str, str] = {}
@@ -83,12 +85,12 @@ def compute_run(
             return normaliser.apply(torch.from_numpy(x), part).flatten(1).numpy()
 
         encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, config)
-        gallery = sign_codes(encoder(vectors(train_x, TRAIN)))
+        gallery = sign_codes(encoder(vectors(gallery_x, gallery_part)))
         query = sign_codes(encoder(vectors(query_x, QUERY)))
     else:
         accel = run.acceleration
         accel.activate()
-        ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed, train_size=len(train_y))
+        ctx = BuildContext(spec.bits, data.train_classes, data.image_shape, spec.seed, train_size=len(train_y))
         model, loss = build_parts(run.host, config, ctx)
         model, loss = accel.prepare_model(model.to(device)), loss.to(device)
         t = config.training
@@ -118,9 +120,10 @@ def compute_run(
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
         tags = {T.ACCEL_STEP: result.step_status}
-        gallery = encode_codes(model, source.images, normaliser, TRAIN, device)
+        gallery = encode_codes(model, source.images if gallery_part == TRAIN else gallery_x, normaliser,
+                               gallery_part, device)
         query = encode_codes(model, query_x, normaliser, QUERY, device)
-    evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device),
+    evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(host=run.host))
     return Computed(gallery, query, evaluation, state, extra, tags)
 
@@ -135,8 +138,9 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
     np.savez_compressed(
         folder / "codes.npz",
         gallery_codes=pack_codes(computed.gallery_codes), query_codes=pack_codes(computed.query_codes),
-        gallery_labels=data.part(TRAIN)[1], query_labels=data.part(QUERY)[1],
-        gallery_index=np.flatnonzero(data.split == TRAIN), query_index=np.flatnonzero(data.split == QUERY),
+        gallery_labels=data.part(data.gallery_part)[1], query_labels=data.part(QUERY)[1],
+        gallery_index=np.flatnonzero(data.split == data.gallery_part),
+        query_index=np.flatnonzero(data.split == QUERY),
         bits=np.int64(spec.bits),
     )
     save_evaluation_artifacts(computed.evaluation, folder)

@@ -91,6 +91,7 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
     tags = {
         T.METHOD: spec.method, T.BITS: str(spec.bits), T.SEED: str(spec.seed),
         T.DATASET: spec.protocol.dataset, T.SPLIT_CHECKSUM: data.checksum(),
+        T.SPLIT: spec.protocol.split, T.SPLIT_SEED: str(spec.protocol.split_seed),
         T.PROTOCOL_FINGERPRINT: protocol_fingerprint,
         T.CONFIG_HASH: spec.config_hash(), T.CODE_FINGERPRINT: code, T.STANDARD: spec.protocol.standard,
         T.METHOD_KIND: method.kind, T.OVERRIDES: json.dumps(spec.overrides),

@@ -1,4 +1,4 @@
-"""Plan runs (method x bits x seed) and resolve each once into a :class:`PreparedRun`: the
+"""Plan runs (method x bits x seed x split seed) and resolve each once into a :class:`PreparedRun`: the
 method, its validated config, the device and its acceleration settings, the dataset (its
 checksum computed once), the protocol and code fingerprints and the run's tags.
 
@@ -23,7 +23,7 @@ from bench.config.device import resolve_device
 from bench.config.protocol import ProtocolConfig, fingerprint
 from bench.config.settings import LossEdit, applies_to, method_config
 from bench.data.faces import FaceData
-from bench.data.loading import dataset_for
+from bench.data.loading import apply_split, dataset_for
 from bench.running.identity import code_fingerprint, identity_tags
 from bench.running.spec import RunSpec
 from bench.training.acceleration import Acceleration, AccelerationSpec, resolve_acceleration
@@ -70,7 +70,7 @@ def prepare_run(
     elif acceleration is None:
         acceleration = resolve_acceleration(spec.acceleration, device)
     data = data if data is not None else dataset_for(host, spec.protocol, spec.data_root)
-    protocol_fp = fingerprint(spec.protocol, data.checksum())
+    protocol_fp = fingerprint(spec.protocol, data.pool_checksum())
     code = code_fingerprint(host, spec, method, config)
     tags = identity_tags(host, spec, method, config, data, protocol_fp, code)
     return PreparedRun(spec, host, method, config, device, acceleration, data, protocol_fp, code, tags)
@@ -91,10 +91,13 @@ def plan_runs(
     device: str = "auto",
     acceleration: AccelerationSpec | None = None,
     data: FaceData | None = None,
+    split_seeds: Sequence[int] | None = None,
 ) -> list[PreparedRun]:
     """Expand and validate runs, then prepare each; raises :class:`BenchError` on any bad input.
 
-    ``data``: the runs' dataset, when it is not the protocol's registered one (tests, scripts).
+    ``data``: the runs' dataset, when it is not the protocol's registered one (tests, scripts);
+    an open-set protocol re-splits it by identity. ``split_seeds``: run every configuration on
+    each of these splits (default: the protocol's ``split_seed``).
     """
     acceleration = acceleration or AccelerationSpec()
     resolved_device = resolve_device(device)
@@ -102,6 +105,14 @@ def plan_runs(
     resolved_accel = resolve_acceleration(acceleration, resolved_device)
     host.normalisers.resolve(protocol.normalisation)  # an unknown name fails here, listing the known ones
     known = frozenset(host.methods.names())
+    split_seeds = list(split_seeds) if split_seeds else [protocol.split_seed]
+    if len(set(split_seeds)) != len(split_seeds) or min(split_seeds) < 0:
+        raise BenchError(f"--split-seeds {','.join(map(str, split_seeds))}: give each split seed once, "
+                         "as an integer >= 0")
+    if data is not None and protocol.split == "closed-set" and split_seeds != [protocol.split_seed]:
+        raise BenchError("split seeds of a closed-set protocol re-split the registered dataset; "
+                         "with data given, use the open-set split or drop the split seeds")
+    protocols = [protocol.model_copy(update={"split_seed": k}) for k in split_seeds]
     planned = []
     for name in methods:
         method = host.methods.get(name)
@@ -117,18 +128,18 @@ def plan_runs(
         )
         if deep:
             check_parts(host, config)
-        for b in bits:
-            for seed in seeds:
-                spec = RunSpec(
-                    method=name, bits=b, seed=seed, protocol=protocol,
-                    method_config=config.model_dump(mode="json"),
-                    overrides={k: v for k, v in overrides.items() if v},
-                    data_root=data_root, device=device,
-                    # execution settings concern deep training only; fitted methods keep the defaults
-                    acceleration=acceleration if deep else AccelerationSpec(),
-                )
-                planned.append((spec, config))
-    if data is None:  # after every other check: loading may build the dataset's cache entry
-        data = dataset_for(host, protocol, data_root)
-    return [prepare_run(host, spec, data=data, config=config, device=resolved_device,
-                        acceleration=resolved_accel) for spec, config in planned]
+        for split_protocol, b, seed in ((p, b, s) for p in protocols for b in bits for s in seeds):
+            spec = RunSpec(
+                method=name, bits=b, seed=seed, protocol=split_protocol,
+                method_config=config.model_dump(mode="json"),
+                overrides={k: v for k, v in overrides.items() if v},
+                data_root=data_root, device=device,
+                # execution settings concern deep training only; fitted methods keep the defaults
+                acceleration=acceleration if deep else AccelerationSpec(),
+            )
+            planned.append((spec, config))
+    # after every other check: loading may build the dataset's cache entry
+    split_data = {p.split_seed: dataset_for(host, p, data_root) if data is None else apply_split(data, p)
+                  for p in protocols}
+    return [prepare_run(host, spec, data=split_data[spec.protocol.split_seed], config=config,
+                        device=resolved_device, acceleration=resolved_accel) for spec, config in planned]

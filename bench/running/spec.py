@@ -48,8 +48,17 @@ class RunSpec(StrictModel):
 
     @property
     def name(self) -> str:
-        """The run's name: ``<label>-<bits>b-s<seed>``, e.g. ``dcbh-12b-s0``."""
-        return f"{self.label}-{self.bits}b-s{self.seed}"
+        """The run's name: ``<label>-<bits>b-s<seed>``, e.g. ``dcbh-12b-s0``, then the split:
+        ``-open<k>`` under the open-set protocol with split seed k, ``-split<k>`` for a
+        closed-set split seed k other than 0.
+
+        >>> protocol = ProtocolConfig(split="open-set", split_seed=2)
+        >>> RunSpec(method="lsh", bits=12, seed=0, protocol=protocol, method_config={}).name
+        'lsh-12b-s0-open2'
+        """
+        split = self.protocol.split_seed
+        suffix = f"-open{split}" if self.protocol.split == "open-set" else f"-split{split}" if split else ""
+        return f"{self.label}-{self.bits}b-s{self.seed}{suffix}"
 
     @property
     def folder_name(self) -> str:

@@ -26,6 +26,8 @@ REEVALUATED = "facehash.reevaluated"
 ACCEL_STEP = "facehash.accel.step"
 ACCEL_PREFIX = "facehash.accel."  # how a run used its device (precision, memory format, ...)
 DEVIATION_PREFIX = "facehash.deviation."
+SPLIT = "facehash.split"  # closed-set or open-set
+SPLIT_SEED = "facehash.split_seed"
 
 # parent runs
 KIND = "facehash.kind"
