@@ -29,7 +29,8 @@ from bench.tracking import tags
 from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
 from bench.tracking.reading import StoreReader
 
-FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "queries_without_relevant")
+FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "queries_without_relevant",
+                 "tar_at_far_1e-3", "tar_at_far_1e-2", "eer", "roc_auc", "rank1", "rank5")
 PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r(\d+)$")
 
 

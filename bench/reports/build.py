@@ -29,6 +29,7 @@ from bench.tracking.reading import RunArtifacts, StoreReader
 PROVENANCE_TAGS = (tags.GIT_COMMIT, tags.DEVICE, tags.DEVICE_NAME)
 PROVENANCE_PREFIXES = (tags.VERSIONS_PREFIX, tags.ACCEL_PREFIX)
 SPLIT_CHECKSUM = tags.column(tags.SPLIT_CHECKSUM)
+CMC_METRICS = ("rank1", "rank5")  # identification metrics with per-query values (per_query.npz)
 
 
 @dataclass
@@ -94,9 +95,13 @@ def build_report(
     runset.notes += code_notes(cells, runs)
     reader = StoreReader(uri)
     with RunArtifacts(reader) as artifacts:
-        if per_query_key(options.metric) is not None:
-            per_query = _per_query(artifacts, runs, options.metric, runset.notes)
-            cells = add_uncertainty(cells, per_query, options.reference, resamples=options.resamples)
+        several_splits = bool((cells["n_splits"] > 1).any())
+        if per_query_key(options.metric) is not None or several_splits:
+            per_query = {} if per_query_key(options.metric) is None else \
+                _per_query(artifacts, runs, options.metric, runset.notes)
+            run_values = dict(zip(runs["run_id"], runs[f"metrics.{options.metric}"], strict=True))
+            cells = add_uncertainty(cells, per_query, options.reference, resamples=options.resamples,
+                                    run_values=run_values)
         published = gaps = None
         if options.published:
             published = load_published(options.published, runset.dataset)
@@ -104,8 +109,10 @@ def build_report(
             if published.empty:
                 runset.notes.append(f"{options.published} has no published rows for dataset '{runset.dataset}'")
         specs = _specs(artifacts, runs)
-        notation = legend(options.metric, options.reference, bool(cells["ci_low"].notna().any()),
-                          options.resamples, bool(cells["tie_best"].notna().any()), bool(cells["mixed_code"].any()))
+        one_split = cells["n_splits"] <= 1
+        notation = legend(options.metric, options.reference, bool(cells.loc[one_split, "ci_low"].notna().any()),
+                          options.resamples, bool(cells["tie_best"].notna().any()), bool(cells["mixed_code"].any()),
+                          several_splits)
         report = Report(runset, options, cells, notation, published, gaps)
         report.protocol = _protocol(runset, specs)
         report.provenance = _provenance(runs, reader)
@@ -124,9 +131,11 @@ def build_report(
 def per_query_key(metric: str) -> str | None:
     """The per-query array behind a mean metric in ``per_query.npz`` (``None``: there is none).
 
-    >>> per_query_key("map"), per_query_key("map_legacy"), per_query_key("precision_at_50")
-    ('ap', 'ap_legacy', None)
+    >>> per_query_key("map"), per_query_key("map_legacy"), per_query_key("precision_at_50"), per_query_key("rank1")
+    ('ap', 'ap_legacy', None, 'rank1')
     """
+    if metric in CMC_METRICS:
+        return metric
     return "ap" + metric[3:] if metric.startswith("map") else None
 
 
@@ -161,7 +170,7 @@ def _specs(artifacts: RunArtifacts, runs: pd.DataFrame) -> dict[str, dict[str, A
     """The RunSpec dump (config.yaml) of each variant's first run."""
     specs = {}
     for variant, group in runs.groupby("variant"):
-        path = artifacts.get(group.sort_values("seed")["run_id"].iloc[0], "config.yaml")
+        path = artifacts.get(group.sort_values(["split_seed", "seed"])["run_id"].iloc[0], "config.yaml")
         if path is not None:
             specs[variant] = yaml.safe_load(path.read_text())
     return specs
@@ -179,10 +188,13 @@ def _protocol(runset: RunSet, specs: dict[str, dict]) -> dict[str, Any]:
             "standard": protocol["standard"], "input size": protocol["input_size"],
             "normalisation": protocol["normalisation"], "augmentation": protocol["augmentation"],
             "dataset options": json.dumps(protocol["dataset_options"]) if protocol["dataset_options"] else "defaults",
+            "split": protocol.get("split", "closed-set") + (
+                f" ({json.dumps(protocol['open_set'])})" if protocol.get("split") == "open-set" else ""),
             "evaluation": json.dumps(protocol["evaluation"]),
         })
     counts = runs.groupby("variant")["seed"].nunique()
     info["runs"] = f"{len(runs)} ({', '.join(f'{v}: {n} seed(s)' for v, n in counts.items())})"
+    info["split seeds"] = ", ".join(str(k) for k in sorted(runs["split_seed"].unique()))
     return info
 
 
@@ -255,6 +267,11 @@ def _plots(artifacts, runs, cells, metric, published, folder: Path, notes: list[
         out.append(_image("Precision-recall curves", pr))
     else:
         notes.append("no run stored a precision-recall curve (curves.json); that plot is omitted")
+    roc = plots.roc_curves(curves, variants, folder / "roc_curves.png")
+    if roc is not None:
+        out.append(_image("Verification ROC", roc))
+    else:
+        notes.append("no run stored an ROC curve (curves.json from an older version); that plot is omitted")
     pk = plots.precision_at_k(runs, variants, folder / "precision_at_k.png")
     if pk is not None:
         out.append(_image("Precision@K", pk))
@@ -270,7 +287,7 @@ def _galleries(artifacts, runs, specs, ranked, count: int, folder: Path, notes: 
     rank = {v: i for i, v in enumerate(dict.fromkeys(ranked))}
     groups = sorted(runs.groupby(["variant", "bits"]), key=lambda item: (rank.get(item[0][0], len(rank)), item[0][1]))
     for (variant, bits), group in groups:
-        run = group.sort_values("seed").iloc[0]
+        run = group.sort_values(["split_seed", "seed"]).iloc[0]  # the run _specs describes
         codes = artifacts.get(run["run_id"], "codes.npz")
         if codes is None or variant not in specs:
             notes.append(f"no gallery for {variant} at {bits} bits: the run lacks codes.npz or config.yaml")

@@ -1,6 +1,6 @@
 """Report plots as PNG files (matplotlib's object API with the Agg canvas; no pyplot state):
-the metric vs code length with error bars, precision-recall curves per code length, and
-precision@K curves. Each variant keeps one colour in every plot.
+the metric vs code length with error bars, precision-recall curves per code length,
+verification ROC curves per code length, and precision@K curves. Each variant keeps one colour in every plot.
 """
 
 from __future__ import annotations
@@ -115,6 +115,37 @@ def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], pa
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="best")
     fig.suptitle("Precision-recall over Hamming radius (mean over seeds)", fontsize=11)
+    return _save(fig, path)
+
+
+def roc_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], path: Path) -> Path | None:
+    """Verification ROC (TAR vs FAR over integer Hamming thresholds, averaged pointwise over
+    runs), one panel per code length; ``None`` when no run stored an ROC."""
+    pairs = {k: [(np.asarray(c["roc_far"], float), np.asarray(c["roc_tar"], float))
+                 for c in v if "roc_far" in c and "roc_tar" in c] for k, v in curves.items()}
+    pairs = {k: v for k, v in pairs.items() if v and len({len(p[0]) for p in v}) == 1}
+    if not pairs:
+        return None
+    bits = sorted({b for _, b in pairs})
+    colour = colours(variants)
+    fig, axes = _panels(len(bits))
+    for ax, b in zip(axes, bits, strict=False):
+        for variant in variants:
+            runs = pairs.get((variant, b))
+            if runs:
+                ax.plot(np.mean([f for f, _ in runs], axis=0), np.mean([t for _, t in runs], axis=0),
+                        marker=".", markersize=3, label=variant, color=colour[variant])
+        ax.plot([0, 1], [0, 1], color="0.7", linewidth=0.8, linestyle=":")
+        ax.set_title(f"{b} bits", fontsize=10)
+        ax.set_xlabel("FAR (impostor pairs accepted)")
+        ax.set_ylabel("TAR (genuine pairs accepted)")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(bits):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("Verification ROC over Hamming thresholds (mean over runs)", fontsize=11)
     return _save(fig, path)
 
 

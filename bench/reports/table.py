@@ -1,6 +1,8 @@
-"""The leaderboard: one cell per (method variant, bits) with mean +/- std over seeds, the
-number of seeds, the best cell per column, and (for ``map``) a bootstrap interval over
-queries and a paired test against a reference method.
+"""The leaderboard: one cell per (method variant, bits) with mean +/- std over its runs
+(seeds, and split seeds when the runs repeat the split), the number of runs, the best cell
+per column, and (for ``map`` and ``rank1``/``rank5``) a bootstrap interval and a paired test
+against a reference method: over queries for runs on one split, over runs paired by
+(split seed, seed) for runs on several splits (their queries differ).
 
 Cells are a tidy table (one row per cell, :data:`COLUMNS`); :func:`pivot` lays them out
 as variant x bits for display.
@@ -24,18 +26,20 @@ COLUMNS: dict[str, type] = {
     "mean": float, "std": float, "ci_low": float, "ci_high": float, "queries": int,
     "p_value": float, "p_holm": float, "vs_reference": str, "best": bool, "run_ids": str,
     "tie_worst": float, "tie_best": float, "codes": str, "mixed_code": bool,
+    "n_splits": int, "splits": str, "run_keys": str,  # run_keys: split_seed:seed per run, as run_ids
 }
 # For map: the engine's expected AP averages over random orders inside equal distances;
 # map_worst / map_best bound it, so their spread shows how much ties decide the number.
 TIE_BOUNDS = {"map": ("map_worst", "map_best")}
-LOWER_IS_BETTER = frozenset({"wall_seconds", "queries_without_relevant", "train_steps"})
+LOWER_IS_BETTER = frozenset({"wall_seconds", "queries_without_relevant", "train_steps", "eer"})
 LOWER_IS_BETTER_PREFIXES = ("empty_",)  # queries with nothing within the radius
 ALPHA = 0.05
 MARKERS = {"better": "▲", "worse": "▼", "reference": "ref", "n.s.": "", "": ""}
 
 
 def summarise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Cells of ``metric``: mean, sample std (ddof=1; NaN for one seed), seeds, best marks,
+    """Cells of ``metric``: mean, sample std (ddof=1; NaN for one run) over the runs of every
+    seed and split seed, seeds, split seeds, best marks,
     the code fingerprints of the cell's runs and whether its row mixes versions of the code.
 
     Rows are ranked by the variant's average cell mean (best first), then by bits.
@@ -45,8 +49,9 @@ def summarise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
         logged = sorted(c[len("metrics."):] for c in runs if c.startswith("metrics."))
         raise BenchError(f"--metric {metric}: no run logged it; logged metrics: {', '.join(logged)}")
     rows = []
+    runs = runs if "split_seed" in runs else runs.assign(split_seed=0)
     for (key, bits), group in runs.groupby(["variant_key", "bits"], sort=True):
-        group = group[group[column].notna()].sort_values("seed")
+        group = group[group[column].notna()].sort_values(["split_seed", "seed"])
         if group.empty:
             continue
         values = group[column].to_numpy(dtype=np.float64)
@@ -61,6 +66,9 @@ def summarise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
             "run_ids": ",".join(group["run_id"]),
             **_tie_bounds(group, metric),
             "codes": ",".join(sorted(set(run_codes(group)))), "mixed_code": False,
+            "n_splits": int(group["split_seed"].nunique()),
+            "splits": ",".join(str(s) for s in sorted(group["split_seed"].unique())),
+            "run_keys": ",".join(f"{k}:{s}" for k, s in zip(group["split_seed"], group["seed"], strict=True)),
         })
     cells = pd.DataFrame(rows, columns=list(COLUMNS))
     cells["mixed_code"] = mixed_rows(cells)
@@ -123,23 +131,47 @@ def find_reference(cells: pd.DataFrame, reference: str) -> str:
     raise BenchError(f"--reference {reference}: no such method in these runs; known: {labels}")
 
 
+def run_vector(cell: pd.Series, run_values: dict[str, float]) -> dict[str, float] | None:
+    """The cell's run values by ``split_seed:seed``, or ``None`` if a run lacks its value.
+
+    >>> cell = pd.Series({"run_ids": "a,b", "run_keys": "0:0,1:0"})
+    >>> run_vector(cell, {"a": 0.5, "b": 0.7}), run_vector(cell, {"a": 0.5})
+    ({'0:0': 0.5, '1:0': 0.7}, None)
+    """
+    ids, keys = cell["run_ids"].split(","), str(cell["run_keys"]).split(",")
+    if any(r not in run_values or pd.isna(run_values[r]) for r in ids):
+        return None
+    return {k: float(run_values[r]) for k, r in zip(keys, ids, strict=True)}
+
+
 def add_uncertainty(
     cells: pd.DataFrame,
     per_query: dict[str, np.ndarray],
     reference: str | None = None,
     resamples: int = 2000,
     seed: int = 0,
+    run_values: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Fill the 95% bootstrap CI over queries and the paired test against ``reference``.
+    """Fill the 95% bootstrap CI and the paired test against ``reference``.
 
-    Both use the per-query AP averaged over the cell's seeds, so they describe the
-    uncertainty from the choice of queries; seed-to-seed spread is the std column.
-    p-values are Holm-adjusted over all tested cells; a cell is ``better``/``worse`` when
-    the adjusted p < 0.05.
+    A cell on one split uses the per-query values averaged over its seeds, so both describe
+    the uncertainty from the choice of queries; seed-to-seed spread is the std column. A cell
+    whose runs span several split seeds (queries differ per split) uses its runs' values
+    (``run_values`` by run id): the interval resamples runs and the test pairs the runs of
+    equal (split seed, seed). p-values are Holm-adjusted over all tested cells; a cell is
+    ``better``/``worse`` when the adjusted p < 0.05.
     """
     cells = cells.copy()
     averaged = {}
     for i, cell in cells.iterrows():
+        if cell.get("n_splits", 1) > 1:
+            by_run = run_vector(cell, run_values or {})
+            if by_run is None:
+                continue
+            averaged[i] = by_run
+            cells.loc[i, ["ci_low", "ci_high"]] = bootstrap_ci(np.array(list(by_run.values())),
+                                                               resamples=resamples, seed=seed)
+            continue
         vector = seed_averaged(cell["run_ids"].split(","), per_query)
         if vector is None:
             continue
@@ -155,8 +187,14 @@ def add_uncertainty(
         j = ref_rows.get(int(cell["bits"]))
         if cell["variant_key"] == ref_key:
             cells.loc[i, "vs_reference"] = "reference"
-        elif j is not None and i in averaged and j in averaged and len(averaged[i]) == len(averaged[j]):
-            cells.loc[i, "p_value"] = paired_signflip_test(averaged[i], averaged[j], resamples=5 * resamples, seed=seed)
+        elif j is not None and i in averaged and j in averaged:
+            a, b = averaged[i], averaged[j]
+            if isinstance(a, dict) != isinstance(b, dict) or len(a) != len(b) or \
+                    (isinstance(a, dict) and set(a) != set(b)):
+                continue  # nothing to pair: other splits, seeds or queries
+            if isinstance(a, dict):  # runs paired by (split seed, seed)
+                a, b = np.array([a[k] for k in sorted(a)]), np.array([b[k] for k in sorted(a)])
+            cells.loc[i, "p_value"] = paired_signflip_test(a, b, resamples=5 * resamples, seed=seed)
             tested.append(i)
     if tested:
         adjusted = holm(cells.loc[tested, "p_value"].tolist())
@@ -195,10 +233,15 @@ def pivot(cells: pd.DataFrame) -> tuple[list[str], list[int], dict[tuple[str, in
 
 
 def legend(metric: str, reference: str | None, has_intervals: bool, resamples: int = 2000,
-           has_ties: bool = False, mixed_code: bool = False) -> list[str]:
+           has_ties: bool = False, mixed_code: bool = False, splits: bool = False) -> list[str]:
     """Lines explaining the table's notation."""
     best = "lowest" if lower_is_better(metric) else "highest"
     lines = [f"{metric}: mean ± sample std over seeds (n = seeds); the {best} mean per code length is in bold."]
+    if splits:
+        lines[0] = (f"{metric}: mean ± sample std over the runs of every split seed and seed (n = runs); the {best} "
+                    "mean per code length is in bold.")
+        lines.append("cells whose runs span several splits: [a, b] is a percentile bootstrap interval over the runs, "
+                     "and the paired test pairs runs of equal (split seed, seed).")
     if has_intervals:
         lines.append(f"[a, b] / 95% CI: percentile bootstrap interval over queries of the seed-averaged per-query "
                      f"value behind {metric}; it shows how much the choice of queries moves the number.")

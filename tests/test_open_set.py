@@ -1,0 +1,100 @@
+"""The open-set protocol (identity-disjoint partition) and repeated splits: disjointness, a
+partition identical across runs and processes, fingerprints, and the leaderboard's pooling."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from bench.api.errors import BenchError
+from bench.api.pluginhost import default_host
+from bench.config.protocol import OpenSetSpec, ProtocolConfig, fingerprint
+from bench.data.faces import GALLERY, QUERY, TRAIN, VAL
+from bench.data.loading import dataset_for
+from bench.data.openset import open_set_split
+from bench.running.planning import plan_runs
+
+SYNTH = {"identities": 10, "images_per_identity": 8, "size": 16}
+
+
+def protocol(split_seed: int = 0, **open_set) -> ProtocolConfig:
+    return ProtocolConfig(dataset="synthfaces", dataset_options=SYNTH, input_size=16, split="open-set",
+                          split_seed=split_seed, open_set=OpenSetSpec(**open_set))
+
+
+def sides(data):
+    """Identity names of the training side (train, val) and the retrieval side (gallery, query)."""
+    names = np.asarray(data.identities)
+    return (set(names[data.labels[np.isin(data.split, (TRAIN, VAL))]]),
+            set(names[data.labels[np.isin(data.split, (GALLERY, QUERY))]]))
+
+
+def partition_text(split_seed: int) -> str:
+    data = dataset_for(default_host(), protocol(split_seed), None)
+    return json.dumps([data.checksum(), data.meta["open_set"]["retrieval_identities"]])
+
+
+def test_training_and_retrieval_identities_are_disjoint_and_sized():
+    data = dataset_for(default_host(), protocol(0), None)
+    train, retrieval = sides(data)
+    assert not train & retrieval and len(train) == 7 and len(retrieval) == 3  # 30% of 10
+    assert train | retrieval == set(data.identities)
+    assert data.train_classes == 7 and set(data.labels[data.split == TRAIN]) == set(range(7))
+    for label in range(10):
+        parts = data.split[data.labels == label]
+        expected = {VAL: 1, TRAIN: 7} if label < 7 else {QUERY: 2, GALLERY: 6}
+        assert {int(k): int(np.sum(parts == k)) for k in np.unique(parts)} == expected
+    closed = dataset_for(default_host(), protocol(0).model_copy(update={"split": "closed-set"}), None)
+    assert closed.gallery_part == TRAIN and data.gallery_part == GALLERY  # guard: the closed set shares identities
+    assert sides(closed)[0] == sides(closed)[1]
+
+
+def test_the_partition_is_identical_across_runs_and_processes_for_a_split_seed():
+    here = partition_text(2)
+    assert partition_text(2) == here  # again in this process
+    code = "from tests.test_open_set import partition_text; print(partition_text(2)); print(partition_text(3))"
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__))).stdout.splitlines()
+    assert out[0] == here and out[1] != here  # another split seed draws another partition
+
+
+def test_split_seeds_share_the_fingerprint_but_not_the_split_checksum():
+    runs = plan_runs(default_host(), methods=["lsh"], bits=[8], seeds=[0], protocol=protocol(),
+                     split_seeds=[0, 1], device="cpu")
+    assert [r.spec.name for r in runs] == ["lsh-8b-s0-open0", "lsh-8b-s0-open1"]
+    assert runs[0].protocol_fingerprint == runs[1].protocol_fingerprint
+    assert runs[0].checksum != runs[1].checksum
+    assert runs[0].tags["facehash.split_seed"] == "0" and runs[1].tags["facehash.split"] == "open-set"
+    closed = ProtocolConfig(dataset="synthfaces", dataset_options=SYNTH, input_size=16)
+    assert fingerprint(closed, runs[0].data.pool_checksum()) != runs[0].protocol_fingerprint
+    with pytest.raises(BenchError, match="no split_seed option"):  # synthfaces has a fixed split
+        plan_runs(default_host(), methods=["lsh"], bits=[8], seeds=[0], protocol=closed, split_seeds=[0, 1])
+    with pytest.raises(BenchError, match="retrieval identities of 10"):
+        open_set_split(runs[0].data, OpenSetSpec(retrieval_identities=10), 0)
+
+
+def test_split_seeds_give_one_run_each_and_the_leaderboard_pools_them(cli, store):
+    code, out, err = cli("run", "--method", "lsh", "--split-seeds", "0,1,2", "--bits", "12", "--tracking-uri", store)
+    assert code == 0, err
+    client = MlflowClient(tracking_uri=store)
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
+            if r.data.tags.get("mlflow.parentRunId")]
+    assert sorted(r.info.run_name for r in runs) == ["lsh-12b-s0", "lsh-12b-s0-split1", "lsh-12b-s0-split2"]
+    assert len({r.data.tags["facehash.split_checksum"] for r in runs}) == 3
+    assert len({r.data.tags["facehash.protocol_fingerprint"] for r in runs}) == 1
+    for r in runs:
+        assert {"tar_at_far_1e-3", "tar_at_far_1e-2", "eer", "roc_auc", "rank1", "rank5"} <= set(r.data.metrics)
+    code, out, err = cli("leaderboard", "--tracking-uri", store, "--format", "json", "--no-log")
+    assert code == 0, err
+    [cell] = json.loads(out)["cells"]
+    maps = [r.data.metrics["map"] for r in runs]
+    assert cell["n_seeds"] == 3 and cell["n_splits"] == 3 and cell["splits"] == "0,1,2"
+    assert abs(cell["mean"] - np.mean(maps)) < 1e-12 and abs(cell["std"] - np.std(maps, ddof=1)) < 1e-12
+    assert min(maps) <= cell["ci_low"] <= cell["ci_high"] <= max(maps)  # bootstrap over the 3 runs
