@@ -98,3 +98,6 @@ def test_split_seeds_give_one_run_each_and_the_leaderboard_pools_them(cli, store
     assert cell["n_seeds"] == 3 and cell["n_splits"] == 3 and cell["splits"] == "0,1,2"
     assert abs(cell["mean"] - np.mean(maps)) < 1e-12 and abs(cell["std"] - np.std(maps, ddof=1)) < 1e-12
     assert min(maps) <= cell["ci_low"] <= cell["ci_high"] <= max(maps)  # bootstrap over the 3 runs
+    code, out, err = cli("leaderboard", "--tracking-uri", store, "--format", "json", "--no-log", "--metric", "eer")
+    [cell] = json.loads(out)["cells"]
+    assert code == 0 and abs(cell["mean"] - np.mean([r.data.metrics["eer"] for r in runs])) < 1e-12

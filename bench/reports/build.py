@@ -21,7 +21,7 @@ from bench.reports.code_versions import code_notes
 from bench.reports.gallery import run_gallery
 from bench.reports.published import gap_table, load_published
 from bench.reports.query import TAG_COLUMN, RunSet, load_runs, method_tags
-from bench.reports.table import add_uncertainty, legend, summarise
+from bench.reports.table import add_uncertainty, legend, metric_means, summarise
 from bench.tracking import tags
 from bench.tracking.client import Tracker, flatten
 from bench.tracking.reading import RunArtifacts, StoreReader
@@ -68,6 +68,7 @@ class Report:
     provenance: dict[str, list[str]] = field(default_factory=dict)
     reproduce: dict[str, str] = field(default_factory=dict)
     variant_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    verification: pd.DataFrame = field(default_factory=pd.DataFrame)  # table.metric_means of the runs
 
     @property
     def notes(self) -> list[str]:
@@ -118,6 +119,7 @@ def build_report(
         report.provenance = _provenance(runs, reader)
         report.reproduce = {v: reproduce_command(specs[v], cells[cells["variant"] == v]) for v in specs}
         report.variant_tags = {v: method_tags(g.iloc[0]) for v, g in runs.groupby("variant")}
+        report.verification = metric_means(runs)
         if options.plots or options.gallery_queries:
             folder = options.image_dir or artifacts.folder / "images"
             if options.plots:

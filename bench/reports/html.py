@@ -53,6 +53,12 @@ def render_html(report: Report) -> str:
         '<h2 id="table">Results</h2>', _table(report),
         '<ul class="legend">' + "".join(f"<li>{escape(line)}</li>" for line in report.legend) + "</ul>",
     ]
+    if len(report.verification):
+        parts += ['<h2 id="verification">Verification and identification</h2>',
+                  '<p class="sub">Means over each row\'s runs. rank1/rank5: CMC, expected under a random order '
+                  "inside Hamming ties; tar_at_far_X: TAR at the largest integer distance threshold whose FAR "
+                  "&le; X, pairs at the threshold accepted; eer and roc_auc on the ROC polyline.</p>",
+                  _frame(report.verification)]
     if report.gaps is not None and len(report.gaps):
         parts += ['<h2 id="published">Published numbers and the reproduction gap</h2>', _gaps(report.gaps)]
     parts += ['<h2 id="reproduce">How to reproduce each row</h2>', _kv(
@@ -121,9 +127,21 @@ def _cell(cell: pd.Series) -> str:
     if not pd.isna(cell["tie_best"]):
         lines.append(f'<span class="ci">ties {cell["tie_worst"]:.3f}–{cell["tie_best"]:.3f}</span>')
     p = "" if pd.isna(cell["p_holm"]) else f" · p={cell['p_holm']:.2g}"
-    lines.append(f'<span class="n">n={cell["n_seeds"]} (seeds {escape(cell["seeds"])}){p}</span>')
+    splits = f", split seeds {escape(str(cell['splits']))}" if cell.get("n_splits", 1) > 1 else ""
+    lines.append(f'<span class="n">n={cell["n_seeds"]} (seeds {escape(cell["seeds"])}{splits}){p}</span>')
     classes = "num best" if cell["best"] else "num"
     return f'<td class="{classes}">{"".join(lines)}</td>'
+
+
+def _frame(frame: pd.DataFrame) -> str:
+    """A plain table of ``frame``: text columns as labels, floats with 4 decimals."""
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        tds = [f'<td class="num">{v:.4f}</td>' if isinstance(v, float) else f'<td class="label">{escape(str(v))}</td>'
+               for v in row]
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _gaps(gaps: pd.DataFrame) -> str:

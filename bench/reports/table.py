@@ -88,6 +88,26 @@ def _tie_bounds(group: pd.DataFrame, metric: str) -> dict[str, float]:
     return {"tie_worst": float(group[worst].mean()), "tie_best": float(group[best].mean())}
 
 
+VERIFICATION = ("rank1", "rank5", "tar_at_far_1e-3", "tar_at_far_1e-2", "eer", "roc_auc")
+
+
+def metric_means(runs: pd.DataFrame, metrics: tuple[str, ...] = VERIFICATION) -> pd.DataFrame:
+    """Mean over each (variant, bits)'s runs of every ``metrics`` entry the runs logged
+    (rows in variant, bits order; empty when none logged them).
+
+    >>> runs = pd.DataFrame({"variant": ["a", "a"], "bits": [12, 12], "metrics.eer": [0.25, 0.75]})
+    >>> metric_means(runs).to_dict("records")
+    [{'variant': 'a', 'bits': 12, 'runs': 2, 'eer': 0.5}]
+    """
+    columns = [f"metrics.{m}" for m in metrics if f"metrics.{m}" in runs and runs[f"metrics.{m}"].notna().any()]
+    if not columns:
+        return pd.DataFrame()
+    grouped = runs.groupby(["variant", "bits"], sort=True)
+    out = grouped[columns].mean().rename(columns=lambda c: c[len("metrics."):])
+    out.insert(0, "runs", grouped.size())
+    return out.reset_index()
+
+
 def lower_is_better(metric: str) -> bool:
     """Whether smaller values of ``metric`` are better.
 
