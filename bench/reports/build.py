@@ -220,6 +220,9 @@ def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame) -> str:
     ...         "overrides": {"set": ["center=False"]}, "data_root": None}
     >>> reproduce_command(spec, pd.DataFrame({"bits": [24, 12], "seeds": ["0,1", "0"]}))
     'bench run --method lsh --bits 12,24 --seeds 0,1 --dataset orl --epochs 3 --set center=False'
+    >>> spec["protocol"] = ProtocolConfig(epochs=3, split="open-set").model_dump(mode="json")
+    >>> reproduce_command(spec, pd.DataFrame({"bits": [12], "seeds": ["0"], "splits": ["0,1"]}))
+    'bench run --method lsh --bits 12 --seeds 0 --dataset orl --epochs 3 --split open-set --split-seeds 0,1 --set center=False'
     """
     protocol = spec["protocol"]
     bits = ",".join(str(b) for b in sorted(cells["bits"].unique()))
@@ -231,6 +234,11 @@ def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame) -> str:
     default = ProtocolConfig().model_dump(mode="json")
     if protocol["standard"] != default["standard"]:
         parts.append(f"--standard {protocol['standard']}")
+    if protocol.get("split", "closed-set") != "closed-set":
+        parts.append(f"--split {protocol['split']}")
+    splits = sorted({int(k) for text in cells.get("splits", pd.Series(["0"])) for k in str(text).split(",")})
+    if splits != [0]:
+        parts.append(f"--split-seeds {','.join(map(str, splits))}")
     overrides = spec.get("overrides") or {}
     for key in ("backbone", "head", "loss"):
         if overrides.get(key):
@@ -238,7 +246,7 @@ def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame) -> str:
     parts += [f"--set {_quote(item)}" for item in overrides.get("set", [])]
     for key, value in (protocol.get("dataset_options") or {}).items():
         parts.append(f"--set {_quote(f'dataset.{key}={value}')}")
-    skip = ("dataset", "dataset_options", "epochs", "batch_size", "standard")
+    skip = ("dataset", "dataset_options", "epochs", "batch_size", "standard", "split", "split_seed")
     wanted, base = flatten({k: v for k, v in protocol.items() if k not in skip}), flatten(default)
     parts += [f"--set {_quote(f'protocol.{k}={v}')}" for k, v in wanted.items() if base.get(k) != v]
     if spec.get("data_root"):
