@@ -76,7 +76,7 @@ def compute_run(
     train_x, train_y = data.part(TRAIN)
     query_x, query_y = data.part(QUERY)
     gallery_part = data.gallery_part  # TRAIN (closed-set) or GALLERY (open-set: other identities)
-    gallery_x, gallery_y = data.part(gallery_part)
+    gallery_x, gallery_y = (train_x, train_y) if gallery_part == TRAIN else data.part(gallery_part)
     state = None
     extra: dict[str, float] = {}
     tags: dict[str, str] = {}
