@@ -97,11 +97,15 @@ def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any,
 def print_results(results: list[RunResult]) -> None:
     """The results table: one row per run; the method column names the settings a run
     overrides (``pca-itq[iterations=5]``), so runs that differ only by them stay apart."""
-    table = Table(title="Hamming retrieval results (queries vs gallery = train split)")
-    for column in ("method", "bits", "seed", *SHOWN_METRICS, "seconds", "status"):
+    open_set = any(r.spec.protocol.split == "open-set" for r in results)
+    gallery = "gallery of the retrieval identities" if open_set else "gallery = train split"
+    table = Table(title=f"Hamming retrieval results (queries vs {gallery})")
+    splits = open_set or any(r.spec.protocol.split_seed for r in results)  # a split column when splits vary
+    for column in ("method", "bits", "seed", *(["split"] if splits else []), *SHOWN_METRICS, "seconds", "status"):
         table.add_column(column, justify="right" if column not in ("method", "status") else "left")
     for r in results:
         values = [f"{r.metrics[m]:.4f}" if m in r.metrics else "-" for m in SHOWN_METRICS]
         seconds = f"{r.seconds:.1f}" if r.seconds else "-"
-        table.add_row(escape(r.spec.label), str(r.spec.bits), str(r.spec.seed), *values, seconds, r.status)
+        split = [str(r.spec.protocol.split_seed)] if splits else []
+        table.add_row(escape(r.spec.label), str(r.spec.bits), str(r.spec.seed), *split, *values, seconds, r.status)
     console.print(table)
