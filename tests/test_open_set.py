@@ -101,3 +101,24 @@ def test_split_seeds_give_one_run_each_and_the_leaderboard_pools_them(cli, store
     code, out, err = cli("leaderboard", "--tracking-uri", store, "--format", "json", "--no-log", "--metric", "eer")
     [cell] = json.loads(out)["cells"]
     assert code == 0 and abs(cell["mean"] - np.mean([r.data.metrics["eer"] for r in runs])) < 1e-12
+
+
+def test_the_paired_test_over_splits_pairs_runs_by_split_seed_and_seed():
+    import pandas as pd
+
+    from bench.reports.stats import paired_signflip_test
+    from bench.reports.table import add_uncertainty
+
+    base = [0.30, 0.45, 0.38, 0.50]  # the split moves both methods alike
+    values = {f"r{i}": v for i, v in enumerate(base)} | {f"b{i}": v + 0.02 for i, v in enumerate(base)}
+    cells = pd.DataFrame([
+        {"variant": "ref", "method": "ref", "variant_key": "ref:1", "bits": 12, "n_splits": 4,
+         "run_ids": "r0,r1,r2,r3", "run_keys": "0:0,1:0,2:0,3:0", "mean": np.mean(base)},
+        {"variant": "b", "method": "b", "variant_key": "b:1", "bits": 12, "n_splits": 4,  # listed in another order
+         "run_ids": "b3,b2,b1,b0", "run_keys": "3:0,2:0,1:0,0:0", "mean": np.mean(base) + 0.02},
+    ]).assign(ci_low=np.nan, ci_high=np.nan, queries=0, p_value=np.nan, p_holm=np.nan, vs_reference="")
+    out = add_uncertainty(cells, {}, "ref", resamples=2000, run_values=values)
+    assert abs(out.loc[1, "p_value"] - 2 / 16) < 0.02  # 4 equal positive differences: exact p = 2/2^4
+    assert min(base) + 0.02 <= out.loc[1, "ci_low"] <= out.loc[1, "ci_high"] <= max(base) + 0.02
+    listed = paired_signflip_test(np.array([values[f"b{i}"] for i in (3, 2, 1, 0)]), np.array(base), 10_000)
+    assert listed > 0.5  # guard: pairing in listed order (other splits together) loses the difference
