@@ -87,9 +87,12 @@ def min_distance_centres(num_classes: int, bits: int, seed: int = 0, min_distanc
     :class:`BenchError`. Words are packed in uint64 and compared by XOR and popcount
     (about a second for 1,595 centres on one loaded CPU core).
 
-    >>> c = min_distance_centres(20, 8, min_distance=3)
-    >>> int(pairwise_hamming(c).min()) >= 3
+    >>> c = min_distance_centres(20, 16, min_distance=5)
+    >>> int(pairwise_hamming(c).min()) >= 5
     True
+    >>> min_distance_centres(3, 4, min_distance=5)
+    Traceback (most recent call last):
+    bench.api.errors.BenchError: codebook 'min-distance': no 4-bit centre 5 bits from the 1 placed in 64 draws; lower min_distance
     """
     d = gilbert_varshamov_distance(num_classes, bits) if min_distance is None else min_distance
     rng = np.random.default_rng(seed)

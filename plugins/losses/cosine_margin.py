@@ -41,7 +41,8 @@ class CosineMarginLoss(LossPart):
     def forward(self, outputs: dict[str, torch.Tensor], context: StepContext) -> torch.Tensor:
         u = outputs["u"].float()
         logits = (u / u.norm(dim=1, keepdim=True)) @ (self.codebook / self.codebook.norm(dim=1, keepdim=True)).T
-        onehot = F.one_hot(context.labels, logits.shape[1]).to(logits.dtype) * self.margin
+        # scatter, not F.one_hot: one_hot checks the labels' range on the host (no CUDA graph)
+        onehot = torch.zeros_like(logits).scatter_(1, context.labels.unsqueeze(1), self.margin)
         if self.margin_type == "cos":
             margin_logits = self.scale * (logits - onehot)
         else:
