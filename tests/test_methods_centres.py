@@ -19,7 +19,7 @@ from bench.api.methods import OptimizerSpec
 from bench.api.pluginhost import default_host
 from bench.config.protocol import ProtocolConfig
 from bench.config.settings import method_config
-from bench.training.assembly import build_optimizer
+from bench.training.assembly import build_optimizer, build_parts, rated_parts
 from plugins.backbones.dcdh_net import DCDHNet
 from plugins.heads.bn_hash import BNHashHead
 from plugins.losses.central import CentralSimilarityLoss
@@ -290,6 +290,9 @@ def host():
 
 
 def test_released_configurations_and_tags(host):
+    assert {"dcdh", "csq", "orthohash"} <= set(host.methods.names())
+    assert "dcdh-net" in host.backbones.names() and "bn-hash" in host.heads.names()
+    assert {"dcdh-centres", "dcdh-regression", "csq-central", "cosine-margin-ce"} <= set(host.losses.names())
     protocol = ProtocolConfig(epochs=3)
     dcdh = method_config("dcdh", host.methods.get("dcdh"), protocol)
     assert (dcdh.optimizer.name, dcdh.optimizer.lr, dcdh.optimizer.weight_decay, dcdh.optimizer.amsgrad) == (
@@ -309,6 +312,17 @@ def test_released_configurations_and_tags(host):
         assert any(k.startswith("deviation.") and not k.startswith("deviation.config.") for k in tags)
     standard = method_config("csq", host.methods.get("csq"), ProtocolConfig(standard="harness-standard"))
     assert host.methods.get("csq").tags(standard)["deviation.config.optimizer.name"] == "adam (reference: rmsprop)"
+
+
+def test_orthohash_backbone_trains_at_a_tenth_of_the_rate(host):
+    config = method_config("orthohash", host.methods.get("orthohash"), ProtocolConfig(epochs=1))
+    model, loss = build_parts(host, config, ctx(BITS))
+    optimizer = build_optimizer(config.optimizer, *rated_parts(config, model, loss))
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    backbone, head = list(model.backbone.parameters()), list(model.head.parameters())
+    assert [rate[id(p)] for p in backbone] == pytest.approx([1e-5] * len(backbone))
+    assert [rate[id(p)] for p in head] == pytest.approx([1e-4] * len(head))
+    assert all(g["weight_decay"] == 5e-4 for g in optimizer.param_groups)  # decay_scope=all, as configs.optimizer
 
 
 def test_amsgrad_and_rmsprop_reach_torch():
