@@ -1,9 +1,12 @@
-"""Baselines: DDH, DSH and the non-learned floors (LSH, PCA-ITQ, PCA-sign)."""
+"""Baselines: DCDH, DDH, DSH, CSQ, OrthoHash and the non-learned floors (LSH, PCA-ITQ, PCA-sign)."""
 
+from baselines.csq import CSQ
+from baselines.dcdh import DCDH
 from baselines.ddh import DDH
 from baselines.dsh import DSH
 from baselines.itq import PCAITQ, PCASign
 from baselines.lsh import LSH
+from baselines.orthohash import OrthoHash
 from bench import hookimpl
 
 
@@ -14,3 +17,6 @@ def register_methods(register):
     register("lsh", LSH())
     register("pca-itq", PCAITQ())
     register("pca-sign", PCASign())
+    register("dcdh", DCDH())
+    register("csq", CSQ())
+    register("orthohash", OrthoHash())

@@ -76,11 +76,13 @@ class LossTerm(GrowingModel):
 class OptimizerSpec(GrowingModel):
     """Optimizer settings. ``decay_scope='kernels'`` decays only conv/linear weights (the
     kernels); ``bias_lr_mult`` scales the learning rate of every other parameter (biases,
-    normalisation scales and shifts, centres)."""
+    normalisation scales and shifts, centres). ``amsgrad`` applies to adam/adamw (DCDH);
+    ``rmsprop`` is torch's RMSprop with its default smoothing 0.99, ``eps`` and
+    ``momentum`` (CSQ sets momentum 0)."""
 
-    added_fields: ClassVar[tuple[str, ...]] = ("bias_lr_mult",)
+    added_fields: ClassVar[tuple[str, ...]] = ("bias_lr_mult", "amsgrad")
 
-    name: Literal["adam", "sgd", "adamw"] = "adam"
+    name: Literal["adam", "sgd", "adamw", "rmsprop"] = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
     decay_scope: Literal["kernels", "all"] = "kernels"
@@ -88,6 +90,7 @@ class OptimizerSpec(GrowingModel):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     bias_lr_mult: float = Field(1.0, ge=0)
+    amsgrad: bool = False
 
 
 class ScheduleSpec(StrictModel):

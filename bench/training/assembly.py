@@ -164,9 +164,13 @@ def build_optimizer(
     :func:`param_groups`; ``fused``: torch's fused kernels (see :mod:`bench.training.acceleration`)."""
     groups = param_groups(spec, *parts)
     if spec.name == "adam":
-        return torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, fused=fused)
+        return torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps,
+                                amsgrad=spec.amsgrad, fused=fused)
     if spec.name == "adamw":
-        return torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, fused=fused)
+        return torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps,
+                                 amsgrad=spec.amsgrad, fused=fused)
+    if spec.name == "rmsprop":  # torch has no fused RMSprop: a CUDA-graph step falls back to eager
+        return torch.optim.RMSprop(groups, lr=spec.lr, eps=spec.eps, momentum=spec.momentum)
     return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, fused=fused)
 
 

@@ -1,6 +1,7 @@
 """Backbones: networks mapping images to named features."""
 
 from bench import hookimpl
+from plugins.backbones.dcdh_net import DCDHNet
 from plugins.backbones.ddh_net import DDHNet
 from plugins.backbones.dsh_net import DSHNet
 from plugins.backbones.timm_adapter import TimmBackbone
@@ -9,6 +10,7 @@ from plugins.backbones.vgg import VGG16Trunc
 
 @hookimpl
 def register_backbones(register):
+    register("dcdh-net", DCDHNet)
     register("ddh-net", DDHNet)
     register("dsh-net", DSHNet)
     register("vgg16-trunc", VGG16Trunc)

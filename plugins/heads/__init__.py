@@ -2,6 +2,7 @@
 
 from bench import hookimpl
 from plugins.heads.block import BlockHead
+from plugins.heads.bn_hash import BNHashHead
 from plugins.heads.divide_encode import DivideEncodeHead
 from plugins.heads.fc import FCHead
 
@@ -11,3 +12,4 @@ def register_heads(register):
     register("divide-encode", DivideEncodeHead)
     register("block", BlockHead)
     register("fc", FCHead)
+    register("bn-hash", BNHashHead)

@@ -1,7 +1,8 @@
 """The plain fully connected hash layer: concatenated features -> Linear -> tanh.
 
 ``activation=none`` gives a linear hash layer whose sign is the code (DSH's ``ip1``);
-``init=caffe-xavier`` initialises it as Caffe's ``xavier`` filler does (bias 0).
+``init=caffe-xavier`` initialises it as Caffe's ``xavier`` filler does (bias 0),
+``init=normal-0.01`` as DeepHash-pytorch's ResNet hash layer (N(0, 0.01^2), bias 0; CSQ).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from torch import nn
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext, HashHead
-from plugins.layers.init import caffe_xavier_
+from plugins.layers.init import LINEAR_INITS, init_linear
 
 ACTIVATIONS = {"tanh": torch.tanh, "none": lambda x: x}
 
@@ -28,17 +29,14 @@ class FCHead(HashHead):
         self, ctx: BuildContext, feature_dims: dict[str, int], activation: str = "tanh", init: str = "torch"
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS or init not in ("torch", "caffe-xavier"):
+        if activation not in ACTIVATIONS or init not in LINEAR_INITS:
             raise BenchError(
                 f"head 'fc': activation '{activation}', init '{init}': use activation tanh|none "
-                "and init torch|caffe-xavier"
+                f"and init {'|'.join(LINEAR_INITS)}"
             )
         self.bits = ctx.bits
         self.activation = activation
-        self.linear = nn.Linear(sum(feature_dims.values()), ctx.bits)
-        if init == "caffe-xavier":
-            caffe_xavier_(self.linear.weight)
-            nn.init.zeros_(self.linear.bias)
+        self.linear = init_linear(nn.Linear(sum(feature_dims.values()), ctx.bits), init)
         self.output_dims = {"u": ctx.bits}
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,6 +1,8 @@
 """Weight initialisers and normalisation-layer defaults that reproduce the reference
 frameworks (TensorFlow 1 / Keras, Keras 1, Caffe) in torch, shared by the parts that port
-released code (DCBH, DDH, DSH).
+released code (DCBH, DDH, DSH), and the named schemes of the PyTorch references' hash
+layers (:func:`init_linear`: DCDH's ``xavier_normal_``, DeepHash-pytorch's and
+OrthoHash's ``normal_(0, 0.01)``).
 
 - ``batch_norm(decay=0.9)`` -> ``momentum=0.1``; ``tf.contrib.layers.batch_norm``'s
   default ``epsilon=1e-3`` (Keras' BatchNormalization also uses 1e-3).
@@ -82,3 +84,34 @@ def caffe_xavier_(tensor: torch.Tensor) -> float:
     """
     fan_in = tensor.numel() // tensor.shape[0]
     return uniform_(tensor, math.sqrt(3.0 / fan_in))
+
+
+#: Hash-layer initialisations by name: ``torch`` (nn.Linear's own), ``xavier-normal``
+#: (DCDH's ``weights_init``: Glorot-normal kernel, zero bias), ``normal-0.01`` (N(0, 0.01^2)
+#: kernel, zero bias: DeepHash-pytorch's ResNet hash layer, OrthoHash's ``hash_fc``),
+#: ``caffe-xavier`` (:func:`caffe_xavier_`, zero bias).
+LINEAR_INITS = ("torch", "xavier-normal", "normal-0.01", "caffe-xavier")
+
+
+def init_linear(layer: nn.Linear, scheme: str) -> nn.Linear:
+    """Initialise ``layer`` by one of :data:`LINEAR_INITS` (biases, where present, to 0
+    except under ``torch``).
+
+    >>> layer = init_linear(nn.Linear(1000, 4), "normal-0.01")
+    >>> round(float(layer.weight.std()), 2), float(layer.bias.abs().sum())
+    (0.01, 0.0)
+    """
+    if scheme == "torch":
+        return layer
+    with torch.no_grad():
+        if scheme == "xavier-normal":
+            nn.init.xavier_normal_(layer.weight)
+        elif scheme == "normal-0.01":
+            layer.weight.normal_(0.0, 0.01)
+        elif scheme == "caffe-xavier":
+            caffe_xavier_(layer.weight)
+        else:
+            raise ValueError(f"unknown initialisation '{scheme}'; use one of {', '.join(LINEAR_INITS)}")
+        if layer.bias is not None:
+            layer.bias.zero_()
+    return layer

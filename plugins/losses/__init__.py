@@ -2,7 +2,10 @@
 
 from bench import hookimpl
 from plugins.losses.center import CenterLoss
+from plugins.losses.central import CentralSimilarityLoss
 from plugins.losses.classification import CodeCrossEntropy, DescriptorCrossEntropy
+from plugins.losses.cosine_margin import CosineMarginLoss
+from plugins.losses.dual_centre import CodeRegressionLoss, DualCentreLoss
 from plugins.losses.pairwise import DSHPairwiseLoss
 from plugins.losses.quantization import QuantizationLoss
 
@@ -14,3 +17,7 @@ def register_losses(register):
     register("ce_descriptor", DescriptorCrossEntropy)
     register("center", CenterLoss)
     register("quantization", QuantizationLoss)
+    register("csq-central", CentralSimilarityLoss)
+    register("cosine-margin-ce", CosineMarginLoss)
+    register("dcdh-centres", DualCentreLoss)
+    register("dcdh-regression", CodeRegressionLoss)
