@@ -167,6 +167,8 @@ def build_optimizer(
         return torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, fused=fused)
     if spec.name == "adamw":
         return torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, fused=fused)
+    if spec.name == "rmsprop":  # torch has no fused RMSprop: a CUDA-graphed step falls back to eager
+        return torch.optim.RMSprop(groups, lr=spec.lr, eps=spec.eps, momentum=spec.momentum)
     return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, fused=fused)
 
 

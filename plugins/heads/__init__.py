@@ -4,6 +4,7 @@ from bench import hookimpl
 from plugins.heads.block import BlockHead
 from plugins.heads.divide_encode import DivideEncodeHead
 from plugins.heads.fc import FCHead
+from plugins.heads.straight_through import SignFCHead
 
 
 @hookimpl
@@ -11,3 +12,4 @@ def register_heads(register):
     register("divide-encode", DivideEncodeHead)
     register("block", BlockHead)
     register("fc", FCHead)
+    register("fc-sign", SignFCHead)

@@ -3,7 +3,9 @@
 from bench import hookimpl
 from plugins.losses.center import CenterLoss
 from plugins.losses.classification import CodeCrossEntropy, DescriptorCrossEntropy
+from plugins.losses.likelihood import DPSHLikelihood, HashNetPairwise
 from plugins.losses.pairwise import DSHPairwiseLoss
+from plugins.losses.penalties import CubicLoss, SignDistanceLoss
 from plugins.losses.quantization import QuantizationLoss
 
 
@@ -14,3 +16,7 @@ def register_losses(register):
     register("ce_descriptor", DescriptorCrossEntropy)
     register("center", CenterLoss)
     register("quantization", QuantizationLoss)
+    register("dpsh-likelihood", DPSHLikelihood)
+    register("hashnet-pairwise", HashNetPairwise)
+    register("sign-l2", SignDistanceLoss)
+    register("cubic", CubicLoss)
