@@ -141,5 +141,5 @@ class FrozenFeatures:
                 out.append(self.model(x)["pooled"].float().cpu())
             while len(_CACHE) >= _CACHE_ENTRIES:
                 _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = torch.cat(out).numpy() if out else np.zeros((0, self.model.feature_dims["pooled"]), np.float32)
+            _CACHE[key] = torch.cat(out).numpy()
         return _CACHE[key]
