@@ -1,12 +1,17 @@
-"""Baselines: DCDH, DDH, DSH, CSQ, OrthoHash and the non-learned floors (LSH, PCA-ITQ, PCA-sign)."""
+"""Baselines: the deep methods DDH, DSH, DCDH, DPSH, HashNet, GreedyHash, CSQ and OrthoHash,
+and the non-learned floors (LSH, PCA-ITQ, PCA-sign, and both on frozen pretrained features)."""
 
 from baselines.csq import CSQ
 from baselines.dcdh import DCDH
 from baselines.ddh import DDH
+from baselines.dpsh import DPSH
 from baselines.dsh import DSH
+from baselines.greedyhash import GreedyHash
+from baselines.hashnet import HashNet
 from baselines.itq import PCAITQ, PCASign
 from baselines.lsh import LSH
 from baselines.orthohash import OrthoHash
+from baselines.pretrained import PretrainedITQ, PretrainedSign
 from bench import hookimpl
 
 
@@ -14,9 +19,14 @@ from bench import hookimpl
 def register_methods(register):
     register("ddh", DDH())
     register("dsh", DSH())
+    register("dpsh", DPSH())
+    register("hashnet", HashNet())
+    register("greedyhash", GreedyHash())
     register("lsh", LSH())
     register("pca-itq", PCAITQ())
     register("pca-sign", PCASign())
     register("dcdh", DCDH())
     register("csq", CSQ())
     register("orthohash", OrthoHash())
+    register("pretrained-pca-itq", PretrainedITQ())
+    register("pretrained-pca-sign", PretrainedSign())

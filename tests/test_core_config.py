@@ -61,7 +61,7 @@ def test_unknown_and_invalid_settings_are_one_line_errors():
     with pytest.raises(BenchError, match="unknown key 'optimizer.learning_rate'.*known keys: .*lr"):
         resolve(sets=parse_sets(["optimizer.learning_rate=1"]))
     with pytest.raises(BenchError, match="invalid value for 'optimizer.name'"):
-        resolve(sets=parse_sets(["optimizer.name=rmsprop"]))
+        resolve(sets=parse_sets(["optimizer.name=lbfgs"]))
     with pytest.raises(BenchError, match="use --epochs"):
         resolve(sets=parse_sets(["training.epochs=3"]))
     with pytest.raises(BenchError, match="expected key=value"):

@@ -77,8 +77,8 @@ class OptimizerSpec(GrowingModel):
     """Optimizer settings. ``decay_scope='kernels'`` decays only conv/linear weights (the
     kernels); ``bias_lr_mult`` scales the learning rate of every other parameter (biases,
     normalisation scales and shifts, centres). ``amsgrad`` applies to adam/adamw (DCDH);
-    ``rmsprop`` is torch's RMSprop with its default smoothing 0.99, ``eps`` and
-    ``momentum`` (CSQ sets momentum 0)."""
+    ``momentum`` applies to ``sgd`` and ``rmsprop`` (torch's RMSprop with its default
+    smoothing 0.99 and ``eps``; DPSH, HashNet and CSQ set momentum 0)."""
 
     added_fields: ClassVar[tuple[str, ...]] = ("bias_lr_mult", "amsgrad")
 
@@ -160,10 +160,14 @@ class FittedMethod(Method, ABC):
     """A method without gradient training. Subclasses implement :meth:`fit`."""
 
     kind: ClassVar[str] = "fitted"
+    #: what :meth:`fit` and its encoder receive, after the protocol's normalisation:
+    #: ``"vectors"`` (N, C*H*W) or ``"images"`` (N, C, H, W) (a frozen pretrained backbone)
+    inputs: ClassVar[Literal["vectors", "images"]] = "vectors"
 
     @abstractmethod
     def fit(
         self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel
     ) -> Encoder:
-        """Fit on training vectors ``x`` (N, D) float32 with labels ``y``; return an encoder
-        mapping (M, D) vectors to relaxed codes (M, bits) whose sign is the binary code."""
+        """Fit on training vectors ``x`` (N, D) float32 (images (N, C, H, W) when
+        :attr:`inputs` is ``"images"``) with labels ``y``; return an encoder mapping (M, D)
+        vectors (or images) to relaxed codes (M, bits) whose sign is the binary code."""

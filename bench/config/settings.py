@@ -140,9 +140,12 @@ def method_config(
             data["head"] = {"name": head, "options": {}}
         if loss:
             data["losses"] = apply_loss_edits(data["losses"], list(loss))
+    elif backbone and not (head or loss) and isinstance(data.get("backbone"), dict):
+        data["backbone"] = {"name": backbone}  # a fitted method on a frozen backbone
     elif backbone or head or loss:
         raise BenchError(
-            f"method '{method_name}' is not a deep method; --backbone/--head/--loss apply to deep methods only"
+            f"method '{method_name}' is not a deep method; --backbone/--head/--loss apply to deep methods "
+            "(and --backbone to the pretrained-feature floors) only"
         )
     for key, value in sets:
         if not applies_to(key, method_name, known_methods):

@@ -82,7 +82,8 @@ def compute_run(
     tags: dict[str, str] = {}
     if isinstance(method, FittedMethod):
         def vectors(x: np.ndarray, part: int) -> np.ndarray:
-            return normaliser.apply(torch.from_numpy(x), part).flatten(1).numpy()
+            normalised = normaliser.apply(torch.from_numpy(x), part)
+            return (normalised.flatten(1) if method.inputs == "vectors" else normalised).numpy()
 
         encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, config)
         gallery = sign_codes(encoder(vectors(gallery_x, gallery_part)))

@@ -5,6 +5,7 @@ from plugins.heads.block import BlockHead
 from plugins.heads.bn_hash import BNHashHead
 from plugins.heads.divide_encode import DivideEncodeHead
 from plugins.heads.fc import FCHead
+from plugins.heads.straight_through import SignFCHead
 
 
 @hookimpl
@@ -13,3 +14,4 @@ def register_heads(register):
     register("block", BlockHead)
     register("fc", FCHead)
     register("bn-hash", BNHashHead)
+    register("fc-sign", SignFCHead)

@@ -2,12 +2,17 @@
 NeurIPS 2018): the forward pass is the code itself, ``sign(h)`` with sign(0) = +1 as the
 harness's codes have it, and the backward pass hands the gradient to ``h`` unchanged, as if
 the sign were the identity. A head that returns ``straight_through_sign(h)`` as ``u`` trains
-on its binary codes; their sign (the stored code) is ``u`` itself.
+on its binary codes; their sign (the stored code) is ``u`` itself. ``fc-sign`` is such a
+head: the ``fc`` layer without activation, ``h = W x + b``, then ``u = sign(h)``; both are
+outputs (losses such as ``cubic`` read ``h``).
 """
 
 from __future__ import annotations
 
 import torch
+
+from bench.api.interfaces import BuildContext
+from plugins.heads.fc import FCHead, concat_features
 
 
 class StraightThroughSign(torch.autograd.Function):
@@ -34,3 +39,15 @@ def straight_through_sign(h: torch.Tensor) -> torch.Tensor:
     [1.0, 2.0, 3.0]
     """
     return StraightThroughSign.apply(h)
+
+
+class SignFCHead(FCHead):
+    """Linear hash layer ``h = W x + b`` whose code ``u = sign(h)`` trains straight-through (GreedyHash)."""
+
+    def __init__(self, ctx: BuildContext, feature_dims: dict[str, int], init: str = "torch") -> None:
+        super().__init__(ctx, feature_dims, activation="none", init=init)
+        self.output_dims = {"u": ctx.bits, "h": ctx.bits}
+
+    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        h = self.linear(concat_features(features))
+        return {"u": straight_through_sign(h), "h": h}

@@ -6,7 +6,9 @@ from plugins.losses.central import CentralSimilarityLoss
 from plugins.losses.classification import CodeCrossEntropy, DescriptorCrossEntropy
 from plugins.losses.cosine_margin import CosineMarginLoss
 from plugins.losses.dual_centre import CodeRegressionLoss, DualCentreLoss
+from plugins.losses.likelihood import DPSHLikelihood, HashNetPairwise
 from plugins.losses.pairwise import DSHPairwiseLoss
+from plugins.losses.penalties import CubicLoss, SignDistanceLoss
 from plugins.losses.quantization import QuantizationLoss
 
 
@@ -21,3 +23,7 @@ def register_losses(register):
     register("cosine-margin-ce", CosineMarginLoss)
     register("dcdh-centres", DualCentreLoss)
     register("dcdh-regression", CodeRegressionLoss)
+    register("dpsh-likelihood", DPSHLikelihood)
+    register("hashnet-pairwise", HashNetPairwise)
+    register("sign-l2", SignDistanceLoss)
+    register("cubic", CubicLoss)

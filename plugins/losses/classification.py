@@ -2,6 +2,8 @@
 
 Each classifier is a ``Linear(dim -> C)`` with bias, initialised as the TF/Keras reference
 code's dense layers are (Glorot-uniform kernel, zero bias; see :mod:`plugins.layers.init`).
+Options: ``bias=False`` drops the bias and ``init="torch"`` keeps PyTorch's default
+``nn.Linear`` initialisation (GreedyHash's ``Linear(K, C, bias=False)``).
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ from plugins.layers.init import init_xavier
 class CrossEntropyOn(LossPart):
     """Cross-entropy of a ``Linear(dim -> C)`` classifier applied to one output."""
 
-    def __init__(self, ctx: BuildContext, output_dims: dict[str, int], source: str) -> None:
+    def __init__(
+        self, ctx: BuildContext, output_dims: dict[str, int], source: str, bias: bool = True, init: str = "xavier"
+    ) -> None:
         super().__init__()
+        if init not in ("xavier", "torch"):
+            raise BenchError(f"loss on '{source}': init '{init}' is unknown; use xavier or torch")
         if source not in output_dims:
             raise BenchError(
                 f"loss needs the model output '{source}', but the head gives "
                 f"{', '.join(sorted(output_dims))}; choose a head that exposes it"
             )
         self.source = source
-        self.classifier = init_xavier(nn.Linear(output_dims[source], ctx.num_classes))
+        layer = nn.Linear(output_dims[source], ctx.num_classes, bias=bias)
+        self.classifier = init_xavier(layer) if init == "xavier" else layer
 
     def forward(self, outputs: dict[str, torch.Tensor], context: StepContext) -> torch.Tensor:
         return F.cross_entropy(self.classifier(outputs[self.source].float()), context.labels)
@@ -35,8 +42,8 @@ class CrossEntropyOn(LossPart):
 class CodeCrossEntropy(CrossEntropyOn):
     """Softmax classification of identities from the relaxed code ``u`` (Linear(K -> C))."""
 
-    def __init__(self, ctx: BuildContext, output_dims: dict[str, int]) -> None:
-        super().__init__(ctx, output_dims, "u")
+    def __init__(self, ctx: BuildContext, output_dims: dict[str, int], bias: bool = True, init: str = "xavier") -> None:
+        super().__init__(ctx, output_dims, "u", bias=bias, init=init)
 
 
 class DescriptorCrossEntropy(CrossEntropyOn):

@@ -1,0 +1,73 @@
+"""``hashnet``: HashNet, Deep Learning to Hash by Continuation (Cao, Long, Wang, Yu;
+ICCV 2017) as ``swuxyj/DeepHash-pytorch`` ``HashNet.py`` implements it (``get_config``,
+``HashNetLoss``, the mini-batch version of the current reference).
+
+Parts: the shared face backbone -> head ``fc`` without activation (the reference's
+``Linear(4096, K)``); loss ``hashnet-pairwise``: the class-balanced pairwise likelihood of
+``tanh(scale * u)`` inside the batch, ``alpha = 0.1``, with ``scale = sqrt(epoch // 20 + 1)``
+over the published 150 epochs (``step_continuation: 20``), here at the same fractions of the
+protocol's budget (``schedule=epochs``: every 20 epochs, as released). RMSprop lr 1e-5,
+weight decay 1e-5 on every parameter, no schedule, batch 64, shuffled; evaluated every 15
+epochs (here: on validation). The code is ``sign(u)`` (= the sign of the tanh).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from bench.api.methods import (
+    DeepMethod,
+    DeepMethodConfig,
+    LossTerm,
+    OptimizerSpec,
+    PartSpec,
+    StrictModel,
+    TrainingSpec,
+)
+from plugins.backbones.defaults import face_backbone
+from plugins.deephash_pytorch import deephash_tags
+
+PUBLISHED_EPOCHS = 150
+
+#: Differences from the reference beyond plugins.deephash_pytorch.COMMON_DEVIATIONS.
+FIXED_DEVIATIONS: dict[str, str] = {
+    "continuation": (
+        "the scale steps every 20/150 of the protocol's step budget (schedule=budget), equal to "
+        "the reference's every 20 epochs at its 150; --set loss.hashnet-pairwise.schedule=epochs "
+        "steps every 20 epochs as released"
+    ),
+    "label_similarity": "the reference's s_ij = [y_i . y_j > 0] on one-hot labels is 'same identity' here",
+    "no_negative_pairs": (
+        "a batch of one identity has no dissimilar pair: the reference's unused S/S0 is a division "
+        "by zero, here S0 is clamped to 1 (the weight is unused either way)"
+    ),
+}
+
+
+class HashNetConfig(DeepMethodConfig):
+    """HashNet's hyperparameters; defaults are the reference's."""
+
+    backbone: PartSpec = Field(default_factory=face_backbone)
+    head: PartSpec = Field(default_factory=lambda: PartSpec(name="fc", options={"activation": "none"}))
+    losses: list[LossTerm] = Field(
+        default_factory=lambda: [LossTerm(name="hashnet-pairwise", options={
+            "alpha": 0.1, "step_continuation": 20, "published_epochs": PUBLISHED_EPOCHS, "schedule": "budget"})]
+    )
+    optimizer: OptimizerSpec = Field(
+        default_factory=lambda: OptimizerSpec(name="rmsprop", lr=1e-5, weight_decay=1e-5, decay_scope="all", momentum=0.0)
+    )
+    training: TrainingSpec = Field(
+        default_factory=lambda: TrainingSpec(batch_size=64, sampler="shuffle", selection="val_map", validate_every=15)
+    )  # epochs: the protocol's budget (published: 150)
+
+
+class HashNet(DeepMethod):
+    """HashNet (ICCV 2017), faithful to DeepHash-pytorch's HashNet.py."""
+
+    Config: ClassVar[type[StrictModel]] = HashNetConfig
+
+    def tags(self, config: HashNetConfig) -> dict[str, str]:
+        """The reference, its published epochs and every deviation from it."""
+        return deephash_tags("hashnet", config, HashNetConfig(), FIXED_DEVIATIONS, PUBLISHED_EPOCHS)
