@@ -13,21 +13,20 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from bench.api.errors import BenchError
 from bench.cli.app import app, console
-from bench.config.protocol import EvaluationSpec
-from bench.evaluation import evaluate, save_evaluation_artifacts
-from bench.evaluation.codes import unpack_codes
-from bench.evaluation.plugin_metrics import registered_metrics
 from bench.tracking import tags
-from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
-from bench.tracking.reading import StoreReader
+
+if TYPE_CHECKING:  # heavy modules are imported inside the command (`bench --help` stays fast)
+    import numpy as np
+
+    from bench.config.protocol import EvaluationSpec
+    from bench.tracking.reading import StoreReader
 
 FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "queries_without_relevant")
 PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r(\d+)$")
@@ -41,6 +40,12 @@ def eval_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Re-evaluate a finished run from its stored codes (no retraining) and log the result to it."""
+    from bench.evaluation import evaluate, save_evaluation_artifacts
+    from bench.evaluation.codes import unpack_codes
+    from bench.evaluation.plugin_metrics import registered_metrics
+    from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+    from bench.tracking.reading import StoreReader
+
     requested = [name for item in metric or [] for name in item.split(",") if name.strip()]
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
@@ -81,6 +86,9 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
     >>> s.precision_at, s.radius, s.map_at
     ([50, 10], 2, [100])
     """
+    from bench.config.protocol import EvaluationSpec
+    from bench.evaluation.plugin_metrics import registered_metrics
+
     prefix = "protocol.evaluation."
     raw = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
     values = {k: (v if k == "map_at_normalisation" else json.loads(v)) for k, v in raw.items()}
@@ -110,6 +118,8 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
 
 
 def _load_codes(reader: StoreReader, run_id: str, folder: Path) -> dict[str, np.ndarray]:
+    import numpy as np
+
     if "codes.npz" not in reader.artifact_paths(run_id):
         raise BenchError(
             f"run '{run_id}' has no codes.npz artifact; only finished child runs of `bench run` store codes"

@@ -14,7 +14,6 @@ import typer
 
 from bench.api.errors import BenchError
 from bench.cli.app import app, console
-from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
 
 HOST = "127.0.0.1"
 
@@ -32,6 +31,8 @@ def ui_command(uri: str, port: int) -> list[str]:
     >>> ui_command("sqlite:////tmp/s/mlflow.db", 5001)[3:]
     ['ui', '--backend-store-uri', 'sqlite:////tmp/s/mlflow.db', '--host', '127.0.0.1', '--port', '5001', '--workers', '1', '--default-artifact-root', '/tmp/s/mlartifacts']
     """
+    from bench.tracking.client import sqlite_path
+
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", HOST,
                "--port", str(port), "--workers", "1"]
     db = sqlite_path(uri)
@@ -46,6 +47,8 @@ def ui_command_line(
     port: Annotated[int | None, typer.Option(help="Port (default: a free one).", min=1, max=65535)] = None,
 ) -> None:
     """Start the MLflow UI on the store (127.0.0.1, a free port); Ctrl-C stops it."""
+    from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
+
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     if uri.startswith(("http://", "https://")):

@@ -63,6 +63,10 @@ class _Lifecycle:
         self.inner = inner
         self.done: set[int] = set()
 
+    def scheduled(self, tasks: list[Task]) -> None:
+        """Tell the reporter, when it asks (``scheduled`` is optional), which tasks will run."""
+        getattr(self.inner, "scheduled", lambda tasks: None)(tasks)
+
     def started(self, task: Task) -> None:
         self.tracker.client.update_run(task.run_id, status="RUNNING")
         self.inner.started(task)
@@ -152,6 +156,7 @@ def execute_runs(
         tasks.append(Task(i, spec, run_id, tracker.uri, experiment_id, parent_id, str(output_dir), plugins,
                           prepared=run))
     lifecycle = _Lifecycle(tracker, reporter or NullReporter())
+    lifecycle.scheduled(tasks)
     try:
         for task, result in zip(tasks, executor.run(tasks, host, lifecycle), strict=True):
             results[task.index] = result
