@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -61,8 +61,8 @@ class RunState:
     step: int = 0
     loss: float | None = None
     done: bool = False
-    printed_epoch: int = 0
-    printed_at: float = field(default=0.0)
+    seen_epoch: int = 0  # the last finished epoch a progress report fell in
+    printed_at: float = 0.0
 
     @property
     def total_steps(self) -> int:
@@ -149,9 +149,12 @@ class ProgressReporter:
             self._update_all()
             return
         epoch = state.epoch()
+        if epoch <= state.seen_epoch:  # an epoch's line is printed at its first report only
+            return
         last = state.shape is not None and epoch == state.shape[0]
-        if epoch > state.printed_epoch and (state.printed_epoch == 0 or last or now - state.printed_at >= self.interval):
-            state.printed_epoch, state.printed_at = epoch, now
+        first, state.seen_epoch = state.seen_epoch == 0, epoch
+        if first or last or now - state.printed_at >= self.interval:
+            state.printed_at = now
             self._line(f"{state.name} epoch {epoch}/{state.shape[0]} step {step}/{state.total_steps} "
                        f"loss {loss:.4f} elapsed {clock(now - state.started)} eta {clock(state.eta(now))} | "
                        f"{self._overall(now)}")
