@@ -136,3 +136,20 @@ def test_plain_progress_prints_epochs_with_elapsed_and_eta(monkeypatch):
     assert lines[3].startswith("dcbh-12b-s0 epoch 4/4 step 20/20 loss 0.0500 elapsed 0:00:19 eta 0:00:00")
     assert lines[4] == "dcbh-12b-s0 FINISHED map=0.5000 in 20.0 s | all: 1/2 runs, 95%, elapsed 0:00:20 eta 0:00:01"
     assert len(lines) == 5
+
+
+def test_did_you_mean_offers_a_similar_name_or_a_described_one(fresh_host):
+    from bench.api.errors import BenchError
+    from bench.api.pluginhost import default_host
+
+    datasets = default_host().datasets
+    messages = {}
+    for typo in ("youtube-faces", "synthface", "orll", "zzzz"):
+        try:
+            datasets.resolve(typo)
+        except BenchError as exc:
+            messages[typo] = str(exc)
+    assert messages["youtube-faces"].endswith("(did you mean 'ytf'?)")  # from its description
+    assert messages["synthface"].endswith("(did you mean 'synthfaces'?)")
+    assert messages["orll"].endswith("(did you mean 'orl'?)")
+    assert "did you mean" not in messages["zzzz"]
