@@ -34,7 +34,7 @@ PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r
 
 @app.command("eval")
 def eval_command(
-    run_id: Annotated[str, typer.Argument(help="MLflow run id of a finished run (a child run of `bench run`).")],
+    run_id: Annotated[str, typer.Argument(help="A finished child run of `bench run`: its MLflow run id, or its name (dcbh-12b-s0) or an id prefix where unique (see `bench runs`).")],
     metric: Annotated[list[str] | None, typer.Option(help="Metric to compute and log (repeatable or comma list); a new K or radius is added to the run's protocol (default: all).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///./mlflow.db).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -50,7 +50,8 @@ def eval_command(
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     reader = StoreReader(uri)
-    run = reader.run(run_id)
+    run = reader.find(run_id)
+    run_id = run.info.run_id
     spec = spec_for(run.data.params, requested)
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
         codes = _load_codes(reader, run_id, Path(tmp))

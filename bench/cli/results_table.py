@@ -78,5 +78,8 @@ def results_table(results: Sequence[Any], wide: bool = False) -> Table:
         else:
             values = [with_ties(r.metrics), *(f"{r.metrics[m]:.3f}" if m in r.metrics else "-" for m in shown[1:])]
         seconds = f"{r.seconds:.1f}" if r.seconds else "-"
-        table.add_row(escape(r.spec.label), str(r.spec.bits), str(r.spec.seed), *values, seconds, r.status)
+        label = escape(r.spec.label)
+        if getattr(r, "collapsed", ""):
+            label += f"\n[bold red]collapsed: {escape(r.collapsed)}[/]"
+        table.add_row(label, str(r.spec.bits), str(r.spec.seed), *values, seconds, r.status)
     return table
