@@ -33,7 +33,7 @@ def leaderboard_command(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.", min=100)] = 2000,
     gallery_queries: Annotated[int, typer.Option(help="Queries per retrieval gallery (html or --images; 0: none).", min=0)] = 4,
     images: Annotated[Path | None, typer.Option(help="Also write the plots and galleries as PNG files in this folder.")] = None,
-    log: Annotated[bool, typer.Option("--log/--no-log", help="Log plots (and the report) as artifacts of the parent runs.")] = True,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Also log the plots (and the report) as artifacts of the parent runs; without it the store is only read.")] = False,
 ) -> None:
     """Rank methods by a metric under one protocol: mean ± std over seeds, 95% intervals, tests."""
     from bench.reports.build import ReportOptions, build_report, log_to_parents

@@ -71,7 +71,7 @@ def server_command(
             "reach this port can read, change and delete every run. Keep it on a trusted network "
             "(firewall, VPN) or behind a reverse proxy that authenticates.", markup=False)
     console.print(f"MLflow server on http://{host}:{port} (store {backend}); use "
-                  f"--tracking-uri http://{host}:{port} with bench run / bench sweep. Ctrl-C stops it.")
+                  f"--tracking-uri http://{host}:{port} with bench run / bench sweep. Ctrl-C stops it.", markup=False, soft_wrap=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(argv[0], argv, env)  # the server replaces this process: signals reach it directly

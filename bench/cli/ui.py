@@ -57,7 +57,8 @@ def ui_command_line(
     if db is not None and not db.is_file():
         raise BenchError(f"no MLflow store at {db}; run `bench run` first or pass --tracking-uri")
     port = port or free_port()
-    console.print(f"MLflow UI for {uri} at http://{HOST}:{port}  (Ctrl-C to stop)", markup=False, highlight=False)
+    console.print(f"MLflow UI for {uri} at http://{HOST}:{port}  (Ctrl-C to stop)", markup=False, highlight=False,
+                  soft_wrap=True)  # one line, whatever the width: scripts and people copy the address
     sys.stdout.flush()
     raise typer.Exit(serve(ui_command(uri, port)))
 
