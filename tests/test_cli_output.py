@@ -83,6 +83,10 @@ def test_the_default_table_fits_80_columns_with_whole_values():
     assert all(len(line) <= 80 for line in text.splitlines())
     assert "…" not in text
     assert "0.655 (0.581-0.784)" in text and "0.512" in text and "p@10" in text
+    with_r = Console(width=80, record=True, color_system=None)
+    with_r.print(results_table([_result("lsh", 12, {**metrics, "precision_at_r": 0.4321})]))
+    shown = with_r.export_text()
+    assert "p@R" in shown and "0.432" in shown
     wide = Console(width=80, record=True, color_system=None)
     wide.print(results_table(results, wide=True))
     assert "…" in wide.export_text()  # the guard: the wide table does not fit 80 columns
@@ -93,10 +97,12 @@ def test_bench_run_prints_a_whole_table_at_80_columns(tmp_path):
     out = subprocess.run([sys.executable, "-c", "from bench.cli import main; main()", "run", "--method", "lsh",
                           "--bits", "12,24"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
+    assert "warning: precision_at_500: K exceeds the gallery of 278 images on orl" in " ".join(out.stderr.split())
     assert "…" not in out.stdout
     table = out.stdout[out.stdout.index("Hamming retrieval results"):]
     assert all(len(line) <= 80 for line in table.splitlines())
     rows = re.findall(r"^ *lsh +(12|24) +0 +(\d\.\d{3}) \((\d\.\d{3})-(\d\.\d{3})\) +\d\.\d{3} ", out.stdout, re.M)
+    assert "p@R" in table
     assert [(b, m) for b, m, *_ in rows] == [("12", "0.276"), ("24", "0.417")]
     # not a terminal: one plain line per run event, with the overall progress
     assert "[1/2] lsh-12b-s0 started (fitted, no training)" in out.stdout

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # heavy modules are imported inside the command (`bench --hel
     from bench.config.protocol import EvaluationSpec
     from bench.tracking.reading import StoreReader
 
-FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "queries_without_relevant")
+FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "precision_at_r", "queries_without_relevant")
 PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r(\d+)$")
 
 

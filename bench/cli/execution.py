@@ -44,10 +44,28 @@ def warn_cluster_store(executor: str, ray_address: str | None, uri: str) -> None
             "prefer an MLflow server (bench server) as --tracking-uri", markup=False)
 
 
+def warn_large_k(runs: list[PreparedRun]) -> None:
+    """Warn once per K of ``protocol.evaluation.precision_at`` that exceeds a run's gallery
+    (precision at K then counts the whole gallery: it is precision at G)."""
+    from bench.data.faces import TRAIN
+
+    warned = set()
+    for run in runs:
+        gallery = int((run.data.split == TRAIN).sum())
+        for k in run.spec.protocol.evaluation.precision_at:
+            if k > gallery and (k, gallery) not in warned:
+                warned.add((k, gallery))
+                err_console.print(f"warning: precision_at_{k}: K exceeds the gallery of {gallery} images on "
+                                  f"{run.spec.protocol.dataset}; it is the precision of the whole gallery "
+                                  "(precision_at_r suits any gallery; set K with --set protocol.evaluation.precision_at=[...])",
+                                  markup=False, highlight=False)
+
+
 def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any, tracker: Tracker,
                        experiment_id: str, output: Path, *, force: bool, parent_name: str,
                        parent_tags: dict[str, str], wide: bool = False) -> Outcome:
     """Execute under one parent run, print the table and summary; exit 1 when a run failed."""
+    warn_large_k(runs)
     with ProgressReporter(console) as reporter:
         outcome = execute_runs(host, runs, executor, tracker, experiment_id, output, force=force,
                                parent_name=parent_name, parent_tags=parent_tags, reporter=reporter)

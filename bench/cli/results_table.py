@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 TITLE = "Hamming retrieval results (queries vs gallery = train split)"
-WIDE_METRICS = ("map", "map_best", "map_worst", "precision_at_50", "precision_r2", "recall_r2")
+WIDE_METRICS = ("map", "map_best", "map_worst", "precision_at_r", "precision_at_50", "precision_r2", "recall_r2")
 
 
 def with_ties(metrics: dict[str, float], name: str = "map") -> str:
@@ -36,12 +36,15 @@ def with_ties(metrics: dict[str, float], name: str = "map") -> str:
 
 
 def precision_column(results: Sequence[Any]) -> str | None:
-    """The ``precision_at_K`` metric the default table shows: the smallest K every run has.
+    """The precision the default table shows: at R (the number of relevant items) where
+    every run has it, else at the smallest K every run has.
 
     >>> from types import SimpleNamespace as N
     >>> precision_column([N(metrics={"precision_at_50": 1, "precision_at_5": 1}), N(metrics={"precision_at_5": 1})])
     'precision_at_5'
     """
+    if results and all("precision_at_r" in r.metrics for r in results if r.metrics):
+        return "precision_at_r"
     shared = None
     for r in results:
         names = {m for m in r.metrics if m.startswith("precision_at_") and m.removeprefix("precision_at_").isdigit()}
@@ -55,9 +58,7 @@ def precision_column(results: Sequence[Any]) -> str | None:
 def results_table(results: Sequence[Any], wide: bool = False) -> Table:
     """The table of ``results`` (:class:`bench.running.spec.RunResult`); ``wide`` shows
     every metric of :data:`WIDE_METRICS` (4 decimals) instead of the compact columns."""
-    caption = None if wide else ("map (ties): expected map over a random order inside Hamming ties "
-                                 "(worst-best order); --wide: every metric")
-    table = Table(title=TITLE, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=TITLE, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("method", overflow="fold", ratio=1)
     for column in ("bits", "seed"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -66,8 +67,11 @@ def results_table(results: Sequence[Any], wide: bool = False) -> Table:
         headers = shown
     else:
         top = precision_column(results)
+        table.caption = ("map (ties): expected map over a random order inside Hamming ties (worst-best "
+                         "order); " + ("p@R: precision of the top R, R = the query's relevant items; "
+                                       if top == "precision_at_r" else "") + "--wide: every metric")
         shown = ["map", *([top] if top else [])]
-        headers = ["map (ties)", *([f"p@{top.removeprefix('precision_at_')}"] if top else [])]
+        headers = ["map (ties)", *([f"p@{top.removeprefix('precision_at_').upper()}"] if top else [])]
     for header in headers:
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("seconds", justify="right", no_wrap=True)
