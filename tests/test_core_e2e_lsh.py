@@ -25,7 +25,7 @@ def test_lsh_run_logs_parent_children_metrics_and_codes(cli, store, tmp_path):
         for metric in ("map", "precision_at_50", "precision_r2", "recall_r2"):
             assert 0.0 <= run.data.metrics[metric] <= 1.0
         assert run.data.params["protocol.dataset"] == "orl"
-        assert run.data.params["method.center"] == "True"
+        assert run.data.params["method.center"] == "true"  # params are JSON
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"codes.npz", "config.yaml", "per_query_ap.npy"} <= names
         local = client.download_artifacts(run.info.run_id, "codes.npz", str(tmp_path))

@@ -25,7 +25,7 @@ def test_failures_are_isolated_and_listed(tmp_path, cli, monkeypatch):
     path = tmp_path / "failing.yaml"
     path.write_text(yaml.safe_dump(sweep))
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    monkeypatch.setattr("bench.cli.sweep.default_host", sweepkit.host)
+    monkeypatch.setattr("bench.api.pluginhost.default_host", sweepkit.host)  # imported by the command when run
     code, out, err = cli("sweep", str(path), "--executor", "processes", "--max-parallel", "2",
                          "--tracking-uri", uri, "--output", str(tmp_path / "out"))
     assert code == 1

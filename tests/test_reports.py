@@ -209,7 +209,8 @@ def test_markdown_marks_best_and_published_rows(report, tmp_path):
     published = load_published(path, "toy")
     text = to_markdown(report.cells, published, report.legend)
     [beta_line] = [line for line in text.splitlines() if line.startswith("| beta |")]
-    assert beta_line.split(" | ")[2].startswith("**0.9000 ± -")
+    assert beta_line.split(" | ")[2].startswith("**0.9000**") or beta_line.split(" | ")[2].startswith("**0.9000 ")
+    assert "± -" not in text and "± –" not in text  # one seed: no std shown, no placeholder
     assert "| beta (published: Paper 2020) | – | 0.9500 |" in text and "elsewhere" not in text
     [gap] = gap_table(published, report.runset.runs).to_dict(orient="records")
     assert (gap["variant"], gap["map"], gap["map_legacy"]) == ("beta", 0.9, 0.85)
@@ -242,8 +243,14 @@ def test_html_report_is_self_contained(synthetic, cli, tmp_path):
     from mlflow.tracking import MlflowClient
 
     out = tmp_path / "r.html"
+    client = MlflowClient(tracking_uri=synthetic)
+    parent = load_runs(synthetic).parent_ids[0]
     code, _, err = cli("leaderboard", "--tracking-uri", synthetic, "--format", "html", "--out", str(out),
                        "--reference", "beta")
+    assert code == 0, err
+    assert not client.list_artifacts(parent, "leaderboard")  # without --log the store is only read
+    code, _, err = cli("leaderboard", "--tracking-uri", synthetic, "--format", "html", "--out", str(out),
+                       "--reference", "beta", "--log")
     assert code == 0, err
     html = out.read_text()
     assert '<table id="leaderboard">' in html and "http" not in html.replace("http-equiv", "")
@@ -251,8 +258,6 @@ def test_html_report_is_self_contained(synthetic, cli, tmp_path):
     assert "bench run --method beta --bits 12,24 --seeds 0,1 --dataset toy --epochs 3" in html
     assert "--set variant=intended" in html and "split-fpA" in html and "abc123" in html
     assert "no run stored a precision-recall curve" in html
-    client = MlflowClient(tracking_uri=synthetic)
-    parent = load_runs(synthetic).parent_ids[0]
     logged = {a.path for a in client.list_artifacts(parent, "leaderboard")}
     assert {"leaderboard/map_vs_bits.png", "leaderboard/precision_at_k.png", "leaderboard/leaderboard-fpA.html"} <= logged
 

@@ -99,7 +99,7 @@ def test_the_results_table_tells_runs_apart_by_their_overrides(cli, store):
         code, out, err = cli("run", "--method", "pca-itq", "--bits", "8", "--set", f"pca-itq.iterations={iterations}",
                              "--tracking-uri", store)
         assert code == 0, err
-        assert out.count(f"pca-itq[iterations={iterations}]") == 2  # its progress line and its table row
+        assert out.count(f"pca-itq[iterations={iterations}]") == 3  # its two progress lines and its table row
 
 
 def test_overridden_settings_name_the_run_and_defaults_keep_their_names():

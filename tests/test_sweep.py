@@ -86,7 +86,7 @@ def processes_sweep(tmp_path_factory):
             "--output", str(tmp / "out")]
     runner = CliRunner()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("bench.cli.sweep.default_host", sweepkit.host)
+        mp.setattr("bench.api.pluginhost.default_host", sweepkit.host)  # bench.cli.sweep imports it when run
         first = runner.invoke(app, args)
         second = runner.invoke(app, args)
     return uri, tmp / "out", first, second

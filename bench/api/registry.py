@@ -62,7 +62,8 @@ class Registry:
             entry = self._entries.get(family + ":")
             if entry is not None and variant:
                 return entry, variant
-        raise unknown_name(self.kind, name, self.names())
+        raise unknown_name(self.kind, name, self.names(),
+                           {e.name: e.description for e in self._entries.values()})
 
     def get(self, name: str) -> Any:
         return self.resolve(name)[0].factory

@@ -4,19 +4,18 @@ image size and the split checksum."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from bench.api.errors import BenchError
-from bench.api.pluginhost import default_host
 from bench.cli.app import app, console
 from bench.cli.parsing import parse_sets
-from bench.data import cache as datacache
-from bench.data.faces import SPLIT_NAMES, FaceData
+
+if TYPE_CHECKING:  # numpy and the data layer are imported where used (`bench --help` stays fast)
+    from bench.data.faces import FaceData
 
 data_app = typer.Typer(help="Prepare, verify and describe datasets (the compact cache).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -35,6 +34,8 @@ def dataset_options(sets: list[str] | None) -> dict[str, Any]:
 
 
 def per_identity(data: FaceData, part: int) -> str:
+    import numpy as np
+
     counts = np.bincount(np.asarray(data.labels)[np.asarray(data.split) == part], minlength=data.num_classes)
     counts = counts[counts > 0]
     if not len(counts):
@@ -44,6 +45,10 @@ def per_identity(data: FaceData, part: int) -> str:
 
 def info_tables(name: str, data: FaceData, where: str) -> list[Table]:
     """The summary and per-split tables printed by ``bench data info`` and ``prepare``."""
+    import numpy as np
+
+    from bench.data.faces import SPLIT_NAMES
+
     c, h, w = data.image_shape
     meta = data.meta
     summary = Table(title=f"dataset {name}", show_header=False)
@@ -91,6 +96,9 @@ def prepare_command(
     force: Annotated[bool, typer.Option(help="Rebuild the entry even when it exists.")] = False,
 ) -> None:
     """Convert a dataset once into the compact cache (uint8 arrays + manifest)."""
+    from bench.api.pluginhost import default_host
+    from bench.data import cache as datacache
+
     host = default_host()
     path = datacache.prepare(host, name, data_root, dataset_options(set_), force=force)
     data = datacache.open_entry(path)
@@ -105,6 +113,9 @@ def verify_command(
     set_: Sets = None,
 ) -> None:
     """Re-check cache entries of NAME against their manifests (and the source files, when found)."""
+    from bench.api.pluginhost import default_host
+    from bench.data import cache as datacache
+
     host = default_host()
     host.datasets.resolve(name)  # unknown names get the standard error
     entries = datacache.find_entries(name, data_root, dataset_options(set_))
@@ -131,6 +142,9 @@ def info_command(
     set_: Sets = None,
 ) -> None:
     """Identities, images per split, image size and split checksum (from the cache when prepared)."""
+    from bench.api.pluginhost import default_host
+    from bench.data import cache as datacache
+
     host = default_host()
     options = dataset_options(set_)
     request = datacache.make_request(host, name, data_root, options)
@@ -146,6 +160,8 @@ def info_command(
 @data_app.command("list")
 def list_command() -> None:
     """List the cache entries."""
+    from bench.data import cache as datacache
+
     root = datacache.cache_root()
     table = Table(title=f"dataset cache {root}")
     for column in ("entry", "dataset", "images", "split checksum", "data root", "options"):

@@ -13,40 +13,46 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from bench.api.errors import BenchError
 from bench.cli.app import app, console
-from bench.config.protocol import EvaluationSpec
-from bench.evaluation import evaluate, save_evaluation_artifacts
-from bench.evaluation.codes import unpack_codes
-from bench.evaluation.plugin_metrics import registered_metrics
 from bench.tracking import tags
-from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
-from bench.tracking.reading import StoreReader
 
-FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "queries_without_relevant",
+if TYPE_CHECKING:  # heavy modules are imported inside the command (`bench --help` stays fast)
+    import numpy as np
+
+    from bench.config.protocol import EvaluationSpec
+    from bench.tracking.reading import StoreReader
+
+FIXED_METRICS = ("map", "map_best", "map_worst", "map_stable", "precision_at_r", "queries_without_relevant",
                  "tar_at_far_1e-3", "tar_at_far_1e-2", "eer", "roc_auc", "rank1", "rank5")
 PATTERN = re.compile(r"^(precision_at|map_at)_(\d+)$|^(precision|recall|empty)_r(\d+)$")
 
 
 @app.command("eval")
 def eval_command(
-    run_id: Annotated[str, typer.Argument(help="MLflow run id of a finished run (a child run of `bench run`).")],
+    run_id: Annotated[str, typer.Argument(help="A finished child run of `bench run`: its MLflow run id, or its name (dcbh-12b-s0) or an id prefix where unique (see `bench runs`).")],
     metric: Annotated[list[str] | None, typer.Option(help="Metric to compute and log (repeatable or comma list); a new K or radius is added to the run's protocol (default: all).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///./mlflow.db).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Re-evaluate a finished run from its stored codes (no retraining) and log the result to it."""
+    from bench.evaluation import evaluate, save_evaluation_artifacts
+    from bench.evaluation.codes import unpack_codes
+    from bench.evaluation.plugin_metrics import registered_metrics
+    from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+    from bench.tracking.reading import StoreReader
+
     requested = [name for item in metric or [] for name in item.split(",") if name.strip()]
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     reader = StoreReader(uri)
-    run = reader.run(run_id)
+    run = reader.find(run_id)
+    run_id = run.info.run_id
     spec = spec_for(run.data.params, requested)
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
         codes = _load_codes(reader, run_id, Path(tmp))
@@ -82,6 +88,9 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
     >>> s.precision_at, s.radius, s.map_at
     ([50, 10], 2, [100])
     """
+    from bench.config.protocol import EvaluationSpec
+    from bench.evaluation.plugin_metrics import registered_metrics
+
     prefix = "protocol.evaluation."
     raw = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
     values = {k: (v if k == "map_at_normalisation" else json.loads(v)) for k, v in raw.items()}
@@ -111,6 +120,8 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
 
 
 def _load_codes(reader: StoreReader, run_id: str, folder: Path) -> dict[str, np.ndarray]:
+    import numpy as np
+
     if "codes.npz" not in reader.artifact_paths(run_id):
         raise BenchError(
             f"run '{run_id}' has no codes.npz artifact; only finished child runs of `bench run` store codes"

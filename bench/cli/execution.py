@@ -1,32 +1,26 @@
-"""What ``bench run`` and ``bench sweep`` share: the executor options, progress bars, the
-results table and the closing summary (ran / skipped / failed; exit code 1 on failures)."""
+"""What ``bench run`` and ``bench sweep`` share: building the executor, executing under one
+parent run with progress (:mod:`bench.cli.progress`), the results table
+(:mod:`bench.cli.results_table`) and the closing summary (ran / skipped / failed; exit code 1
+on failures). Heavy: the commands import it inside their functions."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.console import Console
 
 from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
 from bench.api.registry import check_options
 from bench.cli.app import console, err_console
-from bench.running.executors.base import Task
+from bench.cli.progress import ProgressReporter
+from bench.cli.results_table import results_table
 from bench.running.executors.coordinator import Outcome, execute_runs
 from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking.client import Tracker, sqlite_path
-
-SHOWN_METRICS = ("map", "map_best", "map_worst", "precision_at_50", "precision_r2", "recall_r2")
-
-ExecutorOption = Annotated[str, typer.Option(help="local (in process), processes (one worker per GPU or --max-parallel) or ray.")]
-MaxParallelOption = Annotated[int | None, typer.Option(help="Runs at once (processes: worker count, default one per GPU or CPU core; ray: tasks in flight).", min=1)]
-RayAddressOption = Annotated[str | None, typer.Option(help="Ray cluster to use (ray.init address, e.g. auto or ray://head:10001); default: a local Ray instance.")]
-ForceOption = Annotated[bool, typer.Option(help="Rerun runs whose configuration already FINISHED in the store.")]
 
 FLAGS = {"max_parallel": "--max-parallel", "address": "--ray-address"}
 
@@ -50,40 +44,36 @@ def warn_cluster_store(executor: str, ray_address: str | None, uri: str) -> None
             "prefer an MLflow server (bench server) as --tracking-uri", markup=False)
 
 
-class ProgressReporter:
-    """One progress line per run, updated as the executor reports."""
+def warn_large_k(runs: list[PreparedRun]) -> None:
+    """Warn once per K of ``protocol.evaluation.precision_at`` that exceeds a run's gallery
+    (precision at K then counts the whole gallery: it is precision at G)."""
+    from bench.data.faces import TRAIN
 
-    def __init__(self, bar: Progress) -> None:
-        self.bar = bar
-        self.ids: dict[int, Any] = {}
-
-    def started(self, task: Task) -> None:
-        self.ids[task.index] = self.bar.add_task(escape(task.spec.name), total=None, status="running")
-
-    def progress(self, task: Task, step: int, loss: float) -> None:
-        self.bar.update(self.ids[task.index], status=f"step {step} loss {loss:.4f}")
-
-    def finished(self, task: Task, result: RunResult) -> None:
-        if task.index not in self.ids:
-            self.started(task)
-        detail = f"map={result.metrics['map']:.4f}" if "map" in result.metrics else result.reason[:60]
-        self.bar.update(self.ids[task.index], total=1, completed=1, status=escape(f"{result.status} {detail}"))
+    warned = set()
+    for run in runs:
+        gallery = int((run.data.split == TRAIN).sum())
+        for k in run.spec.protocol.evaluation.precision_at:
+            if k > gallery and (k, gallery) not in warned:
+                warned.add((k, gallery))
+                err_console.print(f"warning: precision_at_{k}: K exceeds the gallery of {gallery} images on "
+                                  f"{run.spec.protocol.dataset}; it is the precision of the whole gallery "
+                                  "(precision_at_r suits any gallery; set K with --set protocol.evaluation.precision_at=[...])",
+                                  markup=False, highlight=False)
 
 
 def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any, tracker: Tracker,
                        experiment_id: str, output: Path, *, force: bool, parent_name: str,
-                       parent_tags: dict[str, str]) -> Outcome:
+                       parent_tags: dict[str, str], wide: bool = False) -> Outcome:
     """Execute under one parent run, print the table and summary; exit 1 when a run failed."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    warn_large_k(runs)
+    with ProgressReporter(console) as reporter:
         outcome = execute_runs(host, runs, executor, tracker, experiment_id, output, force=force,
-                               parent_name=parent_name, parent_tags=parent_tags,
-                               reporter=ProgressReporter(bar))
-    print_results(outcome.results)
+                               parent_name=parent_name, parent_tags=parent_tags, reporter=reporter)
+    print_results(outcome.results, wide=wide)
     where = (f"open {tracker.uri}" if tracker.uri.startswith("http") else
              f"open it with `bench ui` or `mlflow ui --backend-store-uri {tracker.uri}`")
-    console.print(f"{outcome.summary()}; MLflow parent run {outcome.parent_id} in {tracker.uri}; {where}")
+    console.print(f"{outcome.summary()}; MLflow parent run {outcome.parent_id} in {tracker.uri}; {where}",
+                  markup=False, highlight=False)
     if outcome.skipped:
         console.print(f"{len(outcome.skipped)} run(s) skipped: they already FINISHED in the store "
                       "(--force reruns them)")
@@ -94,18 +84,14 @@ def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any,
     return outcome
 
 
-def print_results(results: list[RunResult]) -> None:
-    """The results table: one row per run; the method column names the settings a run
-    overrides (``pca-itq[iterations=5]``), so runs that differ only by them stay apart."""
-    open_set = any(r.spec.protocol.split == "open-set" for r in results)
-    gallery = "gallery of the retrieval identities" if open_set else "gallery = train split"
-    table = Table(title=f"Hamming retrieval results (queries vs {gallery})")
-    splits = open_set or any(r.spec.protocol.split_seed for r in results)  # a split column when splits vary
-    for column in ("method", "bits", "seed", *(["split"] if splits else []), *SHOWN_METRICS, "seconds", "status"):
-        table.add_column(column, justify="right" if column not in ("method", "status") else "left")
-    for r in results:
-        values = [f"{r.metrics[m]:.4f}" if m in r.metrics else "-" for m in SHOWN_METRICS]
-        seconds = f"{r.seconds:.1f}" if r.seconds else "-"
-        split = [str(r.spec.protocol.split_seed)] if splits else []
-        table.add_row(escape(r.spec.label), str(r.spec.bits), str(r.spec.seed), *split, *values, seconds, r.status)
-    console.print(table)
+def print_results(results: list[RunResult], wide: bool = False) -> None:
+    """The results table (:func:`bench.cli.results_table.results_table`): one row per run; the
+    method column names the settings a run overrides (``pca-itq[iterations=5]``)."""
+    table = results_table(results, wide=wide)
+    # the wide table is wider than a terminal may be: printed whole (the terminal wraps), not cut
+    needed = console.measure(table, options=console.options.update_width(1000)).maximum
+    if wide and needed > console.width:
+        Console(file=console.file, width=needed, force_terminal=console.is_terminal,
+                color_system=console.color_system).print(table)
+    else:
+        console.print(table)

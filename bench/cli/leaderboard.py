@@ -4,7 +4,7 @@ Markdown, CSV, JSON) or a self-contained HTML report with plots and galleries.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,10 +12,9 @@ from rich.table import Table
 
 from bench.api.errors import BenchError
 from bench.cli.app import app, console, err_console
-from bench.reports.build import Report, ReportOptions, build_report, log_to_parents
-from bench.reports.export import cells_to_csv, published_rows, to_json, to_markdown
-from bench.reports.table import format_cell, pivot
-from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
+
+if TYPE_CHECKING:  # bench.reports (pandas, matplotlib, torch) is imported inside the command
+    from bench.reports.build import Report
 
 FORMATS = ("table", "md", "csv", "json", "html")
 
@@ -34,9 +33,12 @@ def leaderboard_command(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.", min=100)] = 2000,
     gallery_queries: Annotated[int, typer.Option(help="Queries per retrieval gallery (html or --images; 0: none).", min=0)] = 4,
     images: Annotated[Path | None, typer.Option(help="Also write the plots and galleries as PNG files in this folder.")] = None,
-    log: Annotated[bool, typer.Option("--log/--no-log", help="Log plots (and the report) as artifacts of the parent runs.")] = True,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Also log the plots (and the report) as artifacts of the parent runs; without it the store is only read.")] = False,
 ) -> None:
     """Rank methods by a metric under one protocol: mean ± std over seeds, 95% intervals, tests."""
+    from bench.reports.build import ReportOptions, build_report, log_to_parents
+    from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
+
     if format_ not in FORMATS:
         raise BenchError(f"--format {format_}: use one of {', '.join(FORMATS)}")
     uri = resolve_tracking_uri(tracking_uri)
@@ -86,6 +88,8 @@ def _render(report: Report, format_: str) -> str:
         from bench.reports.html import render_html
 
         return render_html(report)
+    from bench.reports.export import cells_to_csv, to_json, to_markdown
+
     if format_ == "csv":
         return cells_to_csv(report.cells)
     if format_ == "json":
@@ -94,6 +98,9 @@ def _render(report: Report, format_: str) -> str:
 
 
 def _print_table(report: Report) -> None:
+    from bench.reports.export import published_rows
+    from bench.reports.table import format_cell, pivot
+
     variants, bits, grid = pivot(report.cells)
     table = Table(title=f"{report.options.metric} on {report.runset.dataset}, protocol {report.runset.fingerprint}")
     table.add_column("method")

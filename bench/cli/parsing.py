@@ -4,13 +4,13 @@ items, the ``--loss`` syntax and the execution flags. Every bad value is a one-l
 
 from __future__ import annotations
 
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from bench.api.errors import BenchError
-from bench.config.settings import LossEdit
-from bench.training.acceleration import AccelerationSpec
+
+if TYPE_CHECKING:  # imported where used: `bench --help` stays free of numpy and torch
+    from bench.config.settings import LossEdit
+    from bench.training.acceleration import AccelerationSpec
 
 
 def parse_list(text: str) -> list[str]:
@@ -62,6 +62,8 @@ def parse_sets(items: list[str]) -> list[tuple[str, Any]]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise BenchError(f"--set '{item}': expected key=value, e.g. --set optimizer.lr=0.001")
+        import yaml
+
         value = yaml.safe_load(raw) if raw.strip() else ""
         if isinstance(value, str) and _is_float(raw):
             value = float(raw)
@@ -77,6 +79,8 @@ def parse_loss(text: str | None) -> list[LossEdit]:
     >>> parse_loss("b:2")
     [LossEdit(op='=', name='b', weight=2.0)]
     """
+    from bench.config.settings import LossEdit
+
     items = parse_list(text or "")
     if any(i[0] in "+-" for i in items) and not all(i[0] in "+-" for i in items):
         raise BenchError(f"--loss '{text}': mix of replace and +/- items; use either a,b or +a,-b")
@@ -100,6 +104,8 @@ def acceleration_spec(precision: str = "auto", compile: bool = False,
     >>> acceleration_spec("bf16").precision
     'bf16'
     """
+    from bench.training.acceleration import AccelerationSpec
+
     if precision not in ("auto", "bf16", "fp32"):
         raise BenchError(f"--precision '{precision}': use auto (bf16 where the GPU or CPU computes it natively, else fp32), bf16 or fp32")
     if device_data_mb is not None and device_data_mb < 0:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from bench.api.pluginhost import default_host
 from bench.cli.app import app, console, err_console
 
 
 @app.command("plugins")
 def plugins_command() -> None:
     """List registered backbones, heads, losses, methods, datasets, executors, metrics and normalisers."""
+    from bench.api.pluginhost import default_host
+
     host = default_host()
     table = Table(title="facehash-bench plugins")
     for column in ("kind", "name", "plugin", "version", "description"):

@@ -10,46 +10,32 @@ from typing import Annotated
 
 import typer
 
-from bench.api.pluginhost import default_host
 from bench.cli.app import app, console, err_console
-from bench.cli.execution import (
+from bench.cli.options import (
     ExecutorOption,
     ForceOption,
     MaxParallelOption,
     RayAddressOption,
-    build_executor,
-    execute_and_report,
-    warn_cluster_store,
+    WideOption,
 )
-from bench.cli.parsing import (
-    acceleration_spec,
-    parse_bits,
-    parse_list,
-    parse_loss,
-    parse_seeds,
-    parse_sets,
-)
-from bench.config.protocol import ProtocolConfig
-from bench.config.settings import build_protocol, split_sets
-from bench.running.planning import plan_runs
-from bench.tracking import tags as T
-from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
 
-DEFAULTS = ProtocolConfig()
+# The protocol's defaults, spelled here so that `bench --help` need not import the config
+# (pydantic, numpy); tests/test_cli_lazy.py checks them against ProtocolConfig().
+DEFAULT_DATASET, DEFAULT_EPOCHS, DEFAULT_STANDARD, DEFAULT_SPLIT = "orl", 50, "as-published", "closed-set"
 
 
 @app.command("run")
 def run_command(
     method: Annotated[str, typer.Option(help="Method name, or a comma list (see `bench plugins`).")],
     bits: Annotated[str, typer.Option(help="Code lengths, comma separated.")] = "12,24,36,48",
-    dataset: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULTS.dataset,
+    dataset: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULT_DATASET,
     data_root: Annotated[str | None, typer.Option(help="Where the dataset's files are (folder or .npz).")] = None,
     seeds: Annotated[str, typer.Option(help="Seeds, comma separated.")] = "0",
-    split: Annotated[str, typer.Option(help="closed-set (every identity in training and retrieval) or open-set (disjoint training and retrieval identities).")] = DEFAULTS.split,
+    split: Annotated[str, typer.Option(help="closed-set (every identity in training and retrieval) or open-set (disjoint training and retrieval identities).")] = DEFAULT_SPLIT,
     split_seeds: Annotated[str | None, typer.Option(help="Run every configuration on each of these splits, comma separated (default: split 0).")] = None,
-    epochs: Annotated[int, typer.Option(help="Epoch budget of the protocol (deep methods).", min=1)] = DEFAULTS.epochs,
+    epochs: Annotated[int, typer.Option(help="Epoch budget of the protocol (deep methods).", min=1)] = DEFAULT_EPOCHS,
     batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
-    standard: Annotated[str, typer.Option(help="as-published (each method's own optimizer and batch) or harness-standard.")] = DEFAULTS.standard,
+    standard: Annotated[str, typer.Option(help="as-published (each method's own optimizer and batch) or harness-standard.")] = DEFAULT_STANDARD,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
@@ -66,8 +52,24 @@ def run_command(
     max_parallel: MaxParallelOption = None,
     ray_address: RayAddressOption = None,
     force: ForceOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Train (or fit), encode, evaluate and log one run per (method, bits, seed), then print a table."""
+    from bench.api.pluginhost import default_host
+    from bench.cli.execution import build_executor, execute_and_report, warn_cluster_store
+    from bench.cli.parsing import (
+        acceleration_spec,
+        parse_bits,
+        parse_list,
+        parse_loss,
+        parse_seeds,
+        parse_sets,
+    )
+    from bench.config.settings import build_protocol, split_sets
+    from bench.running.planning import plan_runs
+    from bench.tracking import tags as T
+    from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+
     host = default_host()
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
@@ -101,4 +103,5 @@ def run_command(
         output, force=force, parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
         parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.SPLIT_CHECKSUM: ",".join(splits),
                      T.DATASET: protocol.dataset, T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
+        wide=wide,
     )

@@ -17,7 +17,6 @@ import typer
 
 from bench.api.errors import BenchError
 from bench.cli.app import app, console, err_console
-from bench.tracking.client import sqlite_path
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 LEAN_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_SERVER_JOB_ENABLE_PERIODIC_TASKS": "false"}
@@ -31,6 +30,8 @@ def server_command_line(backend: str, host: str, port: int, artifacts: str | Non
     >>> argv[3:], env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]
     (['server', '--backend-store-uri', 'sqlite:////srv/m.db', '--host', '127.0.0.1', '--port', '5000', '--workers', '1', '--artifacts-destination', '/srv/mlartifacts'], 'false')
     """
+    from bench.tracking.client import sqlite_path
+
     db = sqlite_path(backend)
     if db is None and not backend.startswith(("postgresql://", "postgresql+")):
         raise BenchError(
@@ -70,7 +71,7 @@ def server_command(
             "reach this port can read, change and delete every run. Keep it on a trusted network "
             "(firewall, VPN) or behind a reverse proxy that authenticates.", markup=False)
     console.print(f"MLflow server on http://{host}:{port} (store {backend}); use "
-                  f"--tracking-uri http://{host}:{port} with bench run / bench sweep. Ctrl-C stops it.")
+                  f"--tracking-uri http://{host}:{port} with bench run / bench sweep. Ctrl-C stops it.", markup=False, soft_wrap=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(argv[0], argv, env)  # the server replaces this process: signals reach it directly

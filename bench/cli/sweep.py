@@ -11,20 +11,14 @@ from typing import Annotated
 
 import typer
 
-from bench.api.pluginhost import default_host
 from bench.cli.app import app, console, err_console
-from bench.cli.execution import (
+from bench.cli.options import (
     ExecutorOption,
     ForceOption,
     MaxParallelOption,
     RayAddressOption,
-    build_executor,
-    execute_and_report,
-    warn_cluster_store,
+    WideOption,
 )
-from bench.running.sweep import expand, load_sweep
-from bench.tracking import tags as T
-from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
 
 
 @app.command("sweep")
@@ -37,8 +31,15 @@ def sweep_command(
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the file's experiment key, else facehash-sweep-<file name>).")] = None,
     output: Annotated[Path, typer.Option(help="Folder for run artifacts and resume checkpoints (shared by all workers).")] = Path("bench-output"),
     force: ForceOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Run every configuration of a sweep file; finished runs are skipped, interrupted ones continue."""
+    from bench.api.pluginhost import default_host
+    from bench.cli.execution import build_executor, execute_and_report, warn_cluster_store
+    from bench.running.sweep import expand, load_sweep
+    from bench.tracking import tags as T
+    from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+
     host = default_host()
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
@@ -55,4 +56,5 @@ def sweep_command(
         host, runs, runner, tracker, experiment_id, output.resolve(), force=force,
         parent_name=f"sweep-{sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}",
         parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
+        wide=wide,
     )

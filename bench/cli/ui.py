@@ -14,7 +14,6 @@ import typer
 
 from bench.api.errors import BenchError
 from bench.cli.app import app, console
-from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
 
 HOST = "127.0.0.1"
 
@@ -32,6 +31,8 @@ def ui_command(uri: str, port: int) -> list[str]:
     >>> ui_command("sqlite:////tmp/s/mlflow.db", 5001)[3:]
     ['ui', '--backend-store-uri', 'sqlite:////tmp/s/mlflow.db', '--host', '127.0.0.1', '--port', '5001', '--workers', '1', '--default-artifact-root', '/tmp/s/mlartifacts']
     """
+    from bench.tracking.client import sqlite_path
+
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", HOST,
                "--port", str(port), "--workers", "1"]
     db = sqlite_path(uri)
@@ -46,6 +47,8 @@ def ui_command_line(
     port: Annotated[int | None, typer.Option(help="Port (default: a free one).", min=1, max=65535)] = None,
 ) -> None:
     """Start the MLflow UI on the store (127.0.0.1, a free port); Ctrl-C stops it."""
+    from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
+
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     if uri.startswith(("http://", "https://")):
@@ -54,7 +57,8 @@ def ui_command_line(
     if db is not None and not db.is_file():
         raise BenchError(f"no MLflow store at {db}; run `bench run` first or pass --tracking-uri")
     port = port or free_port()
-    console.print(f"MLflow UI for {uri} at http://{HOST}:{port}  (Ctrl-C to stop)", markup=False, highlight=False)
+    console.print(f"MLflow UI for {uri} at http://{HOST}:{port}  (Ctrl-C to stop)", markup=False, highlight=False,
+                  soft_wrap=True)  # one line, whatever the width: scripts and people copy the address
     sys.stdout.flush()
     raise typer.Exit(serve(ui_command(uri, port)))
 

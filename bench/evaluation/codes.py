@@ -108,3 +108,21 @@ def pack_words(codes: np.ndarray) -> np.ndarray:
     70
     """
     return words_from_packed(pack_codes(codes))
+
+
+def collapse_note(codes: np.ndarray) -> str | None:
+    """How a set of codes (rows in {-1, +1}) collapsed, or ``None``: ``all codes identical``,
+    or ``N of B bits constant`` (bits that never change carry no information).
+
+    >>> collapse_note(np.array([[1, -1], [1, -1]])), collapse_note(np.array([[1, -1, 1], [1, 1, -1]]))
+    ('all codes identical', '1 of 3 bits constant')
+    >>> collapse_note(np.array([[1, -1], [-1, 1]])) is None
+    True
+    """
+    codes = np.asarray(codes)
+    if len(codes) < 2:
+        return None
+    constant = int((codes == codes[:1]).all(axis=0).sum())
+    if constant == codes.shape[1]:
+        return "all codes identical"
+    return f"{constant} of {codes.shape[1]} bits constant" if constant else None

@@ -96,6 +96,7 @@ def evaluate(
         metrics[name] = float(per_query[per_query_name(name)].mean())
     for k in spec.precision_at:
         metrics[f"precision_at_{k}"] = float(m.expected_precision_at(n, r, k).mean())
+    metrics["precision_at_r"] = float(precision_at_r(n, r).mean())
     precision, recall, empty = m.radius_metrics(n, r, spec.radius)
     metrics[f"precision_r{spec.radius}"] = float(precision.mean())
     metrics[f"recall_r{spec.radius}"] = float(recall.mean())
@@ -109,6 +110,25 @@ def evaluate(
     metrics.update(verification)
     per_query.update(cmc)
     return Evaluation(metrics, per_query["ap"], {**m.pr_curve(n, r), **roc}, per_query)
+
+
+def precision_at_r(n: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Per query, the expected precision of its top R, R = its number of relevant gallery
+    items (R-precision; random order inside ties); 0 for a query without relevant items.
+
+    Hand case: query 1 has R = 2, one relevant item at distance 0 and one of the two items
+    tied at distance 1 relevant: (1 + 1/2) / 2; query 2 has R = 1 inside a tie of 3.
+
+    >>> precision_at_r(np.array([[1, 2, 1], [0, 3, 1], [1, 0, 0]]), np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]])).tolist()
+    [0.75, 0.3333333333333333, 0.0]
+    """
+    n, r = np.asarray(n), np.asarray(r)
+    relevant = r.sum(axis=1)
+    out = np.zeros(len(relevant))
+    for count in np.unique(relevant[relevant > 0]):
+        rows = relevant == count
+        out[rows] = m.expected_precision_at(n[rows], r[rows], int(count))
+    return out
 
 
 def save_evaluation_artifacts(evaluation: Evaluation, folder: str | Path) -> list[Path]:

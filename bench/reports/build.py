@@ -117,7 +117,8 @@ def build_report(
         report = Report(runset, options, cells, notation, published, gaps)
         report.protocol = _protocol(runset, specs)
         report.provenance = _provenance(runs, reader)
-        report.reproduce = {v: reproduce_command(specs[v], cells[cells["variant"] == v]) for v in specs}
+        report.reproduce = {v: reproduce_command(specs[v], cells[cells["variant"] == v], _precisions(runs, v))
+                            for v in specs}
         report.variant_tags = {v: method_tags(g.iloc[0]) for v, g in runs.groupby("variant")}
         report.verification = metric_means(runs)
         if options.plots or options.gallery_queries:
@@ -213,8 +214,18 @@ def _provenance(runs: pd.DataFrame, reader: StoreReader) -> dict[str, list[str]]
     return out
 
 
-def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame) -> str:
-    """A ``bench run`` command that reruns one row (its bits and seeds) under the same protocol.
+def _precisions(runs: pd.DataFrame, variant: str) -> set[str]:
+    """The precisions (``accel.precision`` tags) the runs of ``variant`` trained in."""
+    name = tags.column(f"{tags.ACCEL_PREFIX}precision")
+    if name not in runs:
+        return set()
+    return {str(p) for p in runs.loc[runs["variant"] == variant, name].dropna()}
+
+
+def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame, precisions: set[str] = frozenset()) -> str:
+    """A ``bench run`` command that reruns one row (its bits and seeds) under the same protocol;
+    with ``--precision`` when the runs named one or trained in bf16 (``auto`` means fp32 on a
+    CPU without native bf16).
 
     >>> spec = {"method": "lsh", "protocol": ProtocolConfig(epochs=3).model_dump(mode="json"),
     ...         "overrides": {"set": ["center=False"]}, "data_root": None}
@@ -223,6 +234,8 @@ def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame) -> str:
     >>> spec["protocol"] = ProtocolConfig(epochs=3, split="open-set").model_dump(mode="json")
     >>> reproduce_command(spec, pd.DataFrame({"bits": [12], "seeds": ["0"], "splits": ["0,1"]}))
     'bench run --method lsh --bits 12 --seeds 0 --dataset orl --epochs 3 --split open-set --split-seeds 0,1 --set center=False'
+    >>> reproduce_command({**spec, "overrides": {}}, pd.DataFrame({"bits": [12], "seeds": ["0"]}), {"bf16"})
+    'bench run --method lsh --bits 12 --seeds 0 --dataset orl --epochs 3 --precision bf16'
     """
     protocol = spec["protocol"]
     bits = ",".join(str(b) for b in sorted(cells["bits"].unique()))
@@ -251,6 +264,9 @@ def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame) -> str:
     parts += [f"--set {_quote(f'protocol.{k}={v}')}" for k, v in wanted.items() if base.get(k) != v]
     if spec.get("data_root"):
         parts.append(f"--data-root {_quote(spec['data_root'])}")
+    asked = (spec.get("acceleration") or {}).get("precision", "auto")
+    if asked != "auto" or "bf16" in precisions:
+        parts.append(f"--precision {asked if asked != 'auto' else 'bf16'}")
     return " ".join(parts)
 
 

@@ -115,13 +115,13 @@ def _table(report: Report) -> str:
 
 
 def _cell(cell: pd.Series) -> str:
-    std = "–" if pd.isna(cell["std"]) else f"{cell['std']:.4f}"
+    std = "" if pd.isna(cell["std"]) else f" ± {cell['std']:.4f}"  # one seed: no std
     marker = MARKERS.get(cell["vs_reference"], "")
     kind = {"better": "better", "worse": "worse", "reference": "ref"}.get(cell["vs_reference"], "")
     mark = f' <span class="{kind}">{escape(marker)}</span>' if marker else ""
     if cell["mixed_code"]:
         mark += f' <span class="mixed" title="runs of this row come from different code">{MARK}</span>'
-    lines = [f'<span class="v">{cell["mean"]:.4f} ± {std}</span>{mark}']
+    lines = [f'<span class="v">{cell["mean"]:.4f}{std}</span>{mark}']
     if not pd.isna(cell["ci_low"]):
         lines.append(f'<span class="ci">95% CI {cell["ci_low"]:.3f}–{cell["ci_high"]:.3f}</span>')
     if not pd.isna(cell["tie_best"]):

@@ -35,13 +35,17 @@ STANDARD_TAGS = frozenset({
 
 
 def cast_param(text: Any) -> Any:
-    """MLflow params are strings; turn Python/JSON literals back into values.
+    """MLflow params are strings; turn JSON (and, from older runs, Python) literals back into values.
 
-    >>> [cast_param(v) for v in ["12", "1e-08", "None", "True", "[0.9, 0.999]", "adam", None]]
-    [12, 1e-08, None, True, [0.9, 0.999], 'adam', None]
+    >>> [cast_param(v) for v in ["12", "1e-08", "null", "true", "None", "True", "[0.9, 0.999]", "adam", None]]
+    [12, 1e-08, None, True, None, True, [0.9, 0.999], 'adam', None]
     """
     if not isinstance(text, str):
         return None if text is None or (isinstance(text, float) and pd.isna(text)) else text
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):

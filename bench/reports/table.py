@@ -227,16 +227,17 @@ def add_uncertainty(
 
 
 def format_cell(cell: pd.Series, digits: int = 4, interval: bool = True) -> str:
-    """``mean ± std`` plus ``[ci]``, the reference marker and the mixed-code mark; ``-`` for a
-    missing std.
+    """``mean ± std`` plus ``[ci]``, the reference marker and the mixed-code mark; just the
+    mean where there is no std (one seed).
 
     >>> format_cell(pd.Series({"mean": 0.5, "std": 0.01, "ci_low": 0.45, "ci_high": 0.55, "vs_reference": "better"}))
     '0.5000 ± 0.0100 [0.450, 0.550] ▲'
     >>> format_cell(pd.Series({"mean": 0.5, "std": math.nan, "mixed_code": True}))
-    '0.5000 ± - †'
+    '0.5000 †'
     """
-    std = "-" if pd.isna(cell["std"]) else f"{cell['std']:.{digits}f}"
-    text = f"{cell['mean']:.{digits}f} ± {std}"
+    text = f"{cell['mean']:.{digits}f}"
+    if not pd.isna(cell["std"]):
+        text += f" ± {cell['std']:.{digits}f}"
     if interval and not pd.isna(cell.get("ci_low", math.nan)):
         text += f" [{cell['ci_low']:.{digits - 1}f}, {cell['ci_high']:.{digits - 1}f}]"
     marker = MARKERS.get(cell.get("vs_reference", ""), "")

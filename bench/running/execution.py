@@ -23,7 +23,7 @@ from bench.api.interfaces import BuildContext
 from bench.api.methods import FittedMethod
 from bench.data.faces import QUERY, TRAIN, VAL
 from bench.evaluation import evaluate, save_evaluation_artifacts
-from bench.evaluation.codes import pack_codes, sign_codes
+from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
 from bench.evaluation.plugin_metrics import registered_metrics
 from bench.running.identity import execution_tags
@@ -126,6 +126,9 @@ def compute_run(
         query = encode_codes(model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(host=run.host))
+    collapsed = collapse_note(gallery)
+    if collapsed:  # flagged in the results table and `bench runs`
+        tags[T.CODES_COLLAPSED] = collapsed
     return Computed(gallery, query, evaluation, state, extra, tags)
 
 
@@ -179,7 +182,7 @@ def execute_run(
         tracker.log_metrics(run_id, metrics)
         tracker.log_artifacts(run_id, folder)
         resumer.clear()
-        return RunResult(spec, "FINISHED", metrics, run_id, seconds)
+        return RunResult(spec, "FINISHED", metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
     except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
         reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
         folder.mkdir(parents=True, exist_ok=True)

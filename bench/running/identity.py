@@ -8,9 +8,12 @@ and rerunning trains again instead of reusing numbers the old code produced.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import inspect
 import json
+import platform
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,7 +27,11 @@ from bench.data.faces import FaceData
 from bench.running.spec import RunSpec
 from bench.tracking import tags as T
 from bench.tracking.client import git_commit
-from bench.training.acceleration import Acceleration
+from bench.training.acceleration import Acceleration, cpu_has_native_bf16
+
+# the optimizer settings each optimizer reads (bench.training.assembly.build_optimizer); the
+# others are not logged for it
+OPTIMIZER_ONLY = {"momentum": ("sgd",), "betas": ("adam", "adamw"), "eps": ("adam", "adamw")}
 
 
 def used_entries(host: PluginHost, spec: RunSpec, config: Any) -> list[Entry]:
@@ -95,18 +102,66 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
         T.PROTOCOL_FINGERPRINT: protocol_fingerprint,
         T.CONFIG_HASH: spec.config_hash(), T.CODE_FINGERPRINT: code, T.STANDARD: spec.protocol.standard,
         T.METHOD_KIND: method.kind, T.OVERRIDES: json.dumps(spec.overrides),
-        T.GIT_COMMIT: git_commit(),
+        T.GIT_COMMIT: git_commit(), T.MLFLOW_USER: _user(),
         T.VERSION_HARNESS: __version__, T.VERSION_TORCH: torch.__version__,
         T.VERSION_PLUGINS: json.dumps(host.versions, sort_keys=True),
     }
+    if tags[T.GIT_COMMIT] != "unknown":
+        tags[T.MLFLOW_GIT_COMMIT] = tags[T.GIT_COMMIT]
     tags.update({f"{T.PREFIX}{k}": v for k, v in method.tags(config).items()})
     return tags
+
+
+def run_params(spec: RunSpec) -> dict[str, Any]:
+    """The parameters a run logs: its method config and protocol, without what does not apply
+    (an optimizer's settings another optimizer reads, the harness standard's settings on a run
+    under its method's own standard).
+
+    >>> from bench.config.protocol import ProtocolConfig
+    >>> spec = RunSpec(method="m", bits=8, seed=0, protocol=ProtocolConfig(),
+    ...                method_config={"optimizer": {"name": "adam", "lr": 0.1, "momentum": 0.9}})
+    >>> p = run_params(spec)
+    >>> p["method"]["optimizer"], "harness_standard" in p["protocol"]
+    ({'name': 'adam', 'lr': 0.1}, False)
+    """
+    protocol = spec.protocol.model_dump(mode="json")
+    if protocol["standard"] != "harness-standard":
+        protocol.pop("harness_standard")
+    else:
+        protocol["harness_standard"]["optimizer"] = _applicable(protocol["harness_standard"]["optimizer"])
+    method = {k: _applicable(v) if k == "optimizer" else v for k, v in spec.method_config.items()}
+    return {"method": {"name": spec.method, **method}, "protocol": protocol, "bits": spec.bits, "seed": spec.seed}
+
+
+def _applicable(optimizer: Any) -> Any:
+    if not isinstance(optimizer, dict) or "name" not in optimizer:
+        return optimizer
+    return {k: v for k, v in optimizer.items() if optimizer["name"] in OPTIMIZER_ONLY.get(k, (optimizer["name"],))}
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else :func:`platform.processor`)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def execution_tags(device: torch.device, acceleration: Acceleration | None) -> dict[str, str]:
     """Where a run actually trains and how it uses its device (precision, memory format,
     compile, ...; none for fitted methods), set by the process that executes it."""
-    tags = {T.DEVICE: str(device)}
+    tags = {T.DEVICE: str(device), T.CPU_MODEL: cpu_model(),
+            T.CPU_BF16_NATIVE: str(cpu_has_native_bf16()).lower()}
     if device.type == "cuda":
         tags[T.DEVICE_NAME] = torch.cuda.get_device_name(device)
     if acceleration is not None:

@@ -87,3 +87,4 @@ class RunResult:
     run_id: str | None = None
     seconds: float = 0.0
     reason: str = ""
+    collapsed: str = ""  # how the gallery codes collapsed (bench.evaluation.codes.collapse_note), if they did

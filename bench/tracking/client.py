@@ -7,6 +7,7 @@ else ``sqlite:///<cwd>/mlflow.db``. It is checked before anything is written.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import time
@@ -92,17 +93,17 @@ def git_commit() -> str:
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
-    """Flatten nested dicts/lists into dotted MLflow params.
+    """Flatten nested dicts into dotted MLflow params; values are JSON (a string as it is).
 
-    >>> flatten({"a": {"b": 1, "c": [1, 2]}, "d": None})
-    {'a.b': '1', 'a.c': '[1, 2]', 'd': 'None'}
+    >>> flatten({"a": {"b": 1, "c": [1, 2], "e": "adam"}, "d": None, "f": True})
+    {'a.b': '1', 'a.c': '[1, 2]', 'a.e': 'adam', 'd': 'null', 'f': 'true'}
     """
     out: dict[str, str] = {}
     if isinstance(obj, dict):
         for key, value in obj.items():
             out.update(flatten(value, f"{prefix}{key}."))
         return out
-    out[prefix.rstrip(".")] = str(obj)
+    out[prefix.rstrip(".")] = obj if isinstance(obj, str) else json.dumps(obj, default=str)
     return out
 
 

@@ -100,19 +100,45 @@ class StoreReader:
     def finished_runs(self, experiment: str | None = None, tags: Mapping[str, str] | None = None) -> pd.DataFrame:
         """FINISHED runs of ``experiment`` (default: of every experiment) whose tags equal
         ``tags``, newest first, as :func:`runs_frame` lays them out."""
+        return runs_frame(self.search(experiment, tags, status="FINISHED"))
+
+    def search(self, experiment: str | None = None, tags: Mapping[str, str] | None = None,
+               status: str | None = None) -> list[Any]:
+        """Every run of ``experiment`` (default: of every experiment) with ``status`` (any by
+        default) whose tags equal ``tags``, newest first, all pages."""
         ids = self.experiment_ids(experiment)
-        where = "attributes.status = 'FINISHED'"
+        clauses = [] if status is None else [f"attributes.status = '{status.replace(chr(39), '')}'"]
         for name, value in (tags or {}).items():
             value = str(value).replace("'", "")
-            where += f" and tags.`{name}` = '{value}'"
+            clauses.append(f"tags.`{name}` = '{value}'")
         runs, token = [], None
         while ids:
-            page = self.client.search_runs(ids, where, max_results=PAGE, page_token=token)
+            page = self.client.search_runs(ids, " and ".join(clauses), max_results=PAGE, page_token=token,
+                                           order_by=["attributes.start_time DESC"])
             runs += list(page)
             token = page.token
             if not token:
                 break
-        return runs_frame(runs)
+        return runs
+
+    def find(self, ref: str) -> Any:
+        """The run ``ref`` names: a run id, else a run name or an id prefix that is unique in
+        the store; a one-line error otherwise."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_run(ref)
+        except MlflowException:
+            pass
+        named = self.search(tags={"mlflow.runName": ref})
+        if not named and len(ref) >= 6:
+            named = [r for r in self.search() if r.info.run_id.startswith(ref)]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            ids = ", ".join(r.info.run_id for r in named[:5])
+            raise BenchError(f"'{ref}' names {len(named)} runs in {self.uri} ({ids}); pass a run id")
+        raise BenchError(f"no run '{ref}' in the store {self.uri}; `bench runs` lists them (name or id)")
 
     def run(self, run_id: str) -> Any:
         """The MLflow run ``run_id`` (info, params, metrics, tags); a one-line error when the store lacks it."""

@@ -48,6 +48,14 @@ PARENT_RUN = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 
 
+# MLflow's own names (mlflow.utils.mlflow_tags), so its UI and search show them
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_USER = "mlflow.user"
+CPU_MODEL = "facehash.cpu_model"
+CPU_BF16_NATIVE = "facehash.cpu_bf16_native"  # "true" / "false": whether auto precision is bf16 here
+CODES_COLLAPSED = "facehash.codes_collapsed"  # set only when they did: "all codes identical" or "N of B bits constant"
+
+
 def column(tag: str) -> str:
     """The column of ``tag`` in a runs frame.
 

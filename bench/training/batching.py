@@ -73,10 +73,8 @@ class BatchSource:
 
     def __len__(self) -> int:
         """Batches per epoch."""
-        if self.sampler == "balanced":
-            n_ids, per_id = self._balanced_shape()
-            return -(-int((-(-self._counts // per_id)).sum()) // n_ids)
-        return -(-len(self.labels) // self.batch_size)
+        counts = self._counts.numpy() if self.sampler == "balanced" else None
+        return batch_count(len(self.labels), self.batch_size, self.sampler, self.ids_per_batch, counts)
 
     def _balanced_shape(self) -> tuple[int, int]:
         """(chunks per batch, images per chunk) of the balanced sampler."""
@@ -133,6 +131,31 @@ class BatchSource:
             torch.index_select(self.images, 0, idx, out=buffer)
             idx = idx.pin_memory().to(self.device, non_blocking=True)
             yield Batch(buffer.to(self.device, non_blocking=True), self.labels.index_select(0, idx), idx)
+
+
+def batch_count(n: int, batch_size: int, sampler: str, ids_per_batch: int, counts: np.ndarray | None) -> int:
+    """Batches per epoch of ``n`` images (``counts``: images per identity, for ``balanced``).
+
+    >>> batch_count(10, 4, "shuffle", 10, None), batch_count(10, 4, "balanced", 2, np.array([5, 5]))
+    (3, 3)
+    """
+    batch_size = min(batch_size, n)
+    if sampler == "balanced":
+        n_ids = min(ids_per_batch, len(counts))
+        per_id = max(2, batch_size // n_ids)
+        return -(-int((-(-counts // per_id)).sum()) // n_ids)
+    return -(-n // batch_size)
+
+
+def batches_per_epoch(labels: np.ndarray, batch_size: int, sampler: str = "shuffle", ids_per_batch: int = 10) -> int:
+    """How many batches a :class:`BatchSource` of ``labels`` draws per epoch (for progress
+    reports in the coordinating process, without building one).
+
+    >>> batches_per_epoch(np.array([0, 0, 1, 1, 1]), 2)
+    3
+    """
+    counts = np.unique(labels, return_counts=True)[1] if sampler == "balanced" else None
+    return batch_count(len(labels), batch_size, sampler, ids_per_batch, counts)
 
 
 def identity_table(labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

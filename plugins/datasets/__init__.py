@@ -15,7 +15,7 @@ def register_datasets(register):
     register("orl", load_orl)
     register("ytf-ddh", load_ytf_ddh)
     register("facescrub-ddh", load_facescrub_ddh)
-    register("ytf", load_ytf)
+    register("ytf", load_ytf, "raw aligned YouTube Faces frames (frames or videos protocol)")
     register("facescrub", load_facescrub)
     register("folder", load_folder)
     register("arrays", load_arrays)

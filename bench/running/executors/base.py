@@ -46,7 +46,9 @@ class Task:
 
 
 class Reporter(Protocol):
-    """Receives progress from an executor (called in the coordinating process)."""
+    """Receives progress from an executor (called in the coordinating process). A reporter
+    may also define ``scheduled(tasks)``: the coordinator calls it once with every task it
+    will execute, before the executor starts."""
 
     def started(self, task: Task) -> None: ...
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from bench.api.pluginhost import PluginHost
 from bench.config.hashing import stable_hash
 from bench.running.executors.base import Executor, NullReporter, Reporter, Task, in_process_plugins
+from bench.running.identity import run_params
 from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import store
@@ -63,6 +64,10 @@ class _Lifecycle:
         self.inner = inner
         self.done: set[int] = set()
 
+    def scheduled(self, tasks: list[Task]) -> None:
+        """Tell the reporter, when it asks (``scheduled`` is optional), which tasks will run."""
+        getattr(self.inner, "scheduled", lambda tasks: None)(tasks)
+
     def started(self, task: Task) -> None:
         self.tracker.client.update_run(task.run_id, status="RUNNING")
         self.inner.started(task)
@@ -80,9 +85,7 @@ def open_run(run: PreparedRun, tracker: Tracker, experiment_id: str, parent_id: 
     """Create the child run of ``run`` with its tags and parameters; returns its id."""
     spec = run.spec
     run_id = tracker.start_run(experiment_id, spec.name, run.tags, parent_id)
-    tracker.log_params(run_id, flatten({"method": {"name": spec.method, **spec.method_config},
-                                        "protocol": spec.protocol.model_dump(mode="json"),
-                                        "bits": spec.bits, "seed": spec.seed}))
+    tracker.log_params(run_id, flatten(run_params(spec)))
     return run_id
 
 
@@ -152,6 +155,7 @@ def execute_runs(
         tasks.append(Task(i, spec, run_id, tracker.uri, experiment_id, parent_id, str(output_dir), plugins,
                           prepared=run))
     lifecycle = _Lifecycle(tracker, reporter or NullReporter())
+    lifecycle.scheduled(tasks)
     try:
         for task, result in zip(tasks, executor.run(tasks, host, lifecycle), strict=True):
             results[task.index] = result
