@@ -23,6 +23,9 @@ class EvaluationSpec(StrictModel):
     radius: int = Field(2, ge=0)
     map_at: list[int] = Field(default_factory=list)
     map_at_normalisation: Literal["retrieved", "min_r_k"] = "retrieved"
+    # plugin metrics registered as opt-in (costly, e.g. a sort per query) to compute too,
+    # by name: e.g. ["map_legacy_argsort"]; `bench plugins` lists the registered metrics
+    opt_in_metrics: list[str] = Field(default_factory=list)
 
 
 class HarnessStandard(StrictModel):

@@ -121,7 +121,8 @@ def compute_run(
         gallery = encode_codes(model, source.images, normaliser, TRAIN, device)
         query = encode_codes(model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device),
-                          plugin_metrics=registered_metrics(host=run.host))
+                          plugin_metrics=registered_metrics(
+                              host=run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
     return Computed(gallery, query, evaluation, state, extra, tags)
 
 
