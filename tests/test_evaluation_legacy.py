@@ -96,8 +96,8 @@ def ddh_cat_apcal(traingnd, testgnd, IX, top_N):
 def ddh_evaluate_macro(Rel, Ret):
     Rel_mat = np.asmatrix(Rel)
     numTest = Rel_mat.shape[1]
-    precisions = np.zeros((numTest))
-    recalls = np.zeros((numTest))
+    precisions = np.zeros((numTest))  # noqa: UP034 - as released
+    recalls = np.zeros((numTest))  # noqa: UP034 - as released
     retrieved_relevant_pairs = (Rel & Ret)
     for j in range(numTest):
         retrieved_relevant_num = len(retrieved_relevant_pairs[:, j][np.nonzero(retrieved_relevant_pairs[:, j])])
