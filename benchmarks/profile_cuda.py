@@ -12,17 +12,23 @@ from torch.profiler import ProfilerActivity, profile
 from bench.config.protocol import EvaluationSpec
 from bench.evaluation import evaluate
 
-rng = np.random.default_rng(0)
-centers = rng.choice(np.array([-1, 1], dtype=np.int8), size=(10, 48))
-gl, ql = rng.integers(0, 10, 64_000), rng.integers(0, 10, 8_000)
-gallery, query = centers[gl], centers[ql]
-for codes in (gallery, query):
-    codes[rng.random(codes.shape) < 0.2] *= -1
-spec = EvaluationSpec(precision_at=[50])
-for _ in range(2):
-    evaluate(query, ql, gallery, gl, spec, device="cuda", plugin_metrics={})
-torch.cuda.synchronize()
-with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-    evaluate(query, ql, gallery, gl, spec, device="cuda", plugin_metrics={})
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    centers = rng.choice(np.array([-1, 1], dtype=np.int8), size=(10, 48))
+    gl, ql = rng.integers(0, 10, 64_000), rng.integers(0, 10, 8_000)
+    gallery, query = centers[gl], centers[ql]
+    for codes in (gallery, query):
+        codes[rng.random(codes.shape) < 0.2] *= -1
+    spec = EvaluationSpec(precision_at=[50])
+    for _ in range(2):
+        evaluate(query, ql, gallery, gl, spec, device="cuda", plugin_metrics={})
     torch.cuda.synchronize()
-print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=15, max_name_column_width=60))
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        evaluate(query, ql, gallery, gl, spec, device="cuda", plugin_metrics={})
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=15, max_name_column_width=60))
+
+
+if __name__ == "__main__":
+    main()

@@ -68,7 +68,7 @@ def test_help_at_80_columns_keeps_option_names_and_defaults_whole():
 
 
 def _result(label, bits, metrics, seconds=1.5, status="FINISHED"):
-    return N(spec=N(label=label, bits=bits, seed=0), metrics=metrics, seconds=seconds, status=status)
+    return N(spec=N(label=label, bits=bits, seed=0, protocol=N(split="closed-set", split_seed=0)), metrics=metrics, seconds=seconds, status=status)
 
 
 def test_the_default_table_fits_80_columns_with_whole_values():

@@ -93,8 +93,48 @@ def test_facescrub_file_names_and_python2_style_pickles(tmp_path: Path) -> None:
     assert data.counts()["query"] == IDS * TEST_PER_ID
 
 
+def split_into_folder(root: Path, name: str, x: np.ndarray, y: np.ndarray, parts: list[str]) -> None:
+    """The released layout: a folder ``name`` of pickles whose sorted names give the order."""
+    (root / name).mkdir()
+    for part, xs, ys in zip(parts, np.array_split(x, len(parts)), np.array_split(y, len(parts)), strict=True):
+        (root / name / part).write_bytes(pickle.dumps((xs, ys), protocol=2))
+
+
+@pytest.mark.parametrize("dataset", ["ytf-ddh", "facescrub-ddh"])
+def test_folders_of_pickles_read_in_sorted_order_give_the_same_data(tmp_path: Path, dataset: str) -> None:
+    ref, load = REFERENCE[dataset], {"ytf-ddh": load_ytf_ddh, "facescrub-ddh": load_facescrub_ddh}[dataset]
+    single, folders = tmp_path / "single", tmp_path / "folders"
+    single.mkdir(), folders.mkdir()
+    arrays = write_pair(single, (ref.train_file, ref.test_file))
+    (train_x, train_y), (test_x, test_y) = arrays.values()
+    # sorted name order (part_1, part_10, part_2) is neither numeric nor creation order
+    split_into_folder(folders, ref.train_file, train_x, train_y, ["part_1", "part_10", "part_2"])
+    split_into_folder(folders, ref.test_file, test_x, test_y, ["a", "b"])
+    one, many = load(single, val=2, check_sizes=False), load(folders, val=2, check_sizes=False)
+    assert many.checksum() == one.checksum()
+    np.testing.assert_array_equal(many.images, one.images)
+    np.testing.assert_array_equal(many.labels, one.labels)
+    assert [name for name, _ in many.meta["files"]] == [
+        f"{ref.train_file}/part_1", f"{ref.train_file}/part_10", f"{ref.train_file}/part_2",
+        f"{ref.test_file}/a", f"{ref.test_file}/b"]
+    # the guard: another order of the same parts is other data
+    (folders / ref.train_file / "part_10").rename(folders / ref.train_file / "part_3")
+    assert load(folders, val=2, check_sizes=False).checksum() != one.checksum()
+
+
+def test_a_pickle_folder_with_other_entries_is_refused(tmp_path: Path) -> None:
+    ref = REFERENCE["ytf-ddh"]
+    write_pair(tmp_path, ("unused", ref.test_file))
+    (tmp_path / ref.train_file).mkdir()
+    with pytest.raises(BenchError, match="it is empty"):
+        load_ytf_ddh(tmp_path, check_sizes=False)
+    (tmp_path / ref.train_file / "sub").mkdir()
+    with pytest.raises(BenchError, match=f"the folder {tmp_path / ref.train_file} must hold only pickle files"):
+        load_ytf_ddh(tmp_path, check_sizes=False)
+
+
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(BenchError, match="has no file 'train_vec_folder_32_32'"):
+    with pytest.raises(BenchError, match="has no file or folder 'train_vec_folder_32_32'"):
         load_ytf_ddh(tmp_path)
 
 

@@ -53,7 +53,10 @@ def register_normalisers(register):
 
 def test_builtin_metric_and_normalisers_are_registered_plugins(cli):
     host = default_host()
-    assert host.metrics.names() == ["map_legacy"]
+    assert host.metrics.names() == [
+        "map_legacy", "map_legacy_argsort", "precision_at_50_legacy", "precision_at_50_legacy_argsort",
+        "precision_r2_legacy", "recall_r2_legacy",
+    ]
     assert host.normalisers.names() == ["channel-mean-std", "legacy-ddh", "unit"]
     code, out, err = cli("plugins")
     assert code == 0, err

@@ -8,6 +8,7 @@ the old and new values side by side.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tempfile
@@ -61,7 +62,7 @@ def eval_command(
             unpack_codes(codes["query_codes"], bits), codes["query_labels"],
             unpack_codes(codes["gallery_codes"], bits), codes["gallery_labels"], spec,
             device=None if device == "auto" else device,
-            plugin_metrics=registered_metrics(requested or None),
+            plugin_metrics=registered_metrics(requested or None, opt_in_metrics=spec.opt_in_metrics),
         )
         chosen = {k: v for k, v in evaluation.metrics.items() if not requested or k in requested}
         folder = Path(tmp) / "evaluation"
@@ -89,13 +90,15 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
     ([50, 10], 2, [100])
     """
     from bench.config.protocol import EvaluationSpec
-    from bench.evaluation.plugin_metrics import registered_metrics
+    from bench.evaluation.plugin_metrics import opt_in_names, registered_metrics
 
     prefix = "protocol.evaluation."
     raw = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
-    values = {k: (v if k == "map_at_normalisation" else json.loads(v)) for k, v in raw.items()}
+    # lists of names are logged as Python reprs (['a']), numbers and lists of numbers as JSON
+    values = {k: (v if k == "map_at_normalisation" else ast.literal_eval(v) if k == "opt_in_metrics"
+                  else json.loads(v)) for k, v in raw.items()}
     spec = EvaluationSpec(**values)
-    fixed = (*FIXED_METRICS, *registered_metrics())
+    fixed = (*FIXED_METRICS, *registered_metrics(), *opt_in_names())
     radii = set()
     for name in requested:
         found = PATTERN.match(name)

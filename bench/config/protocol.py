@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from bench.api.methods import OptimizerSpec, StrictModel
 from bench.config.hashing import stable_hash
@@ -24,6 +24,22 @@ class EvaluationSpec(StrictModel):
     radius: int = Field(2, ge=0)
     map_at: list[int] = Field(default_factory=list)
     map_at_normalisation: Literal["retrieved", "min_r_k"] = "retrieved"
+    # plugin metrics registered as opt-in (costly, e.g. a sort per query) to compute too,
+    # by name: e.g. ["map_legacy_argsort"]; `bench plugins` lists the registered metrics
+    opt_in_metrics: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_opt_in(self, handler: Any) -> dict[str, Any]:
+        """Leave ``opt_in_metrics`` out while it is empty, so protocols (and their
+        fingerprints) that ask for none read as they did before the field existed.
+
+        >>> "opt_in_metrics" in EvaluationSpec().model_dump(), EvaluationSpec(opt_in_metrics=["m"]).model_dump()["opt_in_metrics"]
+        (False, ['m'])
+        """
+        data = handler(self)
+        if not self.opt_in_metrics:
+            data.pop("opt_in_metrics", None)
+        return data
 
 
 class OpenSetSpec(StrictModel):

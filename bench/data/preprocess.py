@@ -25,7 +25,7 @@ def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
     """Resize (N, C, H, W) uint8 images to ``size`` x ``size`` (bilinear, antialiased)."""
     if images.shape[2:] == (size, size):
         return images
-    x = torch.from_numpy(images).float()
+    x = torch.from_numpy(np.asarray(images, dtype=np.float32))  # a new array: a read-only input is fine
     out = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return out.round().clamp(0, 255).to(torch.uint8).numpy()
 

@@ -80,8 +80,8 @@ def count_ties(
 
 
 @intrinsic
-def _popcount(typingctx, x):
-    """LLVM ``ctpop`` on a uint64: one POPCNT instruction on x86-64."""
+def popcount(typingctx, x):
+    """LLVM ``ctpop`` on a uint64 (one POPCNT instruction on x86-64), for numba kernels."""
     sig = types.uint64(types.uint64)
 
     def codegen(context, builder, signature, args):
@@ -112,11 +112,11 @@ def _count_kernel(qw, ql, gw, gl, n_out, r_out, stable_out):  # pragma: no cover
             m = 0
             for j in range(g_total):
                 if words == 1:
-                    d = np.int64(_popcount(x0 ^ gw[j, 0]))
+                    d = np.int64(popcount(x0 ^ gw[j, 0]))
                 else:
                     d = np.int64(0)
                     for w in range(words):
-                        d += np.int64(_popcount(x[w] ^ gw[j, w]))
+                        d += np.int64(popcount(x[w] ^ gw[j, w]))
                 rel = np.int64(gl[j] == label)
                 seen = hist[d]
                 dist_buf[m] = d  # branch-free: overwritten unless the item is relevant

@@ -6,6 +6,10 @@ value per query; the engine logs their mean under the registered name and keeps 
 per-query values (under :func:`per_query_name`) for intervals and paired tests. A
 metric may count ties with :func:`bench.evaluation.hamming.count_ties` on bytes of its own
 (another distance) and score them with :mod:`bench.evaluation.metrics`.
+
+A metric marked with :func:`opt_in` (one that costs much more than the counting pass, e.g.
+a sort per query) is computed only when asked for by name: listed in the protocol's
+``evaluation.opt_in_metrics``, or named to ``bench eval --metric``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost, default_host
 
 
@@ -51,8 +56,43 @@ def per_query_name(metric: str) -> str:
     return "ap" + metric[3:] if metric.startswith("map") else metric
 
 
-def registered_metrics(names: Iterable[str] | None = None, host: PluginHost | None = None) -> dict[str, PluginMetric]:
-    """The metrics the plugins register (all, or those of ``names`` that are), by name."""
+def opt_in(metric: PluginMetric) -> PluginMetric:
+    """Mark a plugin metric as opt-in: evaluations compute it only when it is named.
+
+    >>> is_opt_in(opt_in(lambda codes: None)), is_opt_in(lambda codes: None)
+    (True, False)
+    """
+    metric.opt_in = True  # type: ignore[attr-defined]
+    return metric
+
+
+def is_opt_in(metric: PluginMetric) -> bool:
+    """Whether ``metric`` was marked with :func:`opt_in`."""
+    return bool(getattr(metric, "opt_in", False))
+
+
+def registered_metrics(
+    names: Iterable[str] | None = None, host: PluginHost | None = None, opt_in_metrics: Iterable[str] = ()
+) -> dict[str, PluginMetric]:
+    """The metrics the plugins register, by name: those of ``names`` that are registered
+    (opt-in ones included), or, without ``names``, every metric not marked opt-in plus the
+    opt-in ones named in ``opt_in_metrics`` (an unknown or not opt-in name there is a BenchError)."""
     registry = (host or default_host()).metrics
-    wanted = registry.names() if names is None else [n for n in names if n in registry]
-    return {name: registry.get(name) for name in wanted}
+    if names is not None:
+        return {name: registry.get(name) for name in names if name in registry}
+    chosen = {name: registry.get(name) for name in registry.names() if not is_opt_in(registry.get(name))}
+    optional = opt_in_names(host)
+    for name in opt_in_metrics:
+        if name not in optional:
+            raise BenchError(
+                f"evaluation.opt_in_metrics: '{name}' is not an opt-in metric; the opt-in "
+                f"metrics are {', '.join(optional) or 'none'}"
+            )
+        chosen[name] = registry.get(name)
+    return chosen
+
+
+def opt_in_names(host: PluginHost | None = None) -> list[str]:
+    """The registered metrics marked opt-in, sorted."""
+    registry = (host or default_host()).metrics
+    return [name for name in registry.names() if is_opt_in(registry.get(name))]

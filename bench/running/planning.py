@@ -24,6 +24,7 @@ from bench.config.protocol import ProtocolConfig, fingerprint
 from bench.config.settings import LossEdit, applies_to, method_config
 from bench.data.faces import FaceData
 from bench.data.loading import apply_split, dataset_for
+from bench.evaluation.plugin_metrics import registered_metrics
 from bench.running.identity import code_fingerprint, identity_tags
 from bench.running.spec import RunSpec
 from bench.training.acceleration import Acceleration, AccelerationSpec, resolve_acceleration
@@ -104,6 +105,7 @@ def plan_runs(
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
     resolved_accel = resolve_acceleration(acceleration, resolved_device)
     host.normalisers.resolve(protocol.normalisation)  # an unknown name fails here, listing the known ones
+    registered_metrics(host=host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
     known = frozenset(host.methods.names())
     split_seeds = list(split_seeds) if split_seeds else [protocol.split_seed]
     if len(set(split_seeds)) != len(split_seeds) or min(split_seeds) < 0:

@@ -4,7 +4,10 @@ Each file holds ``(x, y)``: x float (N, 3072) laid out CHW (3 x 32 x 32), y an i
 identity. YouTube Faces: ``train_vec_folder_32_32`` / ``test_vec_folder_32_32`` (1,595
 identities, 63,800 / 7,975 images); FaceScrub: ``train_folder_facescrub`` /
 ``test_folder_facescrub`` (530 identities, 67,177 / 2,650). ``--data-root`` names the
-folder holding the two files (with or without a ``.pkl``/``.pickle`` suffix).
+folder holding the two, each either one file (with or without a ``.pkl``/``.pickle``
+suffix) or, as the authors' loader reads them, a folder of that name whose files are
+read in sorted name order and stacked (``np.vstack`` of the x, ``np.hstack`` of the y).
+Both layouts give the same images, labels and split checksum for the same content.
 
 Split: the test file is the query set; ``val`` (5) images per identity are carved from
 the train file with ``split_seed``; the rest is the gallery. Deviation: the papers use
@@ -114,15 +117,28 @@ REFERENCE = {
 }
 
 
-def find_file(dataset: str, root: Path, stem: str) -> Path:
+def find_sources(dataset: str, root: Path, stem: str) -> list[Path]:
+    """The pickles of one split: the file ``stem`` (or ``stem.pkl``, ...), or every file of
+    the folder ``stem`` in sorted name order, as the released ``load_data_split_pickle``."""
+    folder = root / stem
+    if folder.is_dir():
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)  # os.listdir + list.sort()
+        others = [p.name for p in entries if not p.is_file()]
+        if others or not entries:
+            raise BenchError(
+                f"dataset '{dataset}': the folder {folder} must hold only pickle files "
+                f"({'it also holds ' + ', '.join(others[:3]) if others else 'it is empty'}); "
+                "the DDH loader reads every file in it"
+            )
+        return entries
     for suffix in SUFFIXES:
         if (root / (stem + suffix)).is_file():
-            return root / (stem + suffix)
-    raise BenchError(f"dataset '{dataset}': {root} has no file '{stem}' (or {stem}.pkl); --data-root must name the folder with the DDH pickles")
+            return [root / (stem + suffix)]
+    raise BenchError(f"dataset '{dataset}': {root} has no file or folder '{stem}' (or {stem}.pkl); --data-root must name the folder with the DDH pickles")
 
 
-def read_xy(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """Images (N, 3, 32, 32) uint8, labels (N,) and the pixel conversion of one file."""
+def read_pair(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The checked ``(x, y)`` of one pickle: x (N, 3072) as stored, y (N,)."""
     obj = safe_load(path)
     if not (isinstance(obj, tuple | list) and len(obj) == 2):
         raise BenchError(f"{path}: expected a pickled (x, y) pair, found {type(obj).__name__}")
@@ -131,7 +147,16 @@ def read_xy(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
         raise BenchError(f"{path}: x has shape {x.shape}; the DDH format is (N, 3072), 3x32x32 CHW")
     if y.shape != (len(x),) or y.dtype.kind not in "iuf" or not np.all(y == np.rint(y)):
         raise BenchError(f"{path}: y must hold one integer identity per image (got {y.dtype} {y.shape})")
-    pixels, pixel_range = to_uint8(x, str(path))
+    return x, y
+
+
+def read_xy(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, str]:
+    """Images (N, 3, 32, 32) uint8, labels (N,) and the pixel conversion of one split's
+    pickles, stacked in the order given."""
+    pairs = [read_pair(p) for p in paths]
+    x = pairs[0][0] if len(pairs) == 1 else np.vstack([pair[0] for pair in pairs])
+    y = pairs[0][1] if len(pairs) == 1 else np.hstack([pair[1] for pair in pairs])
+    pixels, pixel_range = to_uint8(x, str(paths[0].parent if len(paths) > 1 else paths[0]))
     return pixels.reshape(-1, 3, 32, 32), y.astype(np.int64), pixel_range
 
 
@@ -163,8 +188,8 @@ def load_ddh(
     """The shared body of ``ytf-ddh`` and ``facescrub-ddh``."""
     ref = REFERENCE[dataset]
     root = require_root(dataset, data_root, f"the folder with {ref.train_file} and {ref.test_file}")
-    paths = [find_file(dataset, root, ref.train_file), find_file(dataset, root, ref.test_file)]
-    (train_x, train_y, train_range), (test_x, test_y, test_range) = (read_xy(p) for p in paths)
+    sources = [find_sources(dataset, root, ref.train_file), find_sources(dataset, root, ref.test_file)]
+    (train_x, train_y, train_range), (test_x, test_y, test_range) = (read_xy(p) for p in sources)
     if check_sizes_:
         check_sizes(dataset, ref, train_y, test_y)
     unseen = np.setdiff1d(test_y, train_y)
@@ -179,7 +204,7 @@ def load_ddh(
     meta = {
         "source": str(root),
         "pixel_range": {"train": train_range, "test": test_range},
-        "files": [[p.name, sha256_file(p)] for p in paths],
+        "files": [[p.relative_to(root).as_posix(), sha256_file(p)] for paths in sources for p in paths],
         "files_per_image": False,
         "gallery": "whole train file (as published)" if val == 0 else
                    f"train file minus {val} val images per identity (deviation; val=0 gives the published gallery)",
