@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import ValidationError, model_validator
 
 from bench.api.methods import StrictModel
 
@@ -92,8 +92,9 @@ def parse_space(data: Mapping[str, Any], where: str) -> dict[str, Dimension]:
             raise ValueError(f"{where}: '{key}' must map to kind/low/high/log or kind/choices, got {fields!r}")
         try:
             space[str(key)] = Dimension.model_validate(dict(fields))
-        except ValueError as exc:
-            first = str(exc).splitlines()
-            detail = first[2].strip() if len(first) > 2 else str(exc)
-            raise ValueError(f"{where}: '{key}': {detail}") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            detail = str(err["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"{where}: '{key}': {field + ': ' if field else ''}{detail}") from None
     return space

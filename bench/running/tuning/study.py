@@ -86,8 +86,8 @@ def recover_stale(study: Any) -> list[int]:
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         # FrozenTrial keeps its storage id private; the storage API needs it to set a state
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         study._storage.set_trial_user_attr(trial._trial_id, "stale", True)
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         if trial.params:
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         recovered.append(trial.number)
