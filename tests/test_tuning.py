@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import optuna
 import pytest
+import sweepkit
 import yaml
 from mlflow.tracking import MlflowClient
 
-import sweepkit
 from bench.api.errors import BenchError
 from bench.api.search import Dimension, log_uniform, parse_space
 from bench.config.protocol import ProtocolConfig

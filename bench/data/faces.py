@@ -136,14 +136,15 @@ def per_identity_split(
 class ValidationOnly(FaceData):
     """A dataset without its queries, for tuning: the training and validation images only.
 
-    The query images are not in it at all (not merely masked), and asking for the query
-    part is an error, so a tuning trial cannot score itself on the queries even by mistake.
-    The identities stay those of the full dataset (a classifier has the same classes).
+    The query images (and any other part a split defines beyond train and val) are not in it
+    at all, not merely masked, and asking for the query part is an error, so a tuning trial
+    cannot score itself on the queries even by mistake. The identities stay those of the full
+    dataset (a classifier has the same classes).
     """
 
     def __post_init__(self) -> None:
-        if np.any(np.asarray(self.split) == QUERY):
-            raise BenchError(f"dataset '{self.name}': a validation-only view holds no queries")
+        if not np.isin(self.split, (TRAIN, VAL)).all():
+            raise BenchError(f"dataset '{self.name}': a validation-only view holds training and validation images only")
         for part in (TRAIN, VAL):
             if not np.any(np.asarray(self.split) == part):
                 raise BenchError(
@@ -160,7 +161,7 @@ class ValidationOnly(FaceData):
 
 
 def without_queries(data: FaceData) -> ValidationOnly:
-    """``data`` with its query images removed (see :class:`ValidationOnly`).
+    """``data`` with only its training and validation images (see :class:`ValidationOnly`).
 
     >>> full = FaceData("d", np.zeros((3, 1, 2, 2), np.uint8), np.array([0, 0, 0]), np.array([0, 1, 2]), ["a"])
     >>> view = without_queries(full)
@@ -171,6 +172,6 @@ def without_queries(data: FaceData) -> ValidationOnly:
     ...
     bench.api.errors.BenchError: tuning trials never see the queries; they are scored on the validation split
     """
-    keep = np.asarray(data.split) != QUERY
+    keep = np.isin(data.split, (TRAIN, VAL))
     return ValidationOnly(f"{data.name} (without queries)", data.images[keep], data.labels[keep],
                           data.split[keep], list(data.identities), dict(data.meta))
