@@ -147,6 +147,8 @@ def test_a_killed_tune_is_finished_by_the_same_command(cli, tiny_plugin, tmp_pat
     assert sum(s in ("COMPLETE", "PRUNED") for s in states) == 6 and len(states) == 7
     retry = trials[4]
     assert retry.user_attrs["retry_of"] == 3 and retry.params == trials[3].params
+    first = [t.params for t in trials[:4]]
+    assert all(t.params not in first for t in trials[5:])  # the resumed sampler draws new values
 
     client, kinds = runs_by_kind(tmp_path)
     [parent] = kinds["tuning"]

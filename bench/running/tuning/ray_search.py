@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.running.executors.ray_cluster import import_ray
 from bench.running.tuning.space import distributions
+from bench.running.tuning.study import sampler_seed
 from bench.running.tuning.trial import TrialPlan, run_trial
 
 
@@ -42,7 +43,7 @@ def optimize_with_ray(study: Any, plan: TrialPlan, setup: Any, n_trials: int, *,
     from ray.tune.search.optuna import OptunaSearch
 
     searcher = OptunaSearch(space=distributions(setup.space), metric="objective", mode="max",
-                            sampler=optuna.samplers.TPESampler(seed=plan.seed), study_name=setup.name,
+                            sampler=optuna.samplers.TPESampler(seed=sampler_seed(plan.seed, study)), study_name=setup.name,
                             storage=optuna.storages.RDBStorage(setup.storage))
     scheduler = (MedianStoppingRule(time_attr="training_iteration", metric="objective", mode="max",
                                     grace_period=2, min_samples_required=3) if setup.prune else FIFOScheduler())

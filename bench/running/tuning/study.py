@@ -59,16 +59,26 @@ def study_lock(url: str, name: str):
         lock.release()
 
 
+def sampler_seed(seed: int, study: Any) -> int:
+    """The TPE seed for a session of ``study``: ``seed`` plus the trials it already holds.
+    Optuna does not store a sampler's random state, so a continued study reseeded with
+    ``seed`` would draw its first configurations again; this keeps sessions reproducible
+    and new."""
+    return seed + len(study.get_trials(deepcopy=False))
+
+
 def open_study(name: str, url: str, seed: int, prune: bool) -> Any:
-    """Create or load the study: maximise, TPE seeded with ``seed``, median pruning (after 3
-    trials, from the second epoch) unless ``prune`` is off."""
+    """Create or load the study: maximise, TPE seeded by :func:`sampler_seed`, median pruning
+    (after 3 trials, from the second epoch) unless ``prune`` is off."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if prune
               else optuna.pruners.NopPruner())
-    return optuna.create_study(study_name=name, storage=url, direction="maximize", load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    study = optuna.create_study(study_name=name, storage=url, direction="maximize", load_if_exists=True,
+                                pruner=pruner)
+    study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(seed, study))
+    return study
 
 
 def finished_trials(study: Any) -> int:
