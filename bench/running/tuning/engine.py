@@ -86,16 +86,18 @@ def tuning_parent(tracker: Tracker, setup: StudySetup, command: str) -> str:
     })
 
 
-def end_stale_runs(tracker: Tracker, setup: StudySetup) -> None:
-    """End the trial runs a killed process left open (their trials are retried)."""
+KILLED_REASON = "its bench tune process was killed; the trial's parameters were tried again"
+
+
+def end_stale_runs(tracker: Tracker, setup: StudySetup, state: str = "killed", status: str = "KILLED",
+                   reason: str = KILLED_REASON) -> None:
+    """End the trial runs left open: by a killed process (their trials are retried), or, after
+    Ray Tune, trials its scheduler stopped early (``state="stopped"``)."""
     query = f"tags.`{T.TUNE_STUDY}` = '{setup.name}' and tags.`{T.KIND}` = 'trial'"
     for run in tracker.client.search_runs([setup.plan.experiment_id], query, max_results=1000):
         if run.info.status in ("RUNNING", "SCHEDULED"):
-            tracker.set_tags(run.info.run_id, {
-                T.TUNE_TRIAL_STATE: "killed",
-                T.FAILURE_REASON: "its bench tune process was killed; the trial's parameters were tried again",
-            })
-            tracker.end(run.info.run_id, "KILLED")
+            tracker.set_tags(run.info.run_id, {T.TUNE_TRIAL_STATE: state, T.FAILURE_REASON: reason})
+            tracker.end(run.info.run_id, status)
 
 
 def tune_study(host: Any, setup: StudySetup, tracker: Tracker, command: str, ray_options: dict | None = None) -> StudyResult:
@@ -119,7 +121,8 @@ def tune_study(host: Any, setup: StudySetup, tracker: Tracker, command: str, ray
                     from bench.running.tuning.ray_search import optimize_with_ray
 
                     optimize_with_ray(study, plan, setup, setup.trials - before, **ray_options)
-                    end_stale_runs(tracker, setup)  # trials Ray's scheduler stopped early
+                    end_stale_runs(tracker, setup, "stopped", "FINISHED",
+                                   "stopped early by Ray Tune's MedianStoppingRule")
         except BaseException:
             tracker.end(parent_id, "KILLED")
             raise
