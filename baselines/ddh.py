@@ -35,6 +35,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform
 from plugins.reference import deviation_tags
 
 PUBLISHED_EPOCHS = 200
@@ -98,6 +99,13 @@ class DDH(DeepMethod):
     """Discriminative Deep Hashing (IJCAI 2017), faithful to the released Keras code."""
 
     Config: ClassVar[type[StrictModel]] = DDHConfig
+    #: ``bench tune``: the learning rate, the quantization weight (released 0.01) and the
+    #: kernels' L2 (released 2e-4 as coupled decay), each a decade or more around the release
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(1e-4, 1e-2),
+        "loss.quantization.weight": log_uniform(1e-3, 1e-1),
+        "optimizer.weight_decay": log_uniform(2e-5, 2e-3),
+    }
 
     def reference(self) -> DDHConfig:
         """The released configuration, with the published 200 epochs."""

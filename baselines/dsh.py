@@ -31,6 +31,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform
 from plugins.reference import deviation_tags
 
 PUBLISHED_ITERATIONS = 70_000
@@ -92,6 +93,13 @@ class DSH(DeepMethod):
     """Deep Supervised Hashing (CVPR 2016), faithful to the released Caffe code."""
 
     Config: ClassVar[type[StrictModel]] = DSHConfig
+    #: ``bench tune``: the learning rate, the regulariser weight alpha (released 0.01) and the
+    #: weight decay (released 0.004); the margin stays 2K (a range in bits would depend on K)
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(1e-4, 1e-2),
+        "loss.dsh-pairwise.alpha": log_uniform(1e-3, 1e-1),
+        "optimizer.weight_decay": log_uniform(4e-4, 4e-2),
+    }
 
     def tags(self, config: DSHConfig) -> dict[str, str]:
         """The published budget and every deviation from the reference."""

@@ -35,6 +35,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform
 from plugins.reference import deviation_tags, flatten_config
 
 PUBLISHED_EPOCHS = 2000
@@ -103,6 +104,13 @@ class DCBH(DeepMethod):
     """Deep Clustering and Block Hashing (ACCV 2018), faithful to the released TF code."""
 
     Config: ClassVar[type[StrictModel]] = DCBHConfig
+    #: ``bench tune``: the learning rate and the weights of the quantization (released 0.1)
+    #: and centre (released 1e-4) losses, a decade around the release
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(1e-4, 1e-2),
+        "loss.quantization.weight": log_uniform(1e-2, 1.0),
+        "loss.center.weight": log_uniform(1e-5, 1e-3),
+    }
     published_epochs: ClassVar[int] = PUBLISHED_EPOCHS
 
     def reference(self, variant: str) -> DCBHConfig:

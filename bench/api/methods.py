@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+if TYPE_CHECKING:
+    from bench.api.search import Dimension
 
 
 class StrictModel(BaseModel):
@@ -129,6 +132,9 @@ class Method:
 
     kind: ClassVar[str] = "abstract"
     Config: ClassVar[type[StrictModel]] = StrictModel
+    #: what ``bench tune`` searches: ``--set`` key -> range (:mod:`bench.api.search`); empty:
+    #: the method declares none (``bench tune --space FILE`` can still give one)
+    search_space: ClassVar[dict[str, Dimension]] = {}
 
     def check_bits(self, bits: int) -> str | None:
         """Return why ``bits`` is unsupported, or ``None`` when it is fine (default: any K >= 1)."""

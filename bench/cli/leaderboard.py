@@ -34,6 +34,7 @@ def leaderboard_command(
     gallery_queries: Annotated[int, typer.Option(help="Queries per retrieval gallery (html or --images; 0: none).", min=0)] = 4,
     images: Annotated[Path | None, typer.Option(help="Also write the plots and galleries as PNG files in this folder.")] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Also log the plots (and the report) as artifacts of the parent runs; without it the store is only read.")] = False,
+    tuned: Annotated[bool, typer.Option("--tuned", help="Default vs tuned (bench tune) configurations side by side, with the tuning budget (table, md, csv or json).")] = False,
 ) -> None:
     """Rank methods by a metric under one protocol: mean ± std over seeds, 95% intervals, tests."""
     from bench.reports.build import ReportOptions, build_report, log_to_parents
@@ -46,6 +47,8 @@ def leaderboard_command(
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         raise BenchError(f"no MLflow store at {db}; run `bench run` first or pass --tracking-uri")
+    if tuned and (format_ == "html" or images is not None):
+        raise BenchError("--tuned writes a table (table, md, csv or json); drop --format html / --images")
     with_images = format_ == "html" or images is not None
     options = ReportOptions(
         metric=metric, reference=reference, published=published, resamples=bootstrap,
@@ -53,6 +56,9 @@ def leaderboard_command(
     )
     report = build_report(uri, options, experiment=experiment, dataset=dataset, protocol=protocol)
     _say_fingerprints(report, requested=protocol)
+    if tuned:
+        _tuned(report, format_, out)
+        return
     text = _render(report, format_)
     if format_ == "html" and out is None:
         out = Path(f"leaderboard-{report.runset.fingerprint}.html")
@@ -81,6 +87,33 @@ def _say_fingerprints(report: Report, requested: str | None) -> None:
                       markup=False)
     for note in report.notes:
         err_console.print(f"note: {note}", markup=False)
+
+
+def _tuned(report: Report, format_: str, out: Path | None) -> None:
+    from bench.reports.tuned import comparison_markdown, tuned_comparison
+
+    frame = tuned_comparison(report.runset.runs, report.cells)
+    metric = report.options.metric
+    if format_ == "table" and out is None:
+        table = Table(title=f"default vs tuned {metric} on {report.runset.dataset}, protocol {report.runset.fingerprint}")
+        for column in ("method", "bits", f"default {metric}", f"tuned {metric}", "delta", "trials x epochs", "study"):
+            table.add_column(column, justify="left" if column in ("method", "study") else "right")
+        for row in frame.itertuples():
+            delta = "–" if row.delta != row.delta else f"{row.delta:+.4f}"
+            table.add_row(row.method, str(row.bits), escape(row.default), escape(row.tuned), delta,
+                          f"{row.trials} x {row.epochs_per_trial}", escape(row.study))
+        console.print(table)
+        for row in frame.itertuples():
+            console.print(f"  {row.study}: {row.tuned_params}", markup=False, highlight=False)
+        return
+    text = {"csv": lambda: frame.to_csv(index=False), "json": lambda: frame.to_json(orient="records", indent=1) + "\n"}.get(
+        format_, lambda: comparison_markdown(frame, metric))()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {out}", markup=False)
+    else:
+        typer.echo(text, nl=False)
 
 
 def _render(report: Report, format_: str) -> str:

@@ -171,3 +171,47 @@ def per_identity_split(
         split[idx[:query]] = QUERY
         split[idx[query : query + val]] = VAL
     return split
+
+
+class ValidationOnly(FaceData):
+    """A dataset without its queries, for tuning: the training and validation images only.
+
+    The query images (and any other part a split defines beyond train and val) are not in it
+    at all, not merely masked, and asking for the query part is an error, so a tuning trial
+    cannot score itself on the queries even by mistake. The identities stay those of the full
+    dataset (a classifier has the same classes).
+    """
+
+    def __post_init__(self) -> None:
+        if not np.isin(self.split, (TRAIN, VAL)).all():
+            raise BenchError(f"dataset '{self.name}': a validation-only view holds training and validation images only")
+        for part in (TRAIN, VAL):
+            if not np.any(np.asarray(self.split) == part):
+                raise BenchError(
+                    f"dataset '{self.name}': tuning scores trials on the {SPLIT_NAMES[part]} split, "
+                    "which is empty; give the dataset validation images (e.g. --set dataset.val=1)"
+                )
+        self.labels = self.labels.astype(np.int64, copy=False)
+        self.split = self.split.astype(np.int8, copy=False)
+
+    def part(self, which: int) -> tuple[np.ndarray, np.ndarray]:
+        if which == QUERY:
+            raise BenchError("tuning trials never see the queries; they are scored on the validation split")
+        return super().part(which)
+
+
+def without_queries(data: FaceData) -> ValidationOnly:
+    """``data`` with only its training and validation images (see :class:`ValidationOnly`).
+
+    >>> full = FaceData("d", np.zeros((3, 1, 2, 2), np.uint8), np.array([0, 0, 0]), np.array([0, 1, 2]), ["a"])
+    >>> view = without_queries(full)
+    >>> view.counts(), view.num_classes
+    ({'train': 1, 'val': 1, 'query': 0}, 1)
+    >>> view.part(QUERY)
+    Traceback (most recent call last):
+    ...
+    bench.api.errors.BenchError: tuning trials never see the queries; they are scored on the validation split
+    """
+    keep = np.isin(data.split, (TRAIN, VAL))
+    return ValidationOnly(f"{data.name} (without queries)", data.images[keep], data.labels[keep],
+                          data.split[keep], list(data.identities), dict(data.meta))

@@ -53,7 +53,7 @@ def cast_param(text: Any) -> Any:
 
 
 def search_children(uri: str, experiment: str | None = None, dataset: str | None = None) -> pd.DataFrame:
-    """FINISHED benchmark child runs (with a method tag and a parent) in the store."""
+    """FINISHED benchmark child runs (with a method tag and a parent, not tuning trials) in the store."""
     if experiment and dataset:
         raise BenchError("--experiment and --dataset both given; choose runs by one of them")
     df = StoreReader(uri).finished_runs(experiment, {tags.DATASET: dataset} if dataset else None)
@@ -61,6 +61,9 @@ def search_children(uri: str, experiment: str | None = None, dataset: str | None
         scope = f"experiment '{experiment}'" if experiment else f"dataset '{dataset}'" if dataset else "any experiment"
         raise BenchError(f"no finished benchmark runs for {scope} in {uri}; run `bench run --method ...` first")
     children = df[df[METHOD].notna() & df[PARENT].notna()]
+    kind = tags.column(tags.KIND)
+    if kind in children:  # bench tune's trial runs are scored on validation only: never ranked
+        children = children[children[kind] != "trial"]
     return children.reset_index(drop=True)
 
 

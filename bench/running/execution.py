@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from bench.tracking import tags as T
 from bench.tracking.client import Tracker
 from bench.training.assembly import build_parts
 from bench.training.batching import BatchSource
-from bench.training.loop import RunFailed, TrainCallbacks, Trainer
+from bench.training.loop import RunFailed, TrainCallbacks, Trainer, TrainResult
 from bench.training.resume import Resumer
 
 
@@ -54,6 +55,74 @@ class Computed:
     state: dict | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # known only after training
+
+
+@dataclass
+class Trained:
+    """A deep method's trained model (its selected weights loaded) and what trained it."""
+
+    model: Any
+    source: BatchSource
+    result: TrainResult
+
+
+def validation_scorer(run: PreparedRun, model: Any, source: BatchSource, normaliser: Any) -> Callable[[], float] | None:
+    """The validation mAP of ``model`` now (validation images against the training gallery),
+    or ``None`` when the dataset has no validation split. Never reads the queries."""
+    val_x, val_y = run.data.part(VAL)
+    if not len(val_y):
+        return None
+    train_y = run.data.part(TRAIN)[1]
+
+    def validate() -> float:
+        g = encode_codes(model, source.images, normaliser, TRAIN, run.device)
+        q = encode_codes(model, val_x, normaliser, VAL, run.device)
+        return evaluate(q, val_y, g, train_y, run.spec.protocol.evaluation, device=str(run.device),
+                        plugin_metrics={}).metrics["map"]
+    return validate
+
+
+def train_deep(
+    run: PreparedRun,
+    normaliser: Any,
+    *,
+    log_metrics=lambda metrics, step: None,
+    on_step=lambda step, value: None,
+    resumer: Resumer | None = None,
+    on_resume=lambda epoch: None,
+    on_epoch=None,
+) -> Trained:
+    """Train a deep method on the training split (validating on the validation split only)
+    and load its selected weights. ``on_epoch(loop, validate)``, when given, is called after
+    every epoch with the loop state and the validation scorer (``bench tune`` reports there)."""
+    spec, data, device, config = run.spec, run.data, run.device, run.config
+    train_x, train_y = data.part(TRAIN)
+    accel = run.acceleration
+    accel.activate()
+    ctx = BuildContext(spec.bits, data.train_classes, data.image_shape, spec.seed, train_size=len(train_y))
+    model, loss = build_parts(run.host, config, ctx)
+    model, loss = accel.prepare_model(model.to(device)), loss.to(device)
+    t = config.training
+    source = BatchSource(train_x, train_y, batch_size=t.batch_size, sampler=t.sampler,
+                         ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
+                         memory_cap_bytes=accel.data_cap_bytes)
+    trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, spec.protocol.augmentation)
+    validate = validation_scorer(run, model, source, normaliser)
+    start = None
+    if resumer is not None:
+        start = resumer.restore(model, loss, trainer.optimizer, trainer.scheduler, source.generator)
+        if start is not None:
+            on_resume(start.epoch)
+
+    def on_epoch_end(loop) -> None:
+        if resumer is not None:
+            resumer.save(loop, model, loss, trainer.optimizer, trainer.scheduler, source.generator)
+        if on_epoch is not None:
+            on_epoch(loop, validate)
+    result = trainer.fit(TrainCallbacks(validate, log_metrics, on_step, on_epoch_end), start)
+    model.load_state_dict(result.state["model"])
+    loss.load_state_dict(result.state["loss"])
+    return Trained(model, source, result)
 
 
 def compute_run(
@@ -89,41 +158,15 @@ def compute_run(
         gallery = sign_codes(encoder(vectors(gallery_x, gallery_part)))
         query = sign_codes(encoder(vectors(query_x, QUERY)))
     else:
-        accel = run.acceleration
-        accel.activate()
-        ctx = BuildContext(spec.bits, data.train_classes, data.image_shape, spec.seed, train_size=len(train_y))
-        model, loss = build_parts(run.host, config, ctx)
-        model, loss = accel.prepare_model(model.to(device)), loss.to(device)
-        t = config.training
-        source = BatchSource(train_x, train_y, batch_size=t.batch_size, sampler=t.sampler,
-                             ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
-                             memory_cap_bytes=accel.data_cap_bytes)
-        trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, protocol.augmentation)
-        val_x, val_y = data.part(VAL)
-        validate = None
-        if len(val_y):
-            def validate() -> float:
-                g = encode_codes(model, source.images, normaliser, TRAIN, device)
-                q = encode_codes(model, val_x, normaliser, VAL, device)
-                return evaluate(q, val_y, g, train_y, protocol.evaluation, device=str(device),
-                                plugin_metrics={}).metrics["map"]
-        start, on_epoch_end = None, lambda loop: None
-        if resumer is not None:
-            start = resumer.restore(model, loss, trainer.optimizer, trainer.scheduler, source.generator)
-            if start is not None:
-                on_resume(start.epoch)
-
-            def on_epoch_end(loop) -> None:
-                resumer.save(loop, model, loss, trainer.optimizer, trainer.scheduler, source.generator)
-        result = trainer.fit(TrainCallbacks(validate, log_metrics, on_step, on_epoch_end), start)
-        model.load_state_dict(result.state["model"])
-        loss.load_state_dict(result.state["loss"])
+        trained = train_deep(run, normaliser, log_metrics=log_metrics, on_step=on_step, resumer=resumer,
+                             on_resume=on_resume)
+        result = trained.result
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
         tags = {T.ACCEL_STEP: result.step_status}
-        gallery = encode_codes(model, source.images if gallery_part == TRAIN else gallery_x, normaliser,
-                               gallery_part, device)
-        query = encode_codes(model, query_x, normaliser, QUERY, device)
+        gallery = encode_codes(trained.model, trained.source.images if gallery_part == TRAIN else gallery_x,
+                               normaliser, gallery_part, device)
+        query = encode_codes(trained.model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(
                               host=run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))

@@ -38,6 +38,21 @@ RUNS_RAN = "facehash.runs_ran"
 RUNS_SKIPPED = "facehash.runs_skipped"
 RUNS_FAILED = "facehash.runs_failed"
 
+# bench tune: the tuning parent (KIND "tuning") and its trial runs (KIND "trial"), and the
+# final runs of the best configuration (TUNED_STUDY set)
+TUNE_STUDY = "facehash.tune.study"  # the Optuna study of a tuning parent or trial run
+TUNE_STORAGE = "facehash.tune.storage"  # where the study lives (an Optuna storage URL)
+TUNE_TRIAL = "facehash.tune.trial"  # the trial's number in the study (Ray: its Ray trial id)
+TUNE_TRIAL_STATE = "facehash.tune.trial_state"  # complete, pruned or diverged
+TUNE_TRIAL_CONFIG_HASH = "facehash.tune.trial_config_hash"  # a trial is never a finished run
+TUNE_EXECUTOR = "facehash.tune.executor"  # optuna (in process) or ray
+TUNED_STUDY = "facehash.tuned.study"  # a final run of a study's best configuration
+TUNED_TRIALS = "facehash.tuned.trials"  # finished trials of the study when its best was chosen
+TUNED_TRIAL_EPOCHS = "facehash.tuned.trial_epochs"  # the budget per trial (the protocol's epochs)
+TUNED_BEST_TRIAL = "facehash.tuned.best_trial"
+TUNED_VAL_MAP = "facehash.tuned.val_map"  # the best trial's objective (validation mAP)
+TUNED_PARAMS = "facehash.tuned.params"  # JSON of the chosen --set values
+
 FAILURE_REASON = "failure_reason"
 GIT_COMMIT = "git_commit"
 VERSION_HARNESS = "versions.facehash_bench"

@@ -33,6 +33,24 @@ def import_ray() -> Any:
     return ray
 
 
+def connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
+    """Join the cluster at ``address``, else start a local Ray instance (``num_cpus`` CPUs),
+    unless Ray is already initialised; returns whether it was started here."""
+    if ray.is_initialized():
+        return False
+    try:
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        raise BenchError(
+            f"--ray-address {address}: cannot connect ({exc}); start the cluster "
+            "(ray start --head) or fix the address"
+        ) from None
+    return True
+
+
 class RayExecutor:
     """Ray tasks, at most ``max_parallel`` in flight (default: as many as the cluster fits)."""
 
@@ -49,19 +67,7 @@ class RayExecutor:
         ray = import_ray()
         if not tasks:
             return []
-        started_here = not ray.is_initialized()
-        if started_here:
-            try:
-                if self.address:
-                    ray.init(address=self.address, logging_level=logging.WARNING)
-                else:
-                    ray.init(num_cpus=self.max_parallel, include_dashboard=False,
-                             logging_level=logging.WARNING)
-            except ConnectionError as exc:
-                raise BenchError(
-                    f"--ray-address {self.address}: cannot connect ({exc}); start the cluster "
-                    "(ray start --head) or fix the address"
-                ) from None
+        started_here = connect(ray, self.address, self.max_parallel)
         try:
             return self._run(ray, tasks, reporter)
         finally:
