@@ -110,8 +110,27 @@ def shrink_run(argv: list[str], datasets: list[str]) -> list[str]:
     ...             "--tracking-uri", "sqlite:///m.db"], [])[:8]
     ['run', '--method', 'dcbh', '--bits', '12', '--epochs', '1', '--seeds']
     """
-    out, i, values = [], 0, {"--bits": lambda v: v.split(",")[0], "--seeds": lambda v: v.split(",")[0],
-                             "--epochs": lambda v: "1"}
+    first = lambda v: v.split(",")[0]  # noqa: E731
+    return _shrink(argv, datasets, {"--bits": first, "--seeds": first, "--epochs": lambda v: "1"},
+                   (("--epochs", "1"), ("--seeds", "0"), ("--bits", "12")))
+
+
+def shrink_tune(argv: list[str], datasets: list[str]) -> list[str]:
+    """A ``bench tune`` argv on the tiny budget: two trials of one epoch, one final seed.
+
+    >>> shrink_tune(["tune", "--method", "ddh", "--trials", "6", "--epochs", "3", "--bits", "12"], [])[:11]
+    ['tune', '--method', 'ddh', '--trials', '2', '--epochs', '1', '--bits', '12', '--final-seeds', '0']
+    """
+    first = lambda v: v.split(",")[0]  # noqa: E731
+    return _shrink(argv, datasets, {"--bits": first, "--final-seeds": first, "--epochs": lambda v: "1",
+                                    "--trials": lambda v: str(min(int(v), 2))},
+                   (("--trials", "2"), ("--epochs", "1"), ("--bits", "12"), ("--final-seeds", "0")))
+
+
+def _shrink(argv: list[str], datasets: list[str], values: dict, defaults: tuple) -> list[str]:
+    """``argv`` with each option of ``values`` mapped, the ``defaults`` added where missing,
+    the test's store and tiny data instead of the named ones."""
+    out, i = [], 0
     while i < len(argv):
         arg = argv[i]
         if arg in DROPPED or arg == "--dataset" or (arg == "--set" and argv[i + 1].startswith("dataset.")):
@@ -121,7 +140,7 @@ def shrink_run(argv: list[str], datasets: list[str]) -> list[str]:
             continue
         out += [arg, values[arg](argv[i + 1])] if arg in values else [arg]
         i += 2 if arg in values else 1
-    for flag, default in (("--epochs", "1"), ("--seeds", "0"), ("--bits", "12")):
+    for flag, default in defaults:
         if flag not in out:
             out += [flag, default]
     return out + TINY_DATA
@@ -158,6 +177,8 @@ def plan(block: Block) -> Plan:
         argv = tokens[1:]
         if argv and argv[0] == "run":
             argv = shrink_run(argv, result.datasets)
+        elif argv and argv[0] == "tune":
+            argv = shrink_tune(argv, result.datasets)
         elif argv and argv[0] == "sweep":
             argv = [a for i, a in enumerate(argv) if a not in DROPPED and (i == 0 or argv[i - 1] not in DROPPED)]
         result.commands.append(argv)
