@@ -27,6 +27,7 @@ ExecutorOption = Annotated[str, typer.Option(help="local (in process), processes
 MaxParallelOption = Annotated[int | None, typer.Option(help="Runs at once (processes: worker count, default one per GPU or CPU core; ray: tasks in flight).", min=1)]
 RayAddressOption = Annotated[str | None, typer.Option(help="Ray cluster to use (ray.init address, e.g. auto or ray://head:10001); default: a local Ray instance.")]
 ForceOption = Annotated[bool, typer.Option(help="Rerun runs whose configuration already FINISHED in the store.")]
+IfRunningOption = Annotated[str, typer.Option(help="A run another live process is training: wait for it, or skip it.")]
 
 FLAGS = {"max_parallel": "--max-parallel", "address": "--ray-address"}
 
@@ -41,6 +42,12 @@ def build_executor(host: PluginHost, name: str, max_parallel: int | None, ray_ad
         except BenchError:
             raise BenchError(f"{FLAGS[key]} does not apply to executor '{name}'; drop it or use another --executor") from None
     return entry.factory(**options)
+
+
+def check_if_running(value: str) -> None:
+    """``--if-running`` is ``wait`` or ``skip`` (checked before anything is written)."""
+    if value not in ("wait", "skip"):
+        raise BenchError(f"--if-running '{value}': use wait (for the process training the run) or skip")
 
 
 def warn_cluster_store(executor: str, ray_address: str | None, uri: str) -> None:
@@ -63,6 +70,10 @@ class ProgressReporter:
     def progress(self, task: Task, step: int, loss: float) -> None:
         self.bar.update(self.ids[task.index], status=f"step {step} loss {loss:.4f}")
 
+    def note(self, text: str) -> None:
+        """A line about the whole invocation (e.g. runs waited for)."""
+        self.bar.console.print(text, markup=False, highlight=False)
+
     def finished(self, task: Task, result: RunResult) -> None:
         if task.index not in self.ids:
             self.started(task)
@@ -72,21 +83,26 @@ class ProgressReporter:
 
 def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any, tracker: Tracker,
                        experiment_id: str, output: Path, *, force: bool, parent_name: str,
-                       parent_tags: dict[str, str]) -> Outcome:
+                       parent_tags: dict[str, str], if_running: str = "wait") -> Outcome:
     """Execute under one parent run, print the table and summary; exit 1 when a run failed."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         outcome = execute_runs(host, runs, executor, tracker, experiment_id, output, force=force,
                                parent_name=parent_name, parent_tags=parent_tags,
-                               reporter=ProgressReporter(bar))
+                               reporter=ProgressReporter(bar), if_running=if_running)
     print_results(outcome.results)
     where = (f"open {tracker.uri}" if tracker.uri.startswith("http") else
              f"open it with `bench ui` or `mlflow ui --backend-store-uri {tracker.uri}`")
     console.print(f"{outcome.summary()}; MLflow parent run {outcome.parent_id} in {tracker.uri}; {where}")
-    if outcome.skipped:
-        console.print(f"{len(outcome.skipped)} run(s) skipped: they already FINISHED in the store "
+    finished_before = [r for r in outcome.skipped if not r.reason]
+    if finished_before:
+        console.print(f"{len(finished_before)} run(s) skipped: they already FINISHED in the store "
                       "(--force reruns them)")
+    for r in outcome.skipped:
+        if r.reason:
+            console.print(f"run {r.spec.name} skipped: {r.reason} (--if-running wait waits for it)",
+                          markup=False, highlight=False)
     if outcome.failed:
         for r in outcome.failed:
             err_console.print(f"run {r.spec.name} {r.status}: {r.reason}", markup=False)

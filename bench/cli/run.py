@@ -15,9 +15,11 @@ from bench.cli.app import app, console, err_console
 from bench.cli.execution import (
     ExecutorOption,
     ForceOption,
+    IfRunningOption,
     MaxParallelOption,
     RayAddressOption,
     build_executor,
+    check_if_running,
     execute_and_report,
     warn_cluster_store,
 )
@@ -64,8 +66,10 @@ def run_command(
     max_parallel: MaxParallelOption = None,
     ray_address: RayAddressOption = None,
     force: ForceOption = False,
+    if_running: IfRunningOption = "wait",
 ) -> None:
     """Train (or fit), encode, evaluate and log one run per (method, bits, seed), then print a table."""
+    check_if_running(if_running)
     host = default_host()
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
@@ -93,6 +97,6 @@ def run_command(
     execute_and_report(
         host, runs, build_executor(host, executor, max_parallel, ray_address), tracker, experiment_id,
         output, force=force, parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
-        parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.SPLIT_CHECKSUM: data.checksum(),
+        if_running=if_running, parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.SPLIT_CHECKSUM: data.checksum(),
                      T.DATASET: protocol.dataset, T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
     )

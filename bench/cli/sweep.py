@@ -16,9 +16,11 @@ from bench.cli.app import app, console, err_console
 from bench.cli.execution import (
     ExecutorOption,
     ForceOption,
+    IfRunningOption,
     MaxParallelOption,
     RayAddressOption,
     build_executor,
+    check_if_running,
     execute_and_report,
     warn_cluster_store,
 )
@@ -37,8 +39,10 @@ def sweep_command(
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the file's experiment key, else facehash-sweep-<file name>).")] = None,
     output: Annotated[Path, typer.Option(help="Folder for run artifacts and resume checkpoints (shared by all workers).")] = Path("bench-output"),
     force: ForceOption = False,
+    if_running: IfRunningOption = "wait",
 ) -> None:
     """Run every configuration of a sweep file; finished runs are skipped, interrupted ones continue."""
+    check_if_running(if_running)
     host = default_host()
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
@@ -54,5 +58,5 @@ def sweep_command(
     execute_and_report(
         host, runs, runner, tracker, experiment_id, output.resolve(), force=force,
         parent_name=f"sweep-{sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}",
-        parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
+        if_running=if_running, parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
     )

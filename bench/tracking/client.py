@@ -17,9 +17,13 @@ from typing import Any
 
 from bench.api.errors import BenchError
 from bench.tracking.retry import RetryingClient
+from bench.tracking.sqlite_store import check_database_file, is_memory_uri, mlflow_client
 from bench.tracking.tags import PARENT_RUN
 
 DEFAULT_DB = "mlflow.db"
+# stores MLflow 3 opens: its SQLAlchemy databases (with an optional +driver) and servers
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+SERVER_SCHEMES = ("http", "https", "databricks")
 
 
 def resolve_tracking_uri(cli_value: str | None = None) -> str:
@@ -43,8 +47,12 @@ def sqlite_path(uri: str) -> Path | None:
 
 def check_tracking_uri(uri: str) -> None:
     """Fail with a one-line error when the store at ``uri`` cannot be used; writes nothing."""
+    if is_memory_uri(uri):
+        raise BenchError(f"tracking URI {uri} is an in-memory database that keeps nothing after the run; "
+                         "use sqlite:///PATH/mlflow.db or http://HOST:PORT")
     db = sqlite_path(uri)
     if db is not None:
+        check_database_file(uri, db)
         folder = db.parent if str(db.parent) else Path(".")
         if not folder.is_dir():
             raise BenchError(
@@ -67,6 +75,9 @@ def check_tracking_uri(uri: str) -> None:
         raise BenchError(
             f"tracking URI {uri}: MLflow 3 refuses file stores; use sqlite:///PATH/mlflow.db or http://HOST:PORT"
         )
+    scheme = uri.split("://", 1)[0]
+    if scheme.split("+", 1)[0] not in DATABASE_SCHEMES + SERVER_SCHEMES:
+        raise BenchError(f"tracking URI {uri}: unknown scheme '{scheme}'; use sqlite:///PATH/mlflow.db or http://HOST:PORT")
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:
@@ -112,12 +123,10 @@ class Tracker:
     def __init__(self, uri: str) -> None:
         import logging
 
-        from mlflow.tracking import MlflowClient  # heavy import, only when tracking
-
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = uri
-        self.client = RetryingClient(MlflowClient(tracking_uri=uri))  # SQLite shared by workers
+        self.client = RetryingClient(mlflow_client(uri))  # SQLite shared by workers
 
     def experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)

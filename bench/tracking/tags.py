@@ -45,6 +45,12 @@ VERSIONS_PREFIX = "versions."
 PARENT_RUN = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 
+# run ownership (bench.tracking.ownership) and what a run's data allowed (bench.running.planning)
+OWNER = "facehash.owner"
+HEARTBEAT = "facehash.heartbeat"
+EVAL_FINGERPRINT = "facehash.eval_fingerprint"
+SELECTION_APPLIED = "facehash.selection_applied"
+
 
 def column(tag: str) -> str:
     """The column of ``tag`` in a runs frame.
