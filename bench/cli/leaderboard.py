@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bench.api.errors import BenchError
 from bench.cli.app import app, console, err_console
+from bench.config.paths import check_writable_folder
 from bench.reports.build import Report, ReportOptions, build_report, log_to_parents
 from bench.reports.export import cells_to_csv, published_rows, to_json, to_markdown
 from bench.reports.table import format_cell, pivot
@@ -44,6 +45,10 @@ def leaderboard_command(
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         raise BenchError(f"no MLflow store at {db}; run `bench run` first or pass --tracking-uri")
+    if out is not None or format_ == "html":
+        check_writable_folder((out or Path("x")).parent, "--out folder", "pass --out FILE in a writable folder")
+    if images is not None:
+        check_writable_folder(images, "--images", "pass a writable --images folder")
     with_images = format_ == "html" or images is not None
     options = ReportOptions(
         metric=metric, reference=reference, published=published, resamples=bootstrap,

@@ -31,11 +31,17 @@ from bench.cli.parsing import (
     parse_seeds,
     parse_sets,
 )
+from bench.config.paths import check_writable_folder
 from bench.config.protocol import ProtocolConfig
 from bench.config.settings import build_protocol, split_sets
 from bench.running.planning import plan_runs
 from bench.tracking import tags as T
-from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+from bench.tracking.client import (
+    Tracker,
+    check_experiment_name,
+    check_tracking_uri,
+    resolve_tracking_uri,
+)
 
 DEFAULTS = ProtocolConfig()
 
@@ -88,8 +94,11 @@ def run_command(
     check_tracking_uri(uri)
     warn_cluster_store(executor, ray_address, uri)
     data, fp = runs[0].data, runs[0].protocol_fingerprint
+    experiment = experiment or f"facehash-{protocol.dataset}-{fp}"
+    check_experiment_name(experiment)
+    check_writable_folder(output, "--output", "pass a writable --output folder")
     tracker = Tracker(uri)
-    experiment_id = tracker.experiment(experiment or f"facehash-{protocol.dataset}-{fp}")
+    experiment_id = tracker.experiment(experiment)
     console.print(
         f"[bold]{len(runs)} run(s)[/] on {protocol.dataset} ({len(data.labels)} images, "
         f"{data.num_classes} identities, split {data.checksum()}), protocol {fp}, store {uri}"

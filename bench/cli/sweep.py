@@ -24,9 +24,15 @@ from bench.cli.execution import (
     execute_and_report,
     warn_cluster_store,
 )
+from bench.config.paths import check_writable_folder
 from bench.running.sweep import expand, load_sweep
 from bench.tracking import tags as T
-from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+from bench.tracking.client import (
+    Tracker,
+    check_experiment_name,
+    check_tracking_uri,
+    resolve_tracking_uri,
+)
 
 
 @app.command("sweep")
@@ -52,8 +58,11 @@ def sweep_command(
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     warn_cluster_store(executor, ray_address, uri)
+    experiment = experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}"
+    check_experiment_name(experiment)
+    check_writable_folder(output, "--output", "pass a writable --output folder")
     tracker = Tracker(uri)
-    experiment_id = tracker.experiment(experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}")
+    experiment_id = tracker.experiment(experiment)
     console.print(f"[bold]{len(runs)} run(s)[/] from {sweep_file} with executor {executor}, store {uri}")
     execute_and_report(
         host, runs, runner, tracker, experiment_id, output.resolve(), force=force,

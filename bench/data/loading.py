@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from bench.api.errors import BenchError
 from bench.config.hashing import stable_hash
 from bench.config.protocol import ProtocolConfig
 from bench.data.cache import load_dataset
@@ -20,6 +23,10 @@ def load_data(host: Any, protocol: ProtocolConfig, data_root: str | None) -> Fac
     at the protocol's input size."""
     root = Path(data_root).expanduser() if data_root else None
     data = load_dataset(host, protocol.dataset, root, protocol.dataset_options)
+    identities = len(np.unique(data.labels))
+    if identities < 2:
+        raise BenchError(f"dataset '{protocol.dataset}' holds {identities} identity; retrieval by identity needs "
+                         "at least two (every gallery item would be relevant); use a dataset with more identities")
     if data.images.shape[2:] != (protocol.input_size, protocol.input_size):
         data.images = resize_uint8(data.images, protocol.input_size)
     return data
