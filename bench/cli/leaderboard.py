@@ -40,15 +40,15 @@ def leaderboard_command(
     """Rank methods by a metric under one protocol: mean ± std over seeds, 95% intervals, tests."""
     if format_ not in FORMATS:
         raise BenchError(f"--format {format_}: use one of {', '.join(FORMATS)}")
+    if out is not None or format_ == "html":
+        check_writable_folder((out or Path("x")).parent, "--out folder", "pass --out FILE in a writable folder")
+    if images is not None:
+        check_writable_folder(images, "--images", "pass a writable --images folder")
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         raise BenchError(f"no MLflow store at {db}; run `bench run` first or pass --tracking-uri")
-    if out is not None or format_ == "html":
-        check_writable_folder((out or Path("x")).parent, "--out folder", "pass --out FILE in a writable folder")
-    if images is not None:
-        check_writable_folder(images, "--images", "pass a writable --images folder")
     with_images = format_ == "html" or images is not None
     options = ReportOptions(
         metric=metric, reference=reference, published=published, resamples=bootstrap,
