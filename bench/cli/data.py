@@ -15,6 +15,7 @@ from bench.api.errors import BenchError
 from bench.api.pluginhost import default_host
 from bench.cli.app import app, console
 from bench.cli.parsing import parse_sets
+from bench.config.protocol import ProtocolConfig
 from bench.data import cache as datacache
 from bench.data.faces import SPLIT_NAMES, FaceData
 
@@ -42,18 +43,25 @@ def per_identity(data: FaceData, part: int) -> str:
     return f"{counts.min()}-{counts.max()} (median {np.median(counts):g})"
 
 
-def info_tables(name: str, data: FaceData, where: str) -> list[Table]:
-    """The summary and per-split tables printed by ``bench data info`` and ``prepare``."""
+def info_tables(name: str, data: FaceData, where: str, input_size: int | None = None) -> list[Table]:
+    """The summary and per-split tables printed by ``bench data info`` and ``prepare``; with
+    ``input_size``, the split checksum is the one ``bench run`` reports at that input size."""
     c, h, w = data.image_shape
     meta = data.meta
     summary = Table(title=f"dataset {name}", show_header=False)
     summary.add_column("field", style="bold")
     summary.add_column("value")
+    checksum = ("split checksum", f"{data.checksum()} (as stored)")
+    if input_size is not None:
+        from bench.data.loading import at_input_size
+
+        checksum = ("split checksum", f"{at_input_size(data, input_size).checksum()} (at {input_size} x {input_size}, "
+                                      "as bench run reports it; --input-size to change)")
     rows = [
         ("identities", f"{data.num_classes:,}"),
         ("images", f"{len(data.labels):,}"),
-        ("image size", f"{c} x {h} x {w} (C x H x W, uint8)"),
-        ("split checksum", data.checksum()),
+        ("image size", f"{c} x {h} x {w} (C x H x W, uint8, as stored)"),
+        checksum,
         ("source", str(meta.get("source", "-"))),
         ("excluded identities", _first(meta.get("excluded_identities") or {})),
         ("corrupt images", _first([p for p, *_ in meta.get("corrupt") or []])),
@@ -129,6 +137,7 @@ def info_command(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     data_root: DataRoot = None,
     set_: Sets = None,
+    input_size: Annotated[int, typer.Option(help="The protocol's input size the split checksum is computed at (as bench run).", min=8)] = ProtocolConfig().input_size,
 ) -> None:
     """Identities, images per split, image size and split checksum (from the cache when prepared)."""
     host = default_host()
@@ -139,7 +148,7 @@ def info_command(
     else:
         data = datacache.build(host, name, data_root, options)
         where = f"not cached (bench data prepare {name} writes {request.path})"
-    for table in info_tables(name, data, where):
+    for table in info_tables(name, data, where, input_size):
         console.print(table)
 
 

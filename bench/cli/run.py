@@ -93,7 +93,8 @@ def run_command(
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     warn_cluster_store(executor, ray_address, uri)
-    data, fp = runs[0].data, runs[0].protocol_fingerprint
+    deep = [r for r in runs if r.method.kind == "deep"]  # a fitted run's fingerprint leaves out the budget
+    data, fp = runs[0].data, (deep or runs)[0].protocol_fingerprint
     experiment = experiment or f"facehash-{protocol.dataset}-{fp}"
     check_experiment_name(experiment)
     check_writable_folder(output, "--output", "pass a writable --output folder")
@@ -106,6 +107,7 @@ def run_command(
     execute_and_report(
         host, runs, build_executor(host, executor, max_parallel, ray_address), tracker, experiment_id,
         output, force=force, parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
-        if_running=if_running, parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.SPLIT_CHECKSUM: data.checksum(),
+        if_running=if_running, parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.EVAL_FINGERPRINT: runs[0].tags[T.EVAL_FINGERPRINT],
+                                             T.SPLIT_CHECKSUM: data.checksum(),
                      T.DATASET: protocol.dataset, T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
     )

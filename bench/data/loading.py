@@ -27,8 +27,14 @@ def load_data(host: Any, protocol: ProtocolConfig, data_root: str | None) -> Fac
     if identities < 2:
         raise BenchError(f"dataset '{protocol.dataset}' holds {identities} identity; retrieval by identity needs "
                          "at least two (every gallery item would be relevant); use a dataset with more identities")
-    if data.images.shape[2:] != (protocol.input_size, protocol.input_size):
-        data.images = resize_uint8(data.images, protocol.input_size)
+    return at_input_size(data, protocol.input_size)
+
+
+def at_input_size(data: FaceData, size: int) -> FaceData:
+    """``data`` with its images resized to ``size`` x ``size`` (in place; unchanged when they
+    have that size): what runs see, and so what their split checksum is computed on."""
+    if data.images.shape[2:] != (size, size):
+        data.images = resize_uint8(data.images, size)
     return data
 
 

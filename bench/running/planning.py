@@ -21,7 +21,7 @@ from bench.api.errors import BenchError
 from bench.api.methods import DeepMethod, Method
 from bench.api.pluginhost import PluginHost
 from bench.config.device import resolve_device
-from bench.config.protocol import ProtocolConfig, fingerprint
+from bench.config.protocol import ProtocolConfig, evaluation_fingerprint, fingerprint
 from bench.config.settings import LossEdit, applies_to, method_config
 from bench.data.faces import VAL, FaceData
 from bench.data.loading import dataset_for
@@ -72,9 +72,10 @@ def prepare_run(
     elif acceleration is None:
         acceleration = resolve_acceleration(spec.acceleration, device)
     data = data if data is not None else dataset_for(host, spec.protocol, spec.data_root)
-    protocol_fp = fingerprint(spec.protocol, data.checksum())
+    protocol_fp = fingerprint(spec.protocol, data.checksum(), trained=isinstance(method, DeepMethod))
     code = code_fingerprint(host, spec, method, config)
-    tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code), **selection_tags(config, data)}
+    tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code), **selection_tags(config, data),
+            T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.checksum())}
     return PreparedRun(spec, host, method, config, device, acceleration, data, protocol_fp, code, tags)
 
 
