@@ -77,3 +77,36 @@ def test_two_identical_commands_train_each_configuration_once(two_commands, empt
         history = client.get_metric_history(run.info.run_id, "loss/total")
         assert [m.step for m in history] == [1, 2]  # two epochs, logged once each
         assert len(client.get_metric_history(run.info.run_id, "map")) == 1
+
+
+def test_a_live_owner_is_skipped_or_waited_for_and_a_dead_one_taken_over(empty_store, tmp_path):
+    import os
+    import socket
+
+    from bench.running.executors.coordinator import execute_runs, open_run
+    from bench.running.executors.local import LocalExecutor
+    from bench.running.sweep import SweepFile, expand
+    from bench.tracking.client import Tracker
+
+    shutil.copy(empty_store, tmp_path / "mlflow.db")
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = tracker.experiment("owners")
+    host = sweepkit.host()
+    runs = expand(host, SweepFile(methods=["sweep-tiny"], bits=[8], datasets=["orl"],
+                                  overrides={"protocol.epochs": 1}))
+    run_id = open_run(runs[0], tracker, experiment, None)
+    other = f"{socket.gethostname()}:{os.getppid()}:other-token"  # a live process that is not this one
+    tracker.set_tags(run_id, {"facehash.owner": other, "facehash.heartbeat": str(time.time())})
+    tracker.client.update_run(run_id, status="RUNNING")
+
+    def execute(**options):
+        return execute_runs(host, runs, LocalExecutor(), tracker, experiment, tmp_path / "out", poll_seconds=0.1,
+                            **options).results[0]
+
+    skipped = execute(if_running="skip")
+    assert skipped.status == "SKIPPED" and other in skipped.reason
+    assert tracker.client.get_run(run_id).info.status == "RUNNING"  # untouched
+    tracker.set_tags(run_id, {"facehash.heartbeat": str(time.time() - 120)})  # its owner stopped beating
+    taken = execute()
+    assert (taken.status, taken.run_id) == ("FINISHED", run_id)
+    assert tracker.client.get_run(run_id).data.tags["facehash.owner"].startswith(f"{socket.gethostname()}:{os.getpid()}:")
