@@ -14,7 +14,7 @@ import sweepkit
 from bench.config.protocol import ProtocolConfig
 from bench.data.faces import QUERY, TRAIN, FaceData
 from bench.reports import query
-from bench.running.planning import plan_runs, selection_tags
+from bench.running.planning import plan_runs
 from bench.tracking import tags as T
 
 
@@ -77,6 +77,8 @@ def test_data_info_reports_the_checksum_bench_run_uses(cli, tmp_path):
 
 
 def test_a_default_val_map_selection_without_validation_data_is_tagged_as_last():
+    from bench.running.planning import selection_tags
+
     data = FaceData("d", np.zeros((4, 3, 8, 8), np.uint8), np.array([0, 0, 1, 1]),
                     np.array([TRAIN, QUERY, TRAIN, QUERY], np.int8), ["a", "b"])
     config = sweepkit.TinyConfig()
