@@ -124,3 +124,24 @@ def run_sweep(uri: str, output: Path, executor=None, force: bool = False, **swee
     experiment = tracker.experiment("sweep-tests")
     return execute_runs(h, runs, executor or LocalExecutor(), tracker, experiment, Path(output), force=force)
 
+
+
+def identical_command(uri: str, output: str, start_at: float, bits: tuple[int, ...] = (8, 16),
+                      epochs: int = 2) -> list[tuple[str, str | None, str]]:
+    """One of two identical commands started at the same moment (``start_at``, a
+    ``time.time()``): train sweep-tiny at ``bits``; returns (status, run id, run name) per run."""
+    import time
+
+    from bench.running.executors.coordinator import execute_runs
+    from bench.running.executors.local import LocalExecutor
+    from bench.running.sweep import SweepFile, expand
+    from bench.tracking.client import Tracker
+
+    h = host()
+    runs = expand(h, SweepFile(methods=["sweep-tiny"], bits=list(bits), datasets=["orl"],
+                               overrides={"protocol.epochs": epochs}))
+    tracker = Tracker(uri)
+    experiment = tracker.experiment("identical")
+    time.sleep(max(0.0, start_at - time.time()))
+    outcome = execute_runs(h, runs, LocalExecutor(), tracker, experiment, Path(output), poll_seconds=0.1)
+    return [(r.status, r.run_id, r.spec.name) for r in outcome.results]

@@ -35,6 +35,8 @@ def test_the_run_defaults_are_the_protocol_defaults():
     defaults = ProtocolConfig()
     assert (run.DEFAULT_DATASET, run.DEFAULT_EPOCHS, run.DEFAULT_STANDARD, run.DEFAULT_SPLIT) == (
         defaults.dataset, defaults.epochs, defaults.standard, defaults.split)
+    from bench.cli import data
+    assert data.DEFAULT_INPUT_SIZE == defaults.input_size
 
 
 def _helps(group: click.Group, prefix: str = "bench"):

@@ -5,7 +5,6 @@ MLflow run and ends bit-identical to an uninterrupted run; checkpoints load with
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +123,65 @@ class Payload:
         return (os.system, ("echo should-never-run",))
 
 
-def test_a_handed_over_checkpoint_is_never_unpickled(tmp_path):
+def test_a_handed_over_checkpoint_is_never_unpickled(tmp_path, capsys):
     atomic_save({"format": 1, "run_id": "r", "config_hash": "h", "evil": Payload()}, tmp_path / RESUME_FILE)
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-        Resumer(tmp_path, "r", "h").restore(*tiny_training_objects())
+    objects = tiny_training_objects()
+    before = objects[0].weight.clone()
+    assert Resumer(tmp_path, "r", "h").restore(*objects) is None
+    err = capsys.readouterr().err
+    assert "should-never-run" not in err and "holds pickled objects" in err
+    assert torch.equal(objects[0].weight, before)
+
+
+def crafted(path: Path) -> None:
+    atomic_save({"format": 1, "run_id": "r", "config_hash": "h", "evil": Payload()}, path)
+
+
+def truncated(path: Path) -> None:
+    tiny = tiny_training_objects()
+    Resumer(path.parent, "r", "h").save(LoopState(1, 1, 0.0, 1, None, []), *tiny)
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def foreign(path: Path) -> None:
+    Resumer(path.parent, "another-run", "h").save(LoopState(1, 1, 0.0, 1, None, []), *tiny_training_objects())
+
+
+def misfit(path: Path) -> None:  # this run's identity, another model's shapes
+    model = torch.nn.Linear(5, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [2])
+    Resumer(path.parent, "r", "h").save(LoopState(1, 1, 0.0, 1, None, []), model, torch.nn.Module(), optimizer,
+                                        scheduler, torch.Generator())
+
+
+@pytest.mark.parametrize("make", [crafted, truncated, foreign, misfit, lambda p: p.write_text("not torch")])
+def test_a_bad_checkpoint_is_moved_aside_with_one_warning_and_the_run_starts_fresh(tmp_path, capsys, make):
+    path = tmp_path / RESUME_FILE
+    make(path)
+    content = path.read_bytes()
+    objects = tiny_training_objects()
+    fresh = {"weight": objects[0].weight.clone(), "optimizer": repr(objects[2].state_dict())}
+    assert Resumer(tmp_path, "r", "h").restore(*objects) is None
+    [aside] = tmp_path.glob(f"{RESUME_FILE}.bad-*")
+    assert aside.read_bytes() == content and not path.exists()  # kept, out of the way
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: resume checkpoint") and aside.name in lines[0], lines
+    assert "weights_only" not in lines[0] and "should-never-run" not in lines[0]
+    assert torch.equal(objects[0].weight, fresh["weight"]) and repr(objects[2].state_dict()) == fresh["optimizer"]
+
+
+def test_a_run_with_a_damaged_checkpoint_finishes_with_and_without_force(tmp_path, capsys):
+    from bench.running.sweep import SweepFile, expand
+
+    sweep = {"methods": ["sweep-tiny"], "bits": [8], "seeds": [0], "overrides": {"protocol.epochs": 1}}
+    [run] = expand(sweepkit.host(), SweepFile(**{"datasets": ["orl"], **sweep}))
+    path = tmp_path / "out" / "resume" / run.spec.folder_name / RESUME_FILE
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    for force in (False, True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"PK\x03\x04 truncated")
+        outcome = sweepkit.run_sweep(uri, tmp_path / "out", force=force, **sweep)
+        assert outcome.summary() == "ran 1 (1 finished, 0 failed), skipped 0", outcome.results[0].reason
+        assert "not used (it is damaged or not a checkpoint)" in capsys.readouterr().err
+    assert len(list(path.parent.glob(f"{RESUME_FILE}.bad-*"))) == 2

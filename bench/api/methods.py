@@ -86,12 +86,12 @@ class OptimizerSpec(GrowingModel):
     added_fields: ClassVar[tuple[str, ...]] = ("bias_lr_mult", "amsgrad")
 
     name: Literal["adam", "sgd", "adamw", "rmsprop"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
     decay_scope: Literal["kernels", "all"] = "kernels"
-    momentum: float = 0.9
+    momentum: float = Field(0.9, ge=0, allow_inf_nan=False)
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
+    eps: float = Field(1e-8, gt=0, allow_inf_nan=False)
     bias_lr_mult: float = Field(1.0, ge=0)
     amsgrad: bool = False
 

@@ -42,5 +42,6 @@ def output_width(stream: object, environ: dict[str, str] | None = None) -> int |
     return 160
 
 
-console = Console(width=output_width(sys.stdout))
-err_console = Console(stderr=True, width=output_width(sys.stderr))
+# No emoji codes: user text such as ``--method :smile:`` is printed as typed.
+console = Console(width=output_width(sys.stdout), emoji=False)
+err_console = Console(stderr=True, width=output_width(sys.stderr), emoji=False)

@@ -17,6 +17,10 @@ from bench.cli.parsing import parse_sets
 if TYPE_CHECKING:  # numpy and the data layer are imported where used (`bench --help` stays fast)
     from bench.data.faces import FaceData
 
+# The protocol's default input size, spelled here so that `bench --help` need not import the
+# config; tests/test_cli_output.py checks it against ProtocolConfig().
+DEFAULT_INPUT_SIZE = 32
+
 data_app = typer.Typer(help="Prepare, verify and describe datasets (the compact cache).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -43,8 +47,9 @@ def per_identity(data: FaceData, part: int) -> str:
     return f"{counts.min()}-{counts.max()} (median {np.median(counts):g})"
 
 
-def info_tables(name: str, data: FaceData, where: str) -> list[Table]:
-    """The summary and per-split tables printed by ``bench data info`` and ``prepare``."""
+def info_tables(name: str, data: FaceData, where: str, input_size: int | None = None) -> list[Table]:
+    """The summary and per-split tables printed by ``bench data info`` and ``prepare``; with
+    ``input_size``, the split checksum is the one ``bench run`` reports at that input size."""
     import numpy as np
 
     from bench.data.faces import SPLIT_NAMES
@@ -54,11 +59,17 @@ def info_tables(name: str, data: FaceData, where: str) -> list[Table]:
     summary = Table(title=f"dataset {name}", show_header=False)
     summary.add_column("field", style="bold")
     summary.add_column("value")
+    checksum = ("split checksum", f"{data.checksum()} (as stored)")
+    if input_size is not None:
+        from bench.data.loading import at_input_size
+
+        checksum = ("split checksum", f"{at_input_size(data, input_size).checksum()} (at {input_size} x {input_size}, "
+                                      "as bench run reports it; --input-size to change)")
     rows = [
         ("identities", f"{data.num_classes:,}"),
         ("images", f"{len(data.labels):,}"),
-        ("image size", f"{c} x {h} x {w} (C x H x W, uint8)"),
-        ("split checksum", data.checksum()),
+        ("image size", f"{c} x {h} x {w} (C x H x W, uint8, as stored)"),
+        checksum,
         ("source", str(meta.get("source", "-"))),
         ("excluded identities", _first(meta.get("excluded_identities") or {})),
         ("corrupt images", _first([p for p, *_ in meta.get("corrupt") or []])),
@@ -140,6 +151,7 @@ def info_command(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     data_root: DataRoot = None,
     set_: Sets = None,
+    input_size: Annotated[int, typer.Option(help="The protocol's input size the split checksum is computed at (as bench run).", min=8)] = DEFAULT_INPUT_SIZE,
 ) -> None:
     """Identities, images per split, image size and split checksum (from the cache when prepared)."""
     from bench.api.pluginhost import default_host
@@ -153,7 +165,7 @@ def info_command(
     else:
         data = datacache.build(host, name, data_root, options)
         where = f"not cached (bench data prepare {name} writes {request.path})"
-    for table in info_tables(name, data, where):
+    for table in info_tables(name, data, where, input_size):
         console.print(table)
 
 

@@ -37,6 +37,12 @@ def build_executor(host: PluginHost, name: str, max_parallel: int | None, ray_ad
     return entry.factory(**options)
 
 
+def check_if_running(value: str) -> None:
+    """``--if-running`` is ``wait`` or ``skip`` (checked before anything is written)."""
+    if value not in ("wait", "skip"):
+        raise BenchError(f"--if-running '{value}': use wait (for the process training the run) or skip")
+
+
 def warn_cluster_store(executor: str, ray_address: str | None, uri: str) -> None:
     if executor == "ray" and ray_address and sqlite_path(uri) is not None:
         err_console.print(
@@ -63,20 +69,26 @@ def warn_large_k(runs: list[PreparedRun]) -> None:
 
 def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any, tracker: Tracker,
                        experiment_id: str, output: Path, *, force: bool, parent_name: str,
-                       parent_tags: dict[str, str], wide: bool = False) -> Outcome:
+                       parent_tags: dict[str, str], wide: bool = False, if_running: str = "wait") -> Outcome:
     """Execute under one parent run, print the table and summary; exit 1 when a run failed."""
     warn_large_k(runs)
     with ProgressReporter(console) as reporter:
         outcome = execute_runs(host, runs, executor, tracker, experiment_id, output, force=force,
-                               parent_name=parent_name, parent_tags=parent_tags, reporter=reporter)
+                               parent_name=parent_name, parent_tags=parent_tags, reporter=reporter,
+                               if_running=if_running)
     print_results(outcome.results, wide=wide)
     where = (f"open {tracker.uri}" if tracker.uri.startswith("http") else
              f"open it with `bench ui` or `mlflow ui --backend-store-uri {tracker.uri}`")
     console.print(f"{outcome.summary()}; MLflow parent run {outcome.parent_id} in {tracker.uri}; {where}",
                   markup=False, highlight=False)
-    if outcome.skipped:
-        console.print(f"{len(outcome.skipped)} run(s) skipped: they already FINISHED in the store "
+    finished_before = [r for r in outcome.skipped if not r.reason]
+    if finished_before:
+        console.print(f"{len(finished_before)} run(s) skipped: they already FINISHED in the store "
                       "(--force reruns them)")
+    for r in outcome.skipped:
+        if r.reason:
+            console.print(f"run {r.spec.name} skipped: {r.reason} (--if-running wait waits for it)",
+                          markup=False, highlight=False)
     if outcome.failed:
         for r in outcome.failed:
             err_console.print(f"run {r.spec.name} {r.status}: {r.reason}", markup=False)

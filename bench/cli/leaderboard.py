@@ -37,11 +37,16 @@ def leaderboard_command(
     tuned: Annotated[bool, typer.Option("--tuned", help="Default vs tuned (bench tune) configurations side by side, with the tuning budget (table, md, csv or json).")] = False,
 ) -> None:
     """Rank methods by a metric under one protocol: mean ± std over seeds, 95% intervals, tests."""
+    from bench.config.paths import check_writable_folder
     from bench.reports.build import ReportOptions, build_report, log_to_parents
     from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
 
     if format_ not in FORMATS:
         raise BenchError(f"--format {format_}: use one of {', '.join(FORMATS)}")
+    if out is not None or format_ == "html":
+        check_writable_folder((out or Path("x")).parent, "--out folder", "pass --out FILE in a writable folder")
+    if images is not None:
+        check_writable_folder(images, "--images", "pass a writable --images folder")
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     db = sqlite_path(uri)

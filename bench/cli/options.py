@@ -17,3 +17,4 @@ MaxParallelOption = Annotated[int | None, typer.Option(help="Runs at once (proce
 RayAddressOption = Annotated[str | None, typer.Option(help="Ray cluster to use (ray.init address, e.g. auto or ray://head:10001); default: a local Ray instance.")]
 ForceOption = Annotated[bool, typer.Option(help="Rerun runs whose configuration already FINISHED in the store.")]
 WideOption = Annotated[bool, typer.Option("--wide", help="Results table with every metric and its tie bounds (wider than 80 columns).")]
+IfRunningOption = Annotated[str, typer.Option(help="A run another live process is training: wait for it, or skip it.")]

@@ -38,15 +38,19 @@ def parse_bits(text: str) -> list[int]:
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
-    """``"0,1"`` -> ``[0, 1]``; nothing given means seed 0.
+    """``"0,1"`` -> ``[0, 1]``; nothing given means seed 0. A seed is an integer from 0 to
+    2**32 - 1 (numpy's seeds; a negative one fails there, a larger one would alias).
 
-    >>> parse_seeds("0, -1"), parse_seeds("")
-    ([0, -1], [0])
+    >>> parse_seeds("0, 4294967295"), parse_seeds("")
+    ([0, 4294967295], [0])
+    >>> parse_seeds("-1")
+    Traceback (most recent call last):
+    bench.api.errors.BenchError: --seeds: '-1' is not an integer from 0 to 4294967295; use e.g. --seeds 0,1,2
     """
     seeds = []
     for item in parse_list(text):
-        if not item.lstrip("-").isdigit():
-            raise BenchError(f"{option}: '{item}' is not an integer; use e.g. {option} 0,1,2")
+        if not item.isdigit() or int(item) >= 2**32:
+            raise BenchError(f"{option}: '{item}' is not an integer from 0 to {2**32 - 1}; use e.g. {option} 0,1,2")
         seeds.append(int(item))
     return seeds or [0]
 

@@ -159,6 +159,10 @@ class ProgressReporter:
                        f"loss {loss:.4f} elapsed {clock(now - state.started)} eta {clock(state.eta(now))} | "
                        f"{self._overall(now)}")
 
+    def note(self, text: str) -> None:
+        """A line about the whole invocation (e.g. runs waited for)."""
+        self._line(text)
+
     def finished(self, task: Any, result: Any) -> None:
         state = self._state(task)
         state.done = True

@@ -14,6 +14,7 @@ from bench.cli.app import app, console, err_console
 from bench.cli.options import (
     ExecutorOption,
     ForceOption,
+    IfRunningOption,
     MaxParallelOption,
     RayAddressOption,
     WideOption,
@@ -53,10 +54,16 @@ def run_command(
     ray_address: RayAddressOption = None,
     force: ForceOption = False,
     wide: WideOption = False,
+    if_running: IfRunningOption = "wait",
 ) -> None:
     """Train (or fit), encode, evaluate and log one run per (method, bits, seed), then print a table."""
     from bench.api.pluginhost import default_host
-    from bench.cli.execution import build_executor, execute_and_report, warn_cluster_store
+    from bench.cli.execution import (
+        build_executor,
+        check_if_running,
+        execute_and_report,
+        warn_cluster_store,
+    )
     from bench.cli.parsing import (
         acceleration_spec,
         parse_bits,
@@ -65,11 +72,18 @@ def run_command(
         parse_seeds,
         parse_sets,
     )
+    from bench.config.paths import check_writable_folder
     from bench.config.settings import build_protocol, split_sets
     from bench.running.planning import plan_runs
     from bench.tracking import tags as T
-    from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+    from bench.tracking.client import (
+        Tracker,
+        check_experiment_name,
+        check_tracking_uri,
+        resolve_tracking_uri,
+    )
 
+    check_if_running(if_running)
     host = default_host()
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
@@ -88,9 +102,13 @@ def run_command(
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     warn_cluster_store(executor, ray_address, uri)
-    data, fp = runs[0].data, runs[0].protocol_fingerprint
+    deep = [r for r in runs if r.method.kind == "deep"]  # a fitted run's fingerprint leaves out the budget
+    data, fp = runs[0].data, (deep or runs)[0].protocol_fingerprint
+    experiment = experiment or f"facehash-{protocol.dataset}-{fp}"
+    check_experiment_name(experiment)
+    check_writable_folder(output, "--output", "pass a writable --output folder")
     tracker = Tracker(uri)
-    experiment_id = tracker.experiment(experiment or f"facehash-{protocol.dataset}-{fp}")
+    experiment_id = tracker.experiment(experiment)
     splits = sorted({run.data.checksum() for run in runs})
     identities = (f"{data.train_classes} training / {data.num_classes - data.train_classes} retrieval identities"
                   if protocol.split == "open-set" else f"{data.num_classes} identities")
@@ -101,7 +119,8 @@ def run_command(
     execute_and_report(
         host, runs, build_executor(host, executor, max_parallel, ray_address), tracker, experiment_id,
         output, force=force, parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
-        parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.SPLIT_CHECKSUM: ",".join(splits),
+        if_running=if_running, parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.EVAL_FINGERPRINT: runs[0].tags[T.EVAL_FINGERPRINT],
+                                             T.SPLIT_CHECKSUM: ",".join(splits),
                      T.DATASET: protocol.dataset, T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
         wide=wide,
     )

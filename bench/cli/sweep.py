@@ -15,6 +15,7 @@ from bench.cli.app import app, console, err_console
 from bench.cli.options import (
     ExecutorOption,
     ForceOption,
+    IfRunningOption,
     MaxParallelOption,
     RayAddressOption,
     WideOption,
@@ -32,14 +33,27 @@ def sweep_command(
     output: Annotated[Path, typer.Option(help="Folder for run artifacts and resume checkpoints (shared by all workers).")] = Path("bench-output"),
     force: ForceOption = False,
     wide: WideOption = False,
+    if_running: IfRunningOption = "wait",
 ) -> None:
     """Run every configuration of a sweep file; finished runs are skipped, interrupted ones continue."""
     from bench.api.pluginhost import default_host
-    from bench.cli.execution import build_executor, execute_and_report, warn_cluster_store
+    from bench.cli.execution import (
+        build_executor,
+        check_if_running,
+        execute_and_report,
+        warn_cluster_store,
+    )
+    from bench.config.paths import check_writable_folder
     from bench.running.sweep import expand, load_sweep
     from bench.tracking import tags as T
-    from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+    from bench.tracking.client import (
+        Tracker,
+        check_experiment_name,
+        check_tracking_uri,
+        resolve_tracking_uri,
+    )
 
+    check_if_running(if_running)
     host = default_host()
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
@@ -49,12 +63,15 @@ def sweep_command(
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     warn_cluster_store(executor, ray_address, uri)
+    experiment = experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}"
+    check_experiment_name(experiment)
+    check_writable_folder(output, "--output", "pass a writable --output folder")
     tracker = Tracker(uri)
-    experiment_id = tracker.experiment(experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}")
+    experiment_id = tracker.experiment(experiment)
     console.print(f"[bold]{len(runs)} run(s)[/] from {sweep_file} with executor {executor}, store {uri}")
     execute_and_report(
         host, runs, runner, tracker, experiment_id, output.resolve(), force=force,
         parent_name=f"sweep-{sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}",
-        parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
+        if_running=if_running, parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
         wide=wide,
     )

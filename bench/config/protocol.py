@@ -4,7 +4,9 @@ A protocol fixes the dataset and its split rule (closed-set or open-set), input 
 training budget, the shared ("harness-standard") settings and the evaluation. Its
 fingerprint hashes all of that (except the split seed) plus the checksum of the dataset's
 images and identities, so only runs with equal fingerprints are ever compared, and runs
-on repeated splits of one protocol are compared together.
+on repeated splits of one protocol are compared together. A fitted method's
+fingerprint leaves the training part out (:func:`evaluation_fingerprint`), so it stands
+beside deep runs of any budget.
 """
 
 from __future__ import annotations
@@ -83,9 +85,15 @@ class ProtocolConfig(StrictModel):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
 
-def fingerprint(protocol: ProtocolConfig, pool_checksum: str) -> str:
+# What only training uses: a fitted method (lsh, pca-itq) is the same under any value of these.
+TRAINING_FIELDS = frozenset({"augmentation", "epochs", "batch_size", "standard", "harness_standard"})
+
+
+def fingerprint(protocol: ProtocolConfig, pool_checksum: str, trained: bool = True) -> str:
     """Hash of the protocol (its split rule and sizes, not its ``split_seed``) and the
-    checksum of the dataset's images and identities (hex, 12 chars).
+    checksum of the dataset's images and identities (hex, 12 chars). For a method that does
+    not train (``trained=False``) it is :func:`evaluation_fingerprint`: the training budget
+    and settings are left out, so a fitted run is one result under any budget.
 
     Runs on different split seeds of one protocol share the fingerprint, so a leaderboard
     pools them; each run's own partition is its split checksum (tag ``split_checksum``).
@@ -95,7 +103,26 @@ def fingerprint(protocol: ProtocolConfig, pool_checksum: str) -> str:
     (False, True)
     >>> a == fingerprint(ProtocolConfig(split_seed=3), "abc"), a == fingerprint(ProtocolConfig(split="open-set"), "abc")
     (True, False)
+    >>> fitted = fingerprint(ProtocolConfig(), "abc", trained=False)
+    >>> fitted == fingerprint(ProtocolConfig(epochs=5), "abc", trained=False) == evaluation_fingerprint(ProtocolConfig(), "abc")
+    True
     """
+    if not trained:
+        return evaluation_fingerprint(protocol, pool_checksum)
     payload = {"protocol": protocol.model_dump(mode="json", exclude={"split_seed"}), "data": pool_checksum}
     return stable_hash(payload)[:12]
+
+
+def evaluation_fingerprint(protocol: ProtocolConfig, pool_checksum: str) -> str:
+    """Hash of what every run under the protocol shares, trained or fitted: the data and its
+    split rule, input size, normalisation and evaluation (the protocol without
+    :data:`TRAINING_FIELDS`). Reports place fitted runs beside the deep runs that share it.
+
+    >>> evaluation_fingerprint(ProtocolConfig(), "abc") == evaluation_fingerprint(ProtocolConfig(epochs=5), "abc")
+    True
+    >>> evaluation_fingerprint(ProtocolConfig(), "abc") == evaluation_fingerprint(ProtocolConfig(input_size=64), "abc")
+    False
+    """
+    shared = protocol.model_dump(mode="json", exclude={*TRAINING_FIELDS, "split_seed"})
+    return stable_hash({"protocol": shared, "data": pool_checksum, "kind": "evaluation"})[:12]
 

@@ -30,6 +30,7 @@ import numpy as np
 from bench.api.errors import BenchError
 from bench.api.registry import check_options
 from bench.config.hashing import canonical_json, stable_hash
+from bench.config.paths import check_writable_folder
 from bench.data.faces import SPLIT_NAMES, FaceData
 from bench.data.integrity import overlap_report
 
@@ -183,7 +184,13 @@ def prepare(host: Any, name: str, data_root: str | Path | None, options: dict[st
     request = make_request(host, name, data_root, options)
     if request.path.exists() and not force:
         return request.path
+    check_cache_writable(request)
     return write_entry(build(host, name, data_root, options), request)
+
+
+def check_cache_writable(request: Request) -> None:
+    """A one-line error, before the dataset is built, when its entry cannot be written."""
+    check_writable_folder(request.path.parent, "dataset cache", f"set {CACHE_ENV} to a writable folder")
 
 
 def load_dataset(
@@ -194,6 +201,7 @@ def load_dataset(
     if not use_cache:
         return build(host, name, data_root, options)
     if not request.path.exists():
+        check_cache_writable(request)
         write_entry(build(host, name, data_root, options), request)
     return open_entry(request.path)
 

@@ -13,6 +13,8 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.api.errors import BenchError
 from bench.config.hashing import stable_hash
 from bench.config.protocol import ProtocolConfig
@@ -29,9 +31,19 @@ def load_data(host: Any, protocol: ProtocolConfig, data_root: str | None) -> Fac
     at the protocol's input size."""
     root = Path(data_root).expanduser() if data_root else None
     data = load_dataset(host, protocol.dataset, root, dataset_options(host, protocol))
-    if data.images.shape[2:] != (protocol.input_size, protocol.input_size):
-        data.images = resize_uint8(data.images, protocol.input_size)
-    return apply_split(data, protocol)
+    identities = len(np.unique(data.labels))
+    if identities < 2:
+        raise BenchError(f"dataset '{protocol.dataset}' holds {identities} identity; retrieval by identity needs "
+                         "at least two (every gallery item would be relevant); use a dataset with more identities")
+    return apply_split(at_input_size(data, protocol.input_size), protocol)
+
+
+def at_input_size(data: FaceData, size: int) -> FaceData:
+    """``data`` with its images resized to ``size`` x ``size`` (in place; unchanged when they
+    have that size): what runs see, and so what their split checksum is computed on."""
+    if data.images.shape[2:] != (size, size):
+        data.images = resize_uint8(data.images, size)
+    return data
 
 
 def dataset_options(host: Any, protocol: ProtocolConfig) -> dict[str, Any]:

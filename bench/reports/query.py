@@ -3,7 +3,9 @@ strings, duplicates (same config hash) dropped, each run labelled with its metho
 
 Runs are comparable only under one protocol fingerprint (tag
 ``facehash.protocol_fingerprint``): :func:`load_runs` lists the fingerprints it found,
-uses the most recent one unless told otherwise, and refuses to mix them.
+uses the most recent one unless told otherwise, and refuses to mix them. Fitted runs, whose
+fingerprint leaves out the training budget, join every group of trained runs with the same
+evaluation fingerprint (:func:`fitted_beside`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bench.tracking import tags
 from bench.tracking.reading import StoreReader
 
 FP_TAG = tags.column(tags.PROTOCOL_FINGERPRINT)
+EVAL_TAG, KIND = tags.column(tags.EVAL_FINGERPRINT), tags.column(tags.METHOD_KIND)
 METHOD, DATASET, PARENT = tags.column(tags.METHOD), tags.column(tags.DATASET), tags.column(tags.PARENT_RUN)
 TAG_COLUMN = tags.column("")  # "tags.", the start of every tag's column
 METHOD_PARAM_PREFIX = "params.method."
@@ -31,6 +34,7 @@ STANDARD_TAGS = frozenset({
     tags.CONFIG_HASH, tags.CODE_FINGERPRINT, tags.STANDARD, tags.METHOD_KIND, tags.OVERRIDES, tags.DEVICE,
     tags.DEVICE_NAME, tags.KIND, tags.COMMAND, tags.RESUMED_FROM_EPOCH, tags.SWEEP_FILE,
     tags.SPLIT, tags.SPLIT_SEED,
+    tags.EVAL_FINGERPRINT, tags.SELECTION_APPLIED, tags.OWNER, tags.HEARTBEAT,
 })
 
 
@@ -67,10 +71,32 @@ def search_children(uri: str, experiment: str | None = None, dataset: str | None
     return children.reset_index(drop=True)
 
 
+def fitted_beside(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """For each fingerprint of trained runs, which runs a report of it compares: its own,
+    and the fitted runs (whose fingerprint leaves out the training budget) that share its
+    evaluation fingerprint (tag ``facehash.eval_fingerprint``). A fingerprint held by
+    fitted runs only, that no trained group takes in, stands alone."""
+    fitted = df[KIND].eq("fitted") if KIND in df else pd.Series(False, index=df.index)
+    evaluation = df[EVAL_TAG] if EVAL_TAG in df else pd.Series(None, index=df.index, dtype=object)
+    groups: dict[str, pd.Series] = {}
+    for fp in df.loc[~fitted, FP_TAG].unique():
+        shared = set(evaluation[(df[FP_TAG] == fp) & ~fitted].dropna())
+        groups[fp] = (df[FP_TAG] == fp) | (fitted & evaluation.isin(shared))
+    taken = pd.Series(False, index=df.index)
+    for mask in groups.values():
+        taken |= mask & fitted
+    for fp in df.loc[fitted & ~taken, FP_TAG].unique():
+        groups.setdefault(fp, df[FP_TAG] == fp)
+    return groups
+
+
 def list_fingerprints(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per protocol fingerprint found: dataset, runs, methods, latest start, newest first."""
+    """One row per protocol fingerprint found (fitted runs counted with every trained group
+    they stand beside, see :func:`fitted_beside`): dataset, runs, methods, latest start,
+    newest first."""
     rows = []
-    for fp, group in df.groupby(FP_TAG):
+    for fp, mask in fitted_beside(df).items():
+        group = df[mask]
         rows.append({
             "fingerprint": fp, "dataset": group[DATASET].iloc[0], "runs": len(group),
             "methods": ",".join(sorted(group[METHOD].unique())),
@@ -191,8 +217,13 @@ def load_runs(
     df = search_children(uri, experiment, dataset)
     found = list_fingerprints(df)
     fp = choose_fingerprint(found, protocol)
-    runs, dropped = dedupe(df[df[FP_TAG] == fp])
+    chosen = df[fitted_beside(df)[fp]]
+    runs, dropped = dedupe(chosen)
     notes = []
+    beside = sorted(chosen.loc[chosen[FP_TAG] != fp, METHOD].unique())
+    if beside:
+        notes.append(f"fitted method(s) {', '.join(beside)} shown beside protocol {fp}: they do not train, so their "
+                     "fingerprint leaves out the training budget (same data, split and evaluation)")
     if dropped:
         notes.append(f"{dropped} repeated run(s) with an identical config hash were dropped (kept the most recent)")
     return RunSet(uri, label_variants(runs), fp, found, dropped, notes)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from bench.api.contract import check_parts
@@ -20,13 +21,14 @@ from bench.api.errors import BenchError
 from bench.api.methods import DeepMethod, Method
 from bench.api.pluginhost import PluginHost
 from bench.config.device import resolve_device
-from bench.config.protocol import ProtocolConfig, fingerprint
+from bench.config.protocol import ProtocolConfig, evaluation_fingerprint, fingerprint
 from bench.config.settings import LossEdit, applies_to, method_config
-from bench.data.faces import FaceData
+from bench.data.faces import VAL, FaceData
 from bench.data.loading import apply_split, dataset_for
 from bench.evaluation.plugin_metrics import registered_metrics
 from bench.running.identity import code_fingerprint, identity_tags
 from bench.running.spec import RunSpec
+from bench.tracking import tags as T
 from bench.training.acceleration import Acceleration, AccelerationSpec, resolve_acceleration
 
 
@@ -71,10 +73,35 @@ def prepare_run(
     elif acceleration is None:
         acceleration = resolve_acceleration(spec.acceleration, device)
     data = data if data is not None else dataset_for(host, spec.protocol, spec.data_root)
-    protocol_fp = fingerprint(spec.protocol, data.pool_checksum())
+    protocol_fp = fingerprint(spec.protocol, data.pool_checksum(), trained=isinstance(method, DeepMethod))
     code = code_fingerprint(host, spec, method, config)
-    tags = identity_tags(host, spec, method, config, data, protocol_fp, code)
+    tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code), **selection_tags(config, data),
+            T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.pool_checksum())}
     return PreparedRun(spec, host, method, config, device, acceleration, data, protocol_fp, code, tags)
+
+
+def check_selection(spec: RunSpec, config: Any, data: FaceData, sets: Sequence[tuple[str, Any]]) -> None:
+    """Refuse checkpoint selection by validation mAP on data without a validation split when
+    the command line asked for it; a method whose default asks for it keeps the last epoch
+    (:func:`selection_tags` records that)."""
+    training = getattr(config, "training", None)
+    if training is None or training.selection != "val_map" or np.any(data.split == VAL):
+        return
+    if any(key.endswith("training.selection") for key, _ in sets):
+        raise BenchError(
+            f"--set training.selection=val_map: dataset '{spec.protocol.dataset}' has no validation split; "
+            "give it one (e.g. --set dataset.val=1) or select by train_loss or last")
+
+
+def selection_tags(config: Any, data: FaceData) -> dict[str, str]:
+    """What chose a deep run's checkpoint: its selection rule, or ``last`` (with the reason)
+    when the rule is ``val_map`` and the data has no validation split."""
+    training = getattr(config, "training", None)
+    if training is None:
+        return {}
+    if training.selection == "val_map" and not np.any(data.split == VAL):
+        return {T.SELECTION_APPLIED: "last (val_map asked, no validation split)"}
+    return {T.SELECTION_APPLIED: training.selection}
 
 
 def plan_runs(
@@ -100,6 +127,8 @@ def plan_runs(
     an open-set protocol re-splits it by identity. ``split_seeds``: run every configuration on
     each of these splits (default: the protocol's ``split_seed``).
     """
+    if not methods:
+        raise BenchError("--method names no method; give one or a comma list, e.g. --method lsh,dcbh")
     acceleration = acceleration or AccelerationSpec()
     resolved_device = resolve_device(device)
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
@@ -143,5 +172,7 @@ def plan_runs(
     # after every other check: loading may build the dataset's cache entry
     split_data = {p.split_seed: dataset_for(host, p, data_root) if data is None else apply_split(data, p)
                   for p in protocols}
+    for spec, config in planned:
+        check_selection(spec, config, split_data[spec.protocol.split_seed], sets)
     return [prepare_run(host, spec, data=split_data[spec.protocol.split_seed], config=config,
                         device=resolved_device, acceleration=resolved_accel) for spec, config in planned]

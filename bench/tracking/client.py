@@ -18,9 +18,14 @@ from typing import Any
 
 from bench.api.errors import BenchError
 from bench.tracking.retry import RetryingClient
+from bench.tracking.sqlite_store import check_database_file, is_memory_uri, mlflow_client
 from bench.tracking.tags import PARENT_RUN
 
 DEFAULT_DB = "mlflow.db"
+# stores MLflow 3 opens: its SQLAlchemy databases (with an optional +driver) and servers
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+SERVER_SCHEMES = ("http", "https", "databricks")
+MAX_EXPERIMENT_NAME = 500  # mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH
 
 
 def resolve_tracking_uri(cli_value: str | None = None) -> str:
@@ -44,8 +49,12 @@ def sqlite_path(uri: str) -> Path | None:
 
 def check_tracking_uri(uri: str) -> None:
     """Fail with a one-line error when the store at ``uri`` cannot be used; writes nothing."""
+    if is_memory_uri(uri):
+        raise BenchError(f"tracking URI {uri} is an in-memory database that keeps nothing after the run; "
+                         "use sqlite:///PATH/mlflow.db or http://HOST:PORT")
     db = sqlite_path(uri)
     if db is not None:
+        check_database_file(uri, db)
         folder = db.parent if str(db.parent) else Path(".")
         if not folder.is_dir():
             raise BenchError(
@@ -68,6 +77,23 @@ def check_tracking_uri(uri: str) -> None:
         raise BenchError(
             f"tracking URI {uri}: MLflow 3 refuses file stores; use sqlite:///PATH/mlflow.db or http://HOST:PORT"
         )
+    scheme = uri.split("://", 1)[0]
+    if scheme.split("+", 1)[0] not in DATABASE_SCHEMES + SERVER_SCHEMES:
+        raise BenchError(f"tracking URI {uri}: unknown scheme '{scheme}'; use sqlite:///PATH/mlflow.db or http://HOST:PORT")
+
+
+def check_experiment_name(name: str) -> None:
+    """A one-line error for an experiment name MLflow would refuse (empty, or longer than
+    :data:`MAX_EXPERIMENT_NAME`), checked before the store is touched.
+
+    >>> check_experiment_name("x" * 501)
+    Traceback (most recent call last):
+    bench.api.errors.BenchError: --experiment: the name has 501 characters; MLflow accepts at most 500
+    """
+    if not name.strip():
+        raise BenchError("--experiment: the name is empty; give a name or drop the option")
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise BenchError(f"--experiment: the name has {len(name)} characters; MLflow accepts at most {MAX_EXPERIMENT_NAME}")
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:
@@ -113,18 +139,27 @@ class Tracker:
     def __init__(self, uri: str) -> None:
         import logging
 
-        from mlflow.tracking import MlflowClient  # heavy import, only when tracking
-
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = uri
-        self.client = RetryingClient(MlflowClient(tracking_uri=uri))  # SQLite shared by workers
+        self.client = RetryingClient(mlflow_client(uri))  # SQLite shared by workers
 
     def experiment(self, name: str) -> str:
+        """The id of experiment ``name``, created when missing (by whichever of several
+        processes asks first)."""
+        from mlflow.exceptions import MlflowException
+
+        check_experiment_name(name)
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
-        return self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
+        try:
+            return self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
+        except MlflowException:
+            found = self.client.get_experiment_by_name(name)  # another process created it just now
+            if found is None:
+                raise
+            return found.experiment_id
 
     def start_run(
         self, experiment_id: str, name: str, tags: dict[str, str], parent_id: str | None = None

@@ -81,10 +81,10 @@ class StoreReader:
     """Read-only access to one tracking store."""
 
     def __init__(self, uri: str) -> None:
-        from mlflow.tracking import MlflowClient  # heavy import, only when reading
+        from bench.tracking.sqlite_store import mlflow_client
 
         self.uri = uri
-        self.client = RetryingClient(MlflowClient(tracking_uri=uri))
+        self.client = RetryingClient(mlflow_client(uri))
 
     def experiment_ids(self, name: str | None = None) -> list[str]:
         """The id of experiment ``name`` (a one-line error lists the known ones), or by default

@@ -62,6 +62,12 @@ VERSIONS_PREFIX = "versions."
 PARENT_RUN = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 
+# run ownership (bench.tracking.ownership) and what a run's data allowed (bench.running.planning)
+OWNER = "facehash.owner"
+HEARTBEAT = "facehash.heartbeat"
+EVAL_FINGERPRINT = "facehash.eval_fingerprint"
+SELECTION_APPLIED = "facehash.selection_applied"
+
 
 # MLflow's own names (mlflow.utils.mlflow_tags), so its UI and search show them
 MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"

@@ -5,7 +5,9 @@ the model, loss parts, optimizer and scheduler states, every RNG the loop draws 
 (torch CPU and CUDA, numpy, python ``random`` and the batch source's generator), the
 loop state (epoch, step, best selection so far, history) and the MLflow run id. Every
 value is a tensor or a plain container, so the file loads with
-``torch.load(weights_only=True)``: a checkpoint someone hands you is never unpickled.
+``torch.load(weights_only=True)``: a checkpoint someone hands you is never unpickled. A file
+that is not the run's own checkpoint is moved aside with a warning and the run starts from
+scratch (:meth:`Resumer.restore`).
 Continuing from it gives bit-identical results on CPU: the same batches, augmentations,
 dropout masks and updates as the uninterrupted run.
 
@@ -14,7 +16,12 @@ Loss parts must keep learned state in parameters or buffers (``state_dict``) for
 
 from __future__ import annotations
 
+import copy
+import os
+import pickle
 import random
+import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +75,7 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
 @dataclass
 class Resumer:
     """The resume checkpoint of one run: ``folder/resume.pt``, valid only for ``run_id`` and
-    ``config_hash`` (a checkpoint of another run or configuration is ignored)."""
+    ``config_hash`` (a checkpoint of another run or configuration is moved aside)."""
 
     folder: Path
     run_id: str
@@ -90,20 +97,46 @@ class Resumer:
 
     def restore(self, model: torch.nn.Module, loss: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 scheduler: Any, generator: torch.Generator) -> LoopState | None:
-        """Load this run's checkpoint into the given objects; ``None`` when there is none."""
+        """Load this run's checkpoint into the given objects; ``None`` when there is none.
+
+        A file that is not this run's checkpoint (damaged, truncated, of another run or
+        configuration, holding pickled objects, or not fitting the model) never blocks the
+        run: it is moved aside (:meth:`set_aside`, one warning line naming both files), the
+        objects keep their fresh state and ``None`` is returned, so the run starts from scratch.
+        """
         if not self.path.is_file():
             return None
-        state = safe_load(self.path)
-        if (state.get("format"), state.get("run_id"), state.get("config_hash")) != (
-            FORMAT, self.run_id, self.config_hash
-        ):
-            return None
-        model.load_state_dict(state["model"])
-        loss.load_state_dict(state["loss"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        restore_rng(state["rng"], generator)
-        return LoopState(**state["loop"])
+        try:
+            state = safe_load(self.path)
+        except pickle.UnpicklingError:
+            return self.set_aside("it holds pickled objects, which are never loaded")
+        except Exception:  # noqa: BLE001 - truncated, damaged or not a torch file at all
+            return self.set_aside("it is damaged or not a checkpoint")
+        identity = (state.get("format"), state.get("run_id"), state.get("config_hash")) if isinstance(state, dict) else None
+        if identity != (FORMAT, self.run_id, self.config_hash):
+            return self.set_aside("it belongs to another run or configuration")
+        targets = {"model": model, "loss": loss, "optimizer": optimizer, "scheduler": scheduler}
+        fresh = {name: copy.deepcopy(obj.state_dict()) for name, obj in targets.items()}
+        fresh_rng = capture_rng(generator)
+        try:
+            for name, obj in targets.items():
+                obj.load_state_dict(state[name])
+            restore_rng(state["rng"], generator)
+            return LoopState(**state["loop"])
+        except Exception:  # noqa: BLE001 - does not fit this run's objects: put the fresh state back
+            for name, obj in targets.items():
+                obj.load_state_dict(fresh[name])
+            restore_rng(fresh_rng, generator)
+            return self.set_aside("it does not fit this run's model or optimizer")
+
+    def set_aside(self, why: str) -> None:
+        """Move the checkpoint to ``resume.pt.bad-<time>`` beside it (kept for inspection) and
+        say so in one line on stderr; the run then starts from scratch."""
+        aside = self.path.with_name(f"{RESUME_FILE}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        os.replace(self.path, aside)
+        print(f"warning: resume checkpoint {self.path} not used ({why}); moved to {aside.name}; "
+              "the run starts from scratch", file=sys.stderr, flush=True)
+        return None
 
     def clear(self) -> None:
         """Remove the checkpoint once the run has finished."""

@@ -20,7 +20,8 @@ per-channel statistics of the training split.
 
 Safety: pickles from the internet can run code when loaded. :func:`safe_load` admits
 only what the format needs (numpy arrays, dtypes and scalars, numbers, tuples, lists)
-and refuses anything else, naming the file, before anything is called.
+and refuses anything else, naming the file, before anything is called; no array it asks
+numpy to allocate may be larger than the file itself.
 """
 
 from __future__ import annotations
@@ -66,15 +67,44 @@ def _allowed() -> dict[tuple[str, str], Any]:
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only the globals in :func:`_allowed`; anything else is refused."""
+    """Resolves only the globals in :func:`_allowed`; anything else is refused. Every array
+    the pickle asks numpy to allocate is bounded by ``limit`` bytes (what the file can hold:
+    a genuine pickle carries its arrays' bytes, so a larger request is a crafted file);
+    arrays filled from the file's own bytes are bounded by the file already."""
 
     ALLOWED = _allowed()
 
-    def __init__(self, file: Any, source: str) -> None:
+    def __init__(self, file: Any, source: str, limit: int) -> None:
         super().__init__(file, encoding="latin1")  # Python 2 pickles hold array bytes as str
         self.source = source
+        self.limit = limit
+
+    def _bounded(self, shape: Any, dtype: Any) -> None:
+        """Refuse an allocation of ``shape`` x ``dtype`` larger than the file."""
+        try:
+            dims = [int(d) for d in (shape if isinstance(shape, tuple | list) else (shape,))]
+            size = int(np.prod(dims, dtype=object)) * np.dtype(dtype).itemsize
+        except (TypeError, ValueError, OverflowError):
+            raise BenchError(f"refusing to unpickle {self.source}: an array of shape {shape!r} and dtype {dtype!r}") from None
+        if min(dims, default=0) < 0 or size > self.limit:
+            raise BenchError(f"refusing to unpickle {self.source}: it asks for an array of {size:,} bytes, "
+                             f"more than the file's {self.limit:,} bytes can hold; the file is not a DDH pickle")
+
+    def _ndarray(self, shape: Any, dtype: Any = float, *args: Any, **kwargs: Any) -> np.ndarray:
+        self._bounded(shape, dtype)
+        return np.ndarray(shape, dtype, *args, **kwargs)
+
+    def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        self._bounded(shape, dtype)
+        from numpy._core import multiarray
+
+        return multiarray._reconstruct(np.ndarray, shape, dtype)
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("numpy", "ndarray"):
+            return self._ndarray
+        if name == "_reconstruct" and (module, name) in self.ALLOWED:
+            return self._reconstruct
         try:
             return self.ALLOWED[(module, name)]
         except KeyError:
@@ -92,7 +122,7 @@ def safe_load(path: Path) -> Any:
     """Unpickle ``path`` with :class:`RestrictedUnpickler`."""
     try:
         with path.open("rb") as fh:
-            return RestrictedUnpickler(fh, str(path)).load()
+            return RestrictedUnpickler(fh, str(path), limit=path.stat().st_size).load()
     except BenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure means the file is not a DDH pickle
@@ -142,6 +172,10 @@ def read_pair(path: Path) -> tuple[np.ndarray, np.ndarray]:
     obj = safe_load(path)
     if not (isinstance(obj, tuple | list) and len(obj) == 2):
         raise BenchError(f"{path}: expected a pickled (x, y) pair, found {type(obj).__name__}")
+    for part in obj:  # a list of references to one array would grow many times over in np.asarray
+        if isinstance(part, list | tuple) and len(part) and \
+                len(part) * np.asarray(part[0]).nbytes > path.stat().st_size:
+            raise BenchError(f"{path}: its lists hold more data than the file can; the file is not a DDH pickle")
     x, y = np.asarray(obj[0]), np.asarray(obj[1])
     if x.ndim != 2 or x.shape[1] != 3 * 32 * 32:
         raise BenchError(f"{path}: x has shape {x.shape}; the DDH format is (N, 3072), 3x32x32 CHW")

@@ -10,24 +10,33 @@ SCHEDULED before the executor gets it, RUNNING when the executor starts it, and 
 when its result arrives (every executor reports results in this process), so a run whose
 worker dies is still accounted for. Ctrl-C marks the unfinished runs KILLED; rerunning
 continues them.
+
+One owner per run (:mod:`bench.tracking.ownership`): runs are claimed under the store's
+lock before they are handed to the executor, and this process keeps a heartbeat on the
+runs it holds. An unfinished run that another live process holds is never trained here:
+it is waited for (then skipped once finished, or taken over when its owner dies) or, with
+``if_running="skip"``, skipped with the owner named.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
 from bench.config.hashing import stable_hash
 from bench.running.executors.base import Executor, NullReporter, Reporter, Task, in_process_plugins
 from bench.running.identity import run_params
 from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult
-from bench.tracking import store
+from bench.tracking import ownership, store
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker, flatten
 
 SKIPPED = "SKIPPED"
+IF_RUNNING = ("wait", "skip")
 
 
 @dataclass
@@ -59,9 +68,10 @@ class _Lifecycle:
     """Marks each task's run RUNNING when it starts and ends it when its result arrives,
     then forwards to the reporter; remembers which tasks have a result."""
 
-    def __init__(self, tracker: Tracker, inner: Reporter) -> None:
+    def __init__(self, tracker: Tracker, inner: Reporter, heartbeat: ownership.Heartbeat) -> None:
         self.tracker = tracker
         self.inner = inner
+        self.heartbeat = heartbeat
         self.done: set[int] = set()
 
     def scheduled(self, tasks: list[Task]) -> None:
@@ -77,14 +87,16 @@ class _Lifecycle:
 
     def finished(self, task: Task, result: RunResult) -> None:
         end_run(self.tracker, result)
+        self.heartbeat.release(task.run_id)
         self.done.add(task.index)
         self.inner.finished(task, result)
 
 
 def open_run(run: PreparedRun, tracker: Tracker, experiment_id: str, parent_id: str | None) -> str:
-    """Create the child run of ``run`` with its tags and parameters; returns its id."""
+    """Create the child run of ``run`` with its tags, parameters and this process as its
+    owner; returns its id."""
     spec = run.spec
-    run_id = tracker.start_run(experiment_id, spec.name, run.tags, parent_id)
+    run_id = tracker.start_run(experiment_id, spec.name, {**run.tags, **ownership.claim_tags()}, parent_id)
     tracker.log_params(run_id, flatten(run_params(spec)))
     return run_id
 
@@ -125,45 +137,60 @@ def execute_runs(
     parent_name: str = "sweep",
     parent_tags: dict[str, str] | None = None,
     reporter: Reporter | None = None,
+    if_running: str = "wait",
+    poll_seconds: float = 2.0,
 ) -> Outcome:
-    """Skip, reopen or open each run under one parent, execute the rest, close the parent."""
+    """Skip, reopen or open each run under one parent, execute the rest, close the parent.
+
+    A run another live process is training is waited for (``if_running="wait"``: it is
+    skipped once that process finishes it, taken over if that process dies) or skipped
+    (``"skip"``)."""
+    if if_running not in IF_RUNNING:
+        raise BenchError(f"--if-running '{if_running}': use wait or skip")
     runs = unique_runs(runs)
+    reporter = reporter or NullReporter()
     sweep_hash = stable_hash(sorted(run_key(r) for r in runs))[:16]
-    parent_id = None if force else store.find_parent(tracker, experiment_id, sweep_hash)
-    if parent_id is None:
-        tags = {**(parent_tags or {}), T.KIND: "parent", T.SWEEP_HASH: sweep_hash}
-        parent_id = tracker.start_run(experiment_id, parent_name, tags)
-    else:
-        tracker.client.update_run(parent_id, status="RUNNING")
-    experiments = store.experiment_ids(tracker)
-    plugins = in_process_plugins(host)
-    results: dict[int, RunResult] = {}
-    tasks = []
-    for i, run in enumerate(runs):
-        spec = run.spec
-        found = [] if force else store.runs_of_config(tracker, experiments, spec.config_hash(), run.checksum,
-                                                      run.code_fingerprint)
-        finished = [r for r in found if r.info.status == store.FINISHED]
-        if finished:
-            results[i] = RunResult(spec, SKIPPED, dict(finished[0].data.metrics), finished[0].info.run_id)
-            continue
-        if found:
-            run_id = store.reopen(tracker, found[0], parent_id)
+    lock = ownership.claim_lock(tracker.uri, output_dir)
+    with lock:
+        parent_id = None if force else store.find_parent(tracker, experiment_id, sweep_hash)
+        if parent_id is None:
+            tags = {**(parent_tags or {}), T.KIND: "parent", T.SWEEP_HASH: sweep_hash}
+            parent_id = tracker.start_run(experiment_id, parent_name, tags)
         else:
-            run_id = open_run(run, tracker, experiment_id, parent_id)
-        tracker.client.update_run(run_id, status="SCHEDULED")
-        tasks.append(Task(i, spec, run_id, tracker.uri, experiment_id, parent_id, str(output_dir), plugins,
-                          prepared=run))
-    lifecycle = _Lifecycle(tracker, reporter or NullReporter())
-    lifecycle.scheduled(tasks)
+            tracker.client.update_run(parent_id, status="RUNNING")
+    claimer = _Claimer(tracker, experiment_id, parent_id, output_dir, force, in_process_plugins(host))
+    lifecycle = _Lifecycle(tracker, reporter, claimer.heartbeat)
+    results: dict[int, RunResult] = {}
+    pending = dict(enumerate(runs))
+    waiting, announced = "", False
     try:
-        for task, result in zip(tasks, executor.run(tasks, host, lifecycle), strict=True):
-            results[task.index] = result
-            if task.index not in lifecycle.done:  # an executor that did not report this result
-                lifecycle.finished(task, result)
+        while pending:
+            with lock:
+                tasks = claimer.claim(pending, results)
+            pending = {i: run for i, run in pending.items()
+                       if i not in results and i not in {t.index for t in tasks}}  # now: held elsewhere
+            if pending and if_running == "skip":
+                for i, run in pending.items():
+                    results[i] = RunResult(run.spec, SKIPPED, reason=f"another process ({claimer.owners[i]}) is running it")
+                pending = {}
+            if tasks:
+                if not announced:  # the reporter learns the first batch up front (later ones as they start)
+                    lifecycle.scheduled(tasks)
+                    announced = True
+                for task, result in zip(tasks, executor.run(tasks, host, lifecycle), strict=True):
+                    results[task.index] = result
+                    if task.index not in lifecycle.done:  # an executor that did not report this result
+                        lifecycle.finished(task, result)
+            elif pending:
+                text = (f"waiting for {len(pending)} run(s) that another process is training: "
+                        + ", ".join(f"{run.spec.name} ({claimer.owners[i]})" for i, run in pending.items()))
+                if text != waiting:
+                    _note(reporter, text)
+                    waiting = text
+                time.sleep(poll_seconds)
     except BaseException as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"sweep stopped: {exc}"
-        for task in tasks:
+        for task in claimer.tasks:
             if task.index not in lifecycle.done:
                 try:
                     end_run(tracker, task.failed(f"{why}; rerun the sweep to continue this run", "KILLED"))
@@ -171,9 +198,61 @@ def execute_runs(
                     pass
         tracker.end(parent_id, "KILLED")
         raise
+    finally:
+        claimer.heartbeat.stop()
     outcome = Outcome(parent_id, [results[i] for i in range(len(runs))])
     tracker.set_tags(parent_id, {T.RUNS_RAN: str(len(outcome.ran)),
                                  T.RUNS_SKIPPED: str(len(outcome.skipped)),
                                  T.RUNS_FAILED: str(len(outcome.failed))})
     tracker.end(parent_id, "FAILED" if outcome.failed else "FINISHED")
     return outcome
+
+
+def _note(reporter: Reporter, text: str) -> None:
+    """Tell the reporter something about the whole invocation (reporters without ``note`` ignore it)."""
+    note = getattr(reporter, "note", None)
+    if note is not None:
+        note(text)
+
+
+class _Claimer:
+    """Decides, under the claim lock, what becomes of each pending run: skipped (finished
+    earlier), busy (another live process holds it; :attr:`owners` says who) or claimed for
+    this process (reopened or opened, tagged with this owner, SCHEDULED, heartbeat held)."""
+
+    def __init__(self, tracker: Tracker, experiment_id: str, parent_id: str, output_dir: Path, force: bool,
+                 plugins: tuple[tuple[str, str | None], ...]) -> None:
+        self.tracker, self.experiment_id, self.parent_id = tracker, experiment_id, parent_id
+        self.output_dir, self.force, self.plugins = output_dir, force, plugins
+        self.heartbeat = ownership.Heartbeat(tracker)
+        self.owners: dict[int, str] = {}
+        self.tasks: list[Task] = []
+
+    def claim(self, pending: dict[int, PreparedRun], results: dict[int, RunResult]) -> list[Task]:
+        """Claim every pending run no live process holds; record the skipped ones in ``results``."""
+        tracker = self.tracker
+        experiments = store.experiment_ids(tracker)
+        tasks = []
+        for i, run in pending.items():
+            spec = run.spec
+            found = [] if self.force else store.runs_of_config(tracker, experiments, spec.config_hash(), run.checksum,
+                                                               run.code_fingerprint)
+            finished = [r for r in found if r.info.status == store.FINISHED]
+            if finished:
+                results[i] = RunResult(spec, SKIPPED, dict(finished[0].data.metrics), finished[0].info.run_id)
+                continue
+            holders = [owner for owner in map(ownership.held_elsewhere, found) if owner]
+            if holders:
+                self.owners[i] = holders[0]
+                continue
+            if found:
+                run_id = store.reopen(tracker, found[0], self.parent_id)
+                tracker.set_tags(run_id, ownership.claim_tags())
+            else:
+                run_id = open_run(run, tracker, self.experiment_id, self.parent_id)
+            tracker.client.update_run(run_id, status="SCHEDULED")
+            self.heartbeat.hold(run_id)
+            tasks.append(Task(i, spec, run_id, tracker.uri, self.experiment_id, self.parent_id, str(self.output_dir),
+                              self.plugins, prepared=run))
+        self.tasks += tasks
+        return tasks

@@ -1,0 +1,98 @@
+"""The local SQLite store file: checked before use, its schema created under an inter-process
+file lock, and that lock lent to run claims (:mod:`bench.tracking.ownership`).
+
+MLflow creates and migrates a new SQLite store's schema on first use without a lock; two
+processes doing it at once leave ``_alembic_tmp_*`` tables behind, after which every call
+fails with "table _alembic_tmp_... already exists". Every MLflow client of the harness is
+made by :func:`mlflow_client`, which, holding ``<db>.lock`` (:mod:`filelock`), refuses a
+half-migrated store with the repair and lets MLflow create the schema; MLflow keeps the
+store per process, so later clients of the same URI reuse it without the lock.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from bench.api.errors import BenchError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+LEFTOVER_PREFIX = "_alembic_tmp_"
+
+
+def is_memory_uri(uri: str) -> bool:
+    """Whether ``uri`` names an in-memory SQLite database (stored nowhere).
+
+    >>> [is_memory_uri(u) for u in ("sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite:////tmp/m.db")]
+    [True, True, True, False]
+    """
+    if not uri.startswith("sqlite:"):
+        return False
+    path = uri[len("sqlite:"):]
+    return path in ("", "//", "///") or ":memory:" in path or "mode=memory" in path
+
+
+def check_database_file(uri: str, db: Path) -> None:
+    """A one-line error when ``db`` is a folder or a file that is not a SQLite database
+    (an empty file is a new database); reads the file's first bytes only."""
+    if db.is_dir():
+        raise BenchError(f"tracking URI {uri}: {db} is a folder; name a database file, e.g. sqlite:///{db / 'mlflow.db'}")
+    if db.is_file() and db.stat().st_size:
+        with db.open("rb") as handle:
+            if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+                raise BenchError(f"tracking URI {uri}: {db} is not a SQLite database; "
+                                 "pass another --tracking-uri (the file is left as it is)")
+
+
+def leftover_tables(db: Path) -> list[str]:
+    """The ``_alembic_tmp_*`` tables an interrupted schema migration left in ``db`` (read only)."""
+    if not db.is_file() or not db.stat().st_size:
+        return []
+    connection = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    finally:
+        connection.close()
+    return sorted(name for (name,) in rows if name.startswith(LEFTOVER_PREFIX))
+
+
+@functools.cache
+def store_lock(db: Path) -> FileLock:
+    """The inter-process lock of the store ``db``: the file ``<db>.lock`` beside it (reentrant
+    in one process)."""
+    return FileLock(str(db) + ".lock", is_singleton=True)
+
+
+def mlflow_client(uri: str) -> Any:
+    """An ``MlflowClient`` for ``uri``; for a SQLite store, made while holding the store's
+    lock, after checking that the store is not half-migrated (a one-line error says how to
+    repair it)."""
+    from mlflow.tracking import MlflowClient  # heavy import, only when tracking
+
+    from bench.tracking.client import sqlite_path
+
+    db = sqlite_path(uri)
+    if db is None:
+        return MlflowClient(tracking_uri=uri)
+    check_database_file(uri, db)
+    try:
+        lock = store_lock(db.resolve())
+        lock.acquire()
+    except OSError:  # a read-only folder: nothing can be created there, so there is nothing to guard
+        if not db.is_file():
+            raise BenchError(f"tracking URI {uri}: cannot create {db}; pass a writable --tracking-uri") from None
+        return MlflowClient(tracking_uri=uri)
+    try:
+        leftovers = leftover_tables(db)
+        if leftovers:
+            raise BenchError(
+                f"tracking URI {uri}: the store is half-migrated (leftover table(s) {', '.join(leftovers)}); "
+                f"back up {db}, then run sqlite3 {db} 'DROP TABLE {leftovers[0]}' for each leftover table "
+                f"and mlflow db upgrade {uri}")
+        return MlflowClient(tracking_uri=uri)
+    finally:
+        lock.release()
