@@ -132,7 +132,10 @@ class Resumer:
     def set_aside(self, why: str) -> None:
         """Move the checkpoint to ``resume.pt.bad-<time>`` beside it (kept for inspection) and
         say so in one line on stderr; the run then starts from scratch."""
-        aside = self.path.with_name(f"{RESUME_FILE}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        stem = f"{RESUME_FILE}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        aside, n = self.path.with_name(stem), 1
+        while aside.exists():  # never overwrite a file set aside before (same second, same process)
+            aside, n = self.path.with_name(f"{stem}-{n}"), n + 1
         os.replace(self.path, aside)
         print(f"warning: resume checkpoint {self.path} not used ({why}); moved to {aside.name}; "
               "the run starts from scratch", file=sys.stderr, flush=True)
