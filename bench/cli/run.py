@@ -29,7 +29,7 @@ from bench.cli.parsing import (
     parse_seeds,
     parse_sets,
 )
-from bench.config.protocol import ProtocolConfig
+from bench.config.protocol import DEFAULT_EPOCHS, STANDARD_ALIASES, ProtocolConfig
 from bench.config.settings import build_protocol, split_sets
 from bench.running.planning import plan_runs
 from bench.tracking import tags as T
@@ -45,9 +45,9 @@ def run_command(
     dataset: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULTS.dataset,
     data_root: Annotated[str | None, typer.Option(help="Where the dataset's files are (folder or .npz).")] = None,
     seeds: Annotated[str, typer.Option(help="Seeds, comma separated.")] = "0",
-    epochs: Annotated[int, typer.Option(help="Epoch budget of the protocol (deep methods).", min=1)] = DEFAULTS.epochs,
+    epochs: Annotated[int | None, typer.Option(help=f"Epoch budget of the protocol (deep methods; default {DEFAULT_EPOCHS}, under --standard released each method's own).", min=1)] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
-    standard: Annotated[str, typer.Option(help="as-published (each method's own optimizer and batch) or harness-standard.")] = DEFAULTS.standard,
+    standard: Annotated[str, typer.Option(help="method-defaults (each method's optimizer, batch and loss under the protocol's budget), harness-standard (one optimizer, batch and checkpoint rule for all) or released (each method as its authors' code; docs/reproducing.md).")] = DEFAULTS.standard,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
@@ -69,6 +69,8 @@ def run_command(
     host = default_host()
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
+    if standard in STANDARD_ALIASES:
+        err_console.print(f"warning: --standard {standard} is now called {STANDARD_ALIASES[standard]}", markup=False)
     dataset_sets, protocol_sets, method_sets = split_sets(parse_sets(set_ or []))
     protocol = build_protocol(
         {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "standard": standard},

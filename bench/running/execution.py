@@ -26,7 +26,7 @@ from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
 from bench.evaluation.plugin_metrics import registered_metrics
-from bench.running.identity import execution_tags
+from bench.running.identity import execution_tags, input_pipeline
 from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
@@ -72,7 +72,8 @@ def compute_run(
     spec, data, device, method, config = run.spec, run.data, run.device, run.method, run.config
     seed_everything(spec.seed)
     protocol = spec.protocol
-    normaliser = run.host.normalisers.build(protocol.normalisation, data.images, data.split)
+    normalisation, augmentation = input_pipeline(protocol, config)
+    normaliser = run.host.normalisers.build(normalisation, data.images, data.split)
     train_x, train_y = data.part(TRAIN)
     query_x, query_y = data.part(QUERY)
     state = None
@@ -88,19 +89,21 @@ def compute_run(
     else:
         accel = run.acceleration
         accel.activate()
-        ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed, train_size=len(train_y))
+        t = config.training
+        trained = int(len(train_y) * (1 - t.holdout_fraction))  # Keras validation_split: the first part
+        ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed, train_size=trained)
         model, loss = build_parts(run.host, config, ctx)
         model, loss = accel.prepare_model(model.to(device)), loss.to(device)
-        t = config.training
-        source = BatchSource(train_x, train_y, batch_size=t.batch_size, sampler=t.sampler,
+        source = BatchSource(train_x[:trained], train_y[:trained], batch_size=t.batch_size, sampler=t.sampler,
                              ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
                              memory_cap_bytes=accel.data_cap_bytes)
-        trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, protocol.augmentation)
+        trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, augmentation)
+        gallery_x = source.images if trained == len(train_y) else train_x
         val_x, val_y = data.part(VAL)
         validate = None
         if len(val_y):
             def validate() -> float:
-                g = encode_codes(model, source.images, normaliser, TRAIN, device)
+                g = encode_codes(model, gallery_x, normaliser, TRAIN, device)
                 q = encode_codes(model, val_x, normaliser, VAL, device)
                 return evaluate(q, val_y, g, train_y, protocol.evaluation, device=str(device),
                                 plugin_metrics={}).metrics["map"]
@@ -118,7 +121,7 @@ def compute_run(
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
         tags = {T.ACCEL_STEP: result.step_status}
-        gallery = encode_codes(model, source.images, normaliser, TRAIN, device)
+        gallery = encode_codes(model, gallery_x, normaliser, TRAIN, device)
         query = encode_codes(model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(host=run.host))

@@ -9,6 +9,7 @@ is written to the tracking store. Executors that run in other processes ship onl
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,18 @@ def prepare_run(
     return PreparedRun(spec, host, method, config, device, acceleration, data, protocol_fp, code, tags)
 
 
+def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolConfig:
+    """The protocol of ``standard='released'``: the gallery is the whole training file, so a
+    registered dataset with a ``val`` option gets ``val=0`` unless it was given (a given value
+    is kept and tagged as a deviation)."""
+    options = dict(protocol.dataset_options)
+    if protocol.dataset in host.datasets and "val" not in options:
+        factory = host.datasets.get(protocol.dataset)
+        if "val" in inspect.signature(getattr(factory, "func", factory)).parameters:
+            options["val"] = 0
+    return protocol.model_copy(update={"dataset_options": options})
+
+
 def plan_runs(
     host: PluginHost,
     *,
@@ -97,6 +110,10 @@ def plan_runs(
     ``data``: the runs' dataset, when it is not the protocol's registered one (tests, scripts).
     """
     acceleration = acceleration or AccelerationSpec()
+    if protocol.standard == "released":
+        protocol = released_protocol(host, protocol)
+        if acceleration.precision == "auto":  # the released code's float32 arithmetic
+            acceleration = acceleration.model_copy(update={"precision": "fp32"})
     resolved_device = resolve_device(device)
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
     resolved_accel = resolve_acceleration(acceleration, resolved_device)
@@ -117,6 +134,8 @@ def plan_runs(
         )
         if deep:
             check_parts(host, config)
+            if config.normalisation:
+                host.normalisers.resolve(config.normalisation)
         for b in bits:
             for seed in seeds:
                 spec = RunSpec(

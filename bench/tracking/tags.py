@@ -26,6 +26,11 @@ REEVALUATED = "facehash.reevaluated"
 ACCEL_STEP = "facehash.accel.step"
 ACCEL_PREFIX = "facehash.accel."  # how a run used its device (precision, memory format, ...)
 DEVIATION_PREFIX = "facehash.deviation."
+INPUT_NORMALISATION = "facehash.input.normalisation"  # the normaliser a run used (protocol's or method's)
+INPUT_AUGMENTATION = "facehash.input.augmentation"
+VALIDATION_IMAGES = "facehash.split.validation_images"  # 0: the gallery is the whole training file
+RELEASED_METRICS = "facehash.released.metrics"  # plugin metrics a released run asks for by name
+RELEASED_DEVIATION_PREFIX = "facehash.deviation.released."  # options given on top of standard=released
 
 # parent runs
 KIND = "facehash.kind"
