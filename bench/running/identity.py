@@ -101,6 +101,10 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
     normalisation, augmentation = input_pipeline(spec.protocol, config)
     tags.update({T.INPUT_NORMALISATION: normalisation, T.INPUT_AUGMENTATION: augmentation,
                  T.VALIDATION_IMAGES: str(int((data.split == VAL).sum()))})
+    if isinstance(method, DeepMethod):
+        training = config.training
+        tags.update({f"{T.LOOP_PREFIX}{name}": str(getattr(training, name)) for name in type(training).added_fields
+                     if getattr(training, name) != type(training).model_fields[name].default})
     if spec.protocol.standard == "released":
         tags.update(released_tags(host, spec, method))
     tags.update({f"{T.PREFIX}{k}": v for k, v in method.tags(config).items()})

@@ -30,6 +30,7 @@ INPUT_NORMALISATION = "facehash.input.normalisation"  # the normaliser a run use
 INPUT_AUGMENTATION = "facehash.input.augmentation"
 VALIDATION_IMAGES = "facehash.split.validation_images"  # 0: the gallery is the whole training file
 RELEASED_METRICS = "facehash.released.metrics"  # plugin metrics a released run asks for by name
+LOOP_PREFIX = "facehash.loop."  # each released-loop option of TrainingSpec that a run turns on
 RELEASED_DEVIATION_PREFIX = "facehash.deviation.released."  # options given on top of standard=released
 
 # parent runs
