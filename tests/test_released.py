@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from bench.api.methods import TrainingSpec
+from bench.api.pluginhost import default_host
 from bench.config.protocol import DEFAULT_EPOCHS, ProtocolConfig, fingerprint
 from bench.config.settings import method_config
 from bench.data.faces import FaceData, per_identity_split
@@ -20,7 +21,6 @@ from bench.running.planning import plan_runs
 from bench.running.spec import RunSpec
 from bench.training.batching import BatchSource
 from bench.training.loop import Trainer
-from bench.api.pluginhost import default_host
 from plugins.normalisers.caffe_mean import CaffeMeanImageNormaliser
 
 
@@ -238,3 +238,33 @@ def test_leaderboard_keeps_released_and_harness_standard_apart(cli, store):
     code, out, err = cli("leaderboard", "--tracking-uri", store, "--protocol", by_standard["released"])
     assert code == 0, err
     assert "RELEASED" in out
+
+
+DOCS = {"dcbh": "docs/dcbh.md", "ddh": "docs/baselines.md", "dsh": "docs/baselines.md"}
+
+
+def documented_deviations(page: str, method: str) -> set[str]:
+    """The names in the bullet list after ``<!-- deviations: METHOD -->`` on a docs page."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / page).read_text()
+    lines = text.split(f"<!-- deviations: {method} -->\n", 1)[1].splitlines()
+    names = []
+    for line in lines:
+        if not line.strip():
+            break
+        if line.startswith("- `"):
+            names.append(line[3:].split("`", 1)[0])
+    return set(names)
+
+
+@pytest.mark.parametrize("name", sorted(DOCS))
+def test_every_fixed_deviation_tag_is_in_the_docs_page(host, name):
+    method = host.methods.get(name)
+    tags: set[str] = set()
+    for standard in ("method-defaults", "released", "harness-standard"):
+        config = method_config(name, method, ProtocolConfig(standard=standard))
+        tags |= {k.removeprefix("deviation.") for k in method.tags(config)
+                 if k.startswith("deviation.") and not k.startswith("deviation.config.")}
+    documented = documented_deviations(DOCS[name], name)
+    assert tags == documented, f"tags only: {tags - documented}; docs only: {documented - tags}"
