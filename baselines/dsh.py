@@ -18,7 +18,10 @@ Under ``standard=released`` (:meth:`DSH.released_config`) the active ``Data`` la
 solver run: plain shuffled batches of 200, the training set's mean image subtracted from raw
 0-255 pixels (``mean_file``, normaliser ``caffe-mean-image``) with mirroring
 (``mirror: true``), biases at twice the learning rate (``lr_mult: 2``) and the 70k-iteration
-schedule.
+schedule. The other code lengths are fine-tuned from the 12-bit model as
+``finetune_solver.prototxt`` does with ``--set dsh.finetune=true --set
+training.init_from=<the 12-bit run's checkpoint.pt>``: lr 1e-4, x0.6 every 4k of 30k
+iterations, the new hash layer (``ip1_f``) at lr x10 (its bias x20), everything else loaded.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from bench.api.errors import BenchError
 from bench.api.methods import (
     DeepMethod,
     DeepMethodConfig,
@@ -41,6 +45,8 @@ from plugins.reference import deviation_tags
 
 PUBLISHED_ITERATIONS = 70_000
 PUBLISHED_MILESTONES = (60_000, 65_000)
+FINETUNE_ITERATIONS, FINETUNE_STEP, FINETUNE_GAMMA, FINETUNE_LR = 30_000, 4_000, 0.6, 1e-4  # finetune_solver
+FINETUNE_HEAD_LR_MULT = 10.0  # finetune.prototxt: ip1_f lr_mult 10 (bias 20 = 10 x bias_lr_mult 2)
 
 #: Differences from the Caffe reference that the port cannot avoid (or chooses), always true.
 FIXED_DEVIATIONS: dict[str, str] = {
@@ -50,8 +56,8 @@ FIXED_DEVIATIONS: dict[str, str] = {
     ),
     "code_lengths": (
         "the released scripts train 12 bits from scratch and fine-tune the other lengths from it "
-        "(finetune_solver: lr 1e-4, x0.6 every 4k of 30k, new ip1_f at lr x10); every length is "
-        "trained from scratch here"
+        "(finetune_solver); this run trained from scratch (dsh.finetune=true with training.init_from "
+        "fine-tunes)"
     ),
     "mirror_mean_order": (
         "Caffe subtracts the mean image at the source pixel before mirroring; here the mirrored "
@@ -63,11 +69,9 @@ FIXED_DEVIATIONS: dict[str, str] = {
     ),
     "loss_display": "the logged loss includes the pair terms' 1/2, which Caffe's displayed value omits",
 }
-BALANCED_DEVIATION = (
-    "an identity contributes at most batch_size/ids_per_batch images and never repeats one, so "
-    "identities with fewer images make smaller batches (ORL: 10 x 7 = 70, not 200); Caffe's "
-    "layer assumes every class has enough images"
-)
+BALANCED_DEVIATION = ("an identity contributes at most batch_size/ids_per_batch images and never repeats one, so "
+                      "identities with fewer images make smaller batches (ORL: 10 x 7 = 70, not 200); Caffe's "
+                      "layer assumes every class has enough images")
 
 
 class DSHConfig(DeepMethodConfig):
@@ -95,6 +99,9 @@ class DSHConfig(DeepMethodConfig):
             batch_size=200, sampler="balanced", ids_per_batch=10, selection="last"
         )
     )  # epochs: the protocol's budget (published: 70k iterations)
+    finetune: bool = False  # finetune_solver.prototxt on top of training.init_from
+
+    added_fields: ClassVar[tuple[str, ...]] = (*DeepMethodConfig.added_fields, "finetune")
 
 
 class DSH(DeepMethod):
@@ -109,6 +116,23 @@ class DSH(DeepMethod):
         config.training = config.training.model_copy(update={"sampler": "shuffle", "iterations": PUBLISHED_ITERATIONS})
         return config
 
+    def resolve(self, config: DSHConfig) -> DSHConfig:
+        """With ``finetune``: ``finetune_solver.prototxt``'s rate and schedule (its 30k-iteration
+        budget where the run counts iterations) and the hash layer at lr x10."""
+        if not config.finetune:
+            return config
+        if not config.training.init_from:
+            raise BenchError("dsh.finetune=true: give the 12-bit model with --set training.init_from=<its checkpoint.pt>")
+        steps = range(FINETUNE_STEP, FINETUNE_ITERATIONS, FINETUNE_STEP)
+        update = {
+            "optimizer": config.optimizer.model_copy(update={"lr": FINETUNE_LR}),
+            "schedule": ScheduleSpec(name="step", milestones=[s / FINETUNE_ITERATIONS for s in steps], gamma=FINETUNE_GAMMA),
+            "head": config.head.model_copy(update={"lr_mult": FINETUNE_HEAD_LR_MULT}),
+        }
+        if config.training.iterations:
+            update["training"] = config.training.model_copy(update={"iterations": FINETUNE_ITERATIONS})
+        return config.model_copy(update=update)
+
     def tags(self, config: DSHConfig) -> dict[str, str]:
         """The published budget and every deviation from the reference."""
         tags = {
@@ -116,5 +140,10 @@ class DSH(DeepMethod):
             "dsh.published_iterations": str(PUBLISHED_ITERATIONS),
         }
         fixed = FIXED_DEVIATIONS | ({"balanced_batches": BALANCED_DEVIATION} if config.training.sampler == "balanced" else {})
-        tags.update(deviation_tags(config, self.released_config(), fixed, ignore=("training.epochs",)))
+        reference = self.released_config()
+        if config.finetune:  # the reference is then finetune_solver on the same 12-bit model
+            fixed = {k: v for k, v in fixed.items() if k != "code_lengths"}
+            training = reference.training.model_copy(update={"init_from": config.training.init_from})
+            reference = self.resolve(reference.model_copy(update={"finetune": True, "training": training}))
+        tags.update(deviation_tags(config, reference, fixed, ignore=("training.epochs",)))
         return tags

@@ -268,3 +268,34 @@ def test_every_fixed_deviation_tag_is_in_the_docs_page(host, name):
                  if k.startswith("deviation.") and not k.startswith("deviation.config.")}
     documented = documented_deviations(DOCS[name], name)
     assert tags == documented, f"tags only: {tags - documented}; docs only: {documented - tags}"
+
+
+def test_dsh_finetunes_from_the_12_bit_checkpoint(host, tmp_path):
+    from bench.api.errors import BenchError
+    from bench.training.checkpoint import atomic_save
+
+    data = tiny_faces()
+    protocol = ProtocolConfig(dataset="tiny", standard="released", epochs=1)
+    (twelve,) = plan_runs(host, methods=["dsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu", data=data)
+    state = compute_run(twelve).state
+    atomic_save(state, tmp_path / "checkpoint.pt")
+    sets = [("dsh.finetune", True), ("training.init_from", str(tmp_path / "checkpoint.pt"))]
+    (run,) = plan_runs(host, methods=["dsh"], bits=[24], seeds=[0], protocol=ProtocolConfig(dataset="tiny", standard="released"),
+                       device="cpu", data=data, sets=sets)
+    config = run.config
+    assert (config.optimizer.lr, config.head.lr_mult, config.training.iterations, config.schedule.gamma) == (1e-4, 10.0, 30_000, 0.6)
+    assert config.schedule.milestones == pytest.approx([k / 30 for k in range(4, 30, 4)])
+    assert not any(k.startswith("facehash.deviation.config.") for k in run.tags)  # finetune_solver is the reference
+    assert "facehash.deviation.code_lengths" not in run.tags
+    from bench.api.interfaces import BuildContext
+    from bench.training.assembly import build_parts
+    from bench.training.checkpoint import load_matching
+
+    model, _ = build_parts(host, config, BuildContext(24, 4, (3, 32, 32), 0, train_size=20))
+    kept = load_matching(model, tmp_path / "checkpoint.pt")
+    assert kept and all(name.startswith("head.") for name in kept)  # only the new hash layer
+    for name, value in model.state_dict().items():
+        if name not in kept:
+            torch.testing.assert_close(value, state["model"][name])
+    with pytest.raises(BenchError, match="init_from"):
+        method_config("dsh", host.methods.get("dsh"), ProtocolConfig(), sets=[("dsh.finetune", True)])

@@ -113,11 +113,13 @@ class TrainingSpec(GrowingModel):
     gradients, so BatchNorm running statistics update twice per step) and ``selection_l2``
     (the ``train_loss`` selection adds the penalty the coupled weight decay stands for,
     ``weight_decay / 2 * sum ||W||^2`` over the decayed parameters, at the epoch's end).
+    ``init_from``: the ``checkpoint.pt`` of another run; its model entries of equal name and
+    shape are loaded before training, the others keep their initialisation (fine-tuning).
     """
 
     added_fields: ClassVar[tuple[str, ...]] = (
         "iterations", "holdout_fraction", "early_stop_patience", "restore_best_every",
-        "extra_bn_pass", "selection_l2",
+        "extra_bn_pass", "selection_l2", "init_from",
     )
 
     epochs: int = Field(100, ge=1)
@@ -132,6 +134,7 @@ class TrainingSpec(GrowingModel):
     restore_best_every: int = Field(0, ge=0)
     extra_bn_pass: bool = False
     selection_l2: bool = False
+    init_from: str | None = None
 
 
 class DeepMethodConfig(GrowingModel):

@@ -93,6 +93,10 @@ def compute_run(
         trained = int(len(train_y) * (1 - t.holdout_fraction))  # Keras validation_split: the first part
         ctx = BuildContext(spec.bits, data.num_classes, data.image_shape, spec.seed, train_size=trained)
         model, loss = build_parts(run.host, config, ctx)
+        if t.init_from:
+            from bench.training.checkpoint import load_matching
+
+            tags[T.INIT_KEPT] = ",".join(load_matching(model, Path(t.init_from))) or "none"
         model, loss = accel.prepare_model(model.to(device)), loss.to(device)
         source = BatchSource(train_x[:trained], train_y[:trained], batch_size=t.batch_size, sampler=t.sampler,
                              ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
@@ -120,7 +124,7 @@ def compute_run(
         loss.load_state_dict(result.state["loss"])
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
-        tags = {T.ACCEL_STEP: result.step_status}
+        tags[T.ACCEL_STEP] = result.step_status
         gallery = encode_codes(model, gallery_x, normaliser, TRAIN, device)
         query = encode_codes(model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, train_y, protocol.evaluation, device=str(device),

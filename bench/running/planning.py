@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -136,6 +137,9 @@ def plan_runs(
             check_parts(host, config)
             if config.normalisation:
                 host.normalisers.resolve(config.normalisation)
+            if config.training.init_from and not Path(config.training.init_from).is_file():
+                raise BenchError(f"training.init_from: no checkpoint at {config.training.init_from}; "
+                                 "give a finished run's checkpoint.pt (its artifact or bench-output folder)")
         for b in bits:
             for seed in seeds:
                 spec = RunSpec(
