@@ -17,7 +17,11 @@ the tag ``ddh.weight_l2`` records how (and whether) a run applied it: under
 
 Adam defaults (lr 1e-3), batch 256, shuffled; the checkpoint of the lowest training loss
 is kept (Keras ``ModelCheckpoint(monitor='loss', save_best_only=True)``). The epoch
-budget is the protocol's; the published 200 are recorded in the tags.
+budget is the protocol's, except under ``standard=released`` (:meth:`DDH.released_config`):
+200 epochs, ``legacy-ddh`` input, ``model.fit(validation_split=0.1)`` (the last 10% of the
+training arrays, before shuffling, are never trained on; the gallery is still the whole
+training file, as ``model_predict`` encodes it), ``EarlyStopping(monitor='loss',
+patience=50)`` and the monitored loss with its L2 term.
 """
 
 from __future__ import annotations
@@ -36,24 +40,25 @@ from bench.api.methods import (
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
-from plugins.reference import deviation_tags
+from plugins.reference import LEGACY_METRICS, deviation_tags
 
 PUBLISHED_EPOCHS = 200
 KERAS_L2 = 1e-4  # W_regularizer=l2(REGULARIZER_PARAMS): 1e-4 * sum(W^2) per kernel
+KERAS_VALIDATION_SPLIT = 0.1  # model.fit(..., validation_split=0.1): trains on x[:int(0.9 N)]
+KERAS_PATIENCE = 50  # EarlyStopping(monitor='loss', patience=50, mode='min')
 
 #: Differences from the Keras reference that the port cannot avoid (or chooses), always true.
 FIXED_DEVIATIONS: dict[str, str] = {
-    "validation_split": (
-        "Keras fit(validation_split=0.1) trained on the first 90% of the training set and only "
-        "monitored the rest; the harness trains on the whole training split"
-    ),
-    "early_stopping": "Keras EarlyStopping(monitor='loss', patience=50) is not reproduced",
     "selection_loss": (
-        "the lowest-training-loss checkpoint is chosen on the logged loss, which excludes the "
-        "L2 term (Keras' monitored loss includes it)"
+        "Keras' monitored loss averages every batch's loss with the L2 term at that batch's weights; "
+        "under selection_l2 the harness adds the L2 term of the epoch's last weights to the epoch's mean loss"
     ),
     "adam_epsilon": "Keras 1 Adam adds epsilon before the bias correction, torch after it",
     "ce_clipping": "Keras clips softmax probabilities to [1e-7, 1 - 1e-7] in the cross-entropy",
+    "sign_zero": (
+        "Theano's T.sgn(0) = 0 gave a 0 bit (compactbit then adds nothing for it); here sign(0) = +1 "
+        "(a tanh output of exactly 0 is rare in float32)"
+    ),
 }
 
 
@@ -107,10 +112,15 @@ class DDH(DeepMethod):
         "optimizer.weight_decay": log_uniform(2e-5, 2e-3),
     }
 
-    def reference(self) -> DDHConfig:
-        """The released configuration, with the published 200 epochs."""
-        config = DDHConfig()
-        config.training.epochs = PUBLISHED_EPOCHS
+    released_metrics: ClassVar[tuple[str, ...]] = LEGACY_METRICS  # model_predict's evaluation
+
+    def released_config(self) -> DDHConfig:
+        """The released configuration (``model_train``): 200 epochs, its input and its fit."""
+        config = DDHConfig(normalisation="legacy-ddh")
+        config.training = config.training.model_copy(update={
+            "epochs": PUBLISHED_EPOCHS, "holdout_fraction": KERAS_VALIDATION_SPLIT,
+            "early_stop_patience": KERAS_PATIENCE, "selection_l2": True,
+        })
         return config
 
     def tags(self, config: DDHConfig) -> dict[str, str]:
@@ -120,5 +130,5 @@ class DDH(DeepMethod):
             "ddh.published_epochs": str(PUBLISHED_EPOCHS),
             "ddh.weight_l2": weight_l2_tag(config.optimizer),
         }
-        tags.update(deviation_tags(config, self.reference(), FIXED_DEVIATIONS))
+        tags.update(deviation_tags(config, self.released_config(), FIXED_DEVIATIONS))
         return tags

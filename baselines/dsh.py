@@ -9,10 +9,19 @@ Caffe xavier init); the code is the sign of its output. Loss ``dsh-pairwise`` (m
 2K, alpha 0.01, normalised as the released layer). SGD lr 1e-3, momentum 0.9, weight
 decay 0.004 on kernels only (``decay_mult: 0`` on biases), batch 200; lr x0.1 at 60k and
 65k of 70k iterations, scaled to the protocol's step budget; the final weights are
-kept (the released scripts use the last snapshot). Batches are class-balanced (the
-``balanced`` sampler, 10 identities per batch, as ``HashingImageData``'s
-``cat_per_iter: 10``), the online pair generation the paper describes and the README
-recommends where dissimilar pairs dominate, as they do with many identities.
+kept (the released scripts use the last snapshot). By default batches are class-balanced
+(the ``balanced`` sampler, 10 identities per batch, as the ``HashingImageData`` layer's
+``cat_per_iter: 10``): the harness's choice for face data, where dissimilar pairs dominate,
+not the released one: that layer is commented out of ``train_test.prototxt``.
+
+Under ``standard=released`` (:meth:`DSH.released_config`) the active ``Data`` layer and
+solver run: plain shuffled batches of 200, the training set's mean image subtracted from raw
+0-255 pixels (``mean_file``, normaliser ``caffe-mean-image``) with mirroring
+(``mirror: true``), biases at twice the learning rate (``lr_mult: 2``) and the 70k-iteration
+schedule. The other code lengths are fine-tuned from the 12-bit model as
+``finetune_solver.prototxt`` does with ``--set dsh.finetune=true --set
+training.init_from=<the 12-bit run's checkpoint.pt>``: lr 1e-4, x0.6 every 4k of 30k
+iterations, the new hash layer (``ip1_f``) at lr x10 (its bias x20), everything else loaded.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from bench.api.errors import BenchError
 from bench.api.methods import (
     DeepMethod,
     DeepMethodConfig,
@@ -36,30 +46,33 @@ from plugins.reference import deviation_tags
 
 PUBLISHED_ITERATIONS = 70_000
 PUBLISHED_MILESTONES = (60_000, 65_000)
+FINETUNE_ITERATIONS, FINETUNE_STEP, FINETUNE_GAMMA, FINETUNE_LR = 30_000, 4_000, 0.6, 1e-4  # finetune_solver
+FINETUNE_HEAD_LR_MULT = 10.0  # finetune.prototxt: ip1_f lr_mult 10 (bias 20 = 10 x bias_lr_mult 2)
 
 #: Differences from the Caffe reference that the port cannot avoid (or chooses), always true.
 FIXED_DEVIATIONS: dict[str, str] = {
-    "bias_lr_mult": "Caffe trains biases with lr_mult 2; here every parameter has the base rate",
     "sgd_momentum": (
         "Caffe folds the learning rate into the momentum buffer, torch applies it after; they "
         "differ only in the steps right after a learning-rate drop"
     ),
     "code_lengths": (
         "the released scripts train 12 bits from scratch and fine-tune the other lengths from it "
-        "(finetune_solver: lr 1e-4, x0.6 every 4k of 30k); every length is trained from scratch here"
+        "(finetune_solver); this run trained from scratch (dsh.finetune=true with training.init_from "
+        "fine-tunes)"
     ),
-    "input": (
-        "Caffe fed raw 0-255 pixels (no mean file in the prototxt) with train-time mirroring; here "
-        "the protocol's normalisation and augmentation apply (protocol.augmentation=flip mirrors)"
+    "mirror_mean_order": (
+        "Caffe subtracts the mean image at the source pixel before mirroring; here the mirrored "
+        "image has the mean subtracted at its own position (equal for a symmetric mean image)"
     ),
-    "budget": "the published 70k iterations become the protocol's epochs; the lr milestones keep their fractions",
-    "balanced_batches": (
-        "an identity contributes at most batch_size/ids_per_batch images and never repeats one, so "
-        "identities with fewer images make smaller batches (ORL: 10 x 7 = 70, not 200); Caffe's "
-        "layer assumes every class has enough images"
+    "data_order": (
+        "Caffe's Data layer reads the LMDB in its stored order and cycles, batches straddling the "
+        "epoch's end; here every epoch is a new permutation cut into batches (the last one smaller)"
     ),
     "loss_display": "the logged loss includes the pair terms' 1/2, which Caffe's displayed value omits",
 }
+BALANCED_DEVIATION = ("an identity contributes at most batch_size/ids_per_batch images and never repeats one, so "
+                      "identities with fewer images make smaller batches (ORL: 10 x 7 = 70, not 200); Caffe's "
+                      "layer assumes every class has enough images")
 
 
 class DSHConfig(DeepMethodConfig):
@@ -87,6 +100,9 @@ class DSHConfig(DeepMethodConfig):
             batch_size=200, sampler="balanced", ids_per_batch=10, selection="last"
         )
     )  # epochs: the protocol's budget (published: 70k iterations)
+    finetune: bool = False  # finetune_solver.prototxt on top of training.init_from
+
+    added_fields: ClassVar[tuple[str, ...]] = (*DeepMethodConfig.added_fields, "finetune")
 
 
 class DSH(DeepMethod):
@@ -101,11 +117,41 @@ class DSH(DeepMethod):
         "optimizer.weight_decay": log_uniform(4e-4, 4e-2),
     }
 
+    def released_config(self) -> DSHConfig:
+        """The active data layer and solver of the released prototxt files (12 bits)."""
+        config = DSHConfig(normalisation="caffe-mean-image", augmentation="flip")
+        config.optimizer = config.optimizer.model_copy(update={"bias_lr_mult": 2.0})
+        config.training = config.training.model_copy(update={"sampler": "shuffle", "iterations": PUBLISHED_ITERATIONS})
+        return config
+
+    def resolve(self, config: DSHConfig) -> DSHConfig:
+        """With ``finetune``: ``finetune_solver.prototxt``'s rate and schedule (its 30k-iteration
+        budget where the run counts iterations) and the hash layer at lr x10."""
+        if not config.finetune:
+            return config
+        if not config.training.init_from:
+            raise BenchError("dsh.finetune=true: give the 12-bit model with --set training.init_from=<its checkpoint.pt>")
+        steps = range(FINETUNE_STEP, FINETUNE_ITERATIONS, FINETUNE_STEP)
+        update = {
+            "optimizer": config.optimizer.model_copy(update={"lr": FINETUNE_LR}),
+            "schedule": ScheduleSpec(name="step", milestones=[s / FINETUNE_ITERATIONS for s in steps], gamma=FINETUNE_GAMMA),
+            "head": config.head.model_copy(update={"lr_mult": FINETUNE_HEAD_LR_MULT}),
+        }
+        if config.training.iterations:
+            update["training"] = config.training.model_copy(update={"iterations": FINETUNE_ITERATIONS})
+        return config.model_copy(update=update)
+
     def tags(self, config: DSHConfig) -> dict[str, str]:
         """The published budget and every deviation from the reference."""
         tags = {
             "dsh.reference": "github.com/lhmRyan/deep-supervised-hashing-DSH (Caffe, CIFAR-10 prototxt)",
             "dsh.published_iterations": str(PUBLISHED_ITERATIONS),
         }
-        tags.update(deviation_tags(config, DSHConfig(), FIXED_DEVIATIONS, ignore=("training.epochs",)))
+        fixed = FIXED_DEVIATIONS | ({"balanced_batches": BALANCED_DEVIATION} if config.training.sampler == "balanced" else {})
+        reference = self.released_config()
+        if config.finetune:  # the reference is then finetune_solver on the same 12-bit model
+            fixed = {k: v for k, v in fixed.items() if k != "code_lengths"}
+            training = reference.training.model_copy(update={"init_from": config.training.init_from})
+            reference = self.resolve(reference.model_copy(update={"finetune": True, "training": training}))
+        tags.update(deviation_tags(config, reference, fixed, ignore=("training.epochs",)))
         return tags

@@ -6,18 +6,23 @@ TensorFlow code ``youngkyunJang/DCBH`` (``main.py``, ``utils/Functions.py``):
 ``ce_code`` (1) + ``ce_descriptor`` (1) + ``quantization`` (0.1, alpha 0.5) +
 ``center`` (1e-4, summed over the batch, centre rule on); Adam lr 1e-3, batch 256.
 
-``variant`` picks between the code as released and as evidently intended:
+Two independent options reproduce what the released code evidently intended; both are off
+as released: ``l2_regularizer`` (weight decay 2e-4 on conv/linear kernels: TF's
+``l2_regularizer(2e-4)``, ``2e-4 * sum(w^2) / 2``, added to Adam's loss = PyTorch Adam's
+coupled ``weight_decay=2e-4``; the released code applies the regularizer to the
+regularization losses themselves, which makes it vanish) and ``shuffle`` (shuffled
+batches: an assumption, the released code never shuffles; it walks the file in order).
+``variant=intended`` turns both on.
 
-- ``released``: weight decay 0 (the released code applies its L2 regularizer to the
-  regularization losses themselves, which makes it vanish), batches in file order;
-- ``intended``: weight decay 2e-4 on conv/linear kernels (TF's ``l2_regularizer(2e-4)``,
-  ``2e-4 * sum(w^2) / 2``, added to Adam's loss = PyTorch Adam's coupled
-  ``weight_decay=2e-4``), shuffled batches.
-
-Both keep the checkpoint of the lowest epoch training loss, as the released loop does.
-The training length is the protocol's budget; the published 2000 epochs are recorded in
-the tags. :meth:`DCBH.tags` lists every deviation from the reference: the fixed ones
-PyTorch forces and every setting of the run that differs from the variant's reference.
+Under ``standard=released`` (:meth:`DCBH.released_config`) the released loop runs: 2000
+epochs, ``legacy-ddh`` input, BatchNorm statistics updated twice per step (``main.py``
+evaluates the accuracy with ``training=True`` after the weight step, and
+``updates_collections=None`` forces the moving-average updates), every 100 epochs the
+lowest-loss checkpoint (weights, BN statistics, Adam state, centres) restored and trained on
+(``saver.restore`` every 100 epochs), and the selection loss with its L2 term (``cost``).
+Every run keeps the checkpoint of the lowest epoch training loss. :meth:`DCBH.tags` lists
+every deviation from the released configuration: the fixed ones PyTorch forces and every
+setting of the run that differs from it.
 """
 
 from __future__ import annotations
@@ -36,46 +41,26 @@ from bench.api.methods import (
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
-from plugins.reference import deviation_tags, flatten_config
+from dcbh.deviations import FIXED_DEVIATIONS
+from plugins.reference import LEGACY_METRICS, deviation_tags, flatten_config
 
 PUBLISHED_EPOCHS = 2000
 
-#: Settings a variant decides, as (group, field) -> value. ``released`` equals the defaults.
-VARIANT_SETTINGS: dict[str, dict[tuple[str, str], Any]] = {
-    "released": {("optimizer", "weight_decay"): 0.0, ("training", "sampler"): "sequential"},
-    "intended": {("optimizer", "weight_decay"): 2e-4, ("training", "sampler"): "shuffle"},
+#: The settings each intended option decides, as option -> ((group, field), value when on).
+OPTION_SETTINGS: dict[str, tuple[tuple[str, str], Any]] = {
+    "l2_regularizer": (("optimizer", "weight_decay"), 2e-4),
+    "shuffle": (("training", "sampler"), "shuffle"),
 }
-
-#: Differences from the TF reference that the port cannot avoid (or chooses), always true.
-FIXED_DEVIATIONS: dict[str, str] = {
-    "bn_zero_debias": (
-        "TF batch_norm(zero_debias_moving_mean=True) has no PyTorch counterpart; running "
-        "means are not zero-debiased (affects evaluation-time statistics in early steps)"
-    ),
-    "bn_running_var": "PyTorch's BatchNorm running variance uses the Bessel-corrected batch variance",
-    "adam_epsilon": (
-        "TF Adam adds epsilon before the bias correction (effective 1e-8/sqrt(1-beta2^t)), "
-        "PyTorch after it"
-    ),
-    "feature_concat_order": (
-        "descriptor input is [block3, block4]; TF concatenates [block4, block3] (a fixed "
-        "permutation of the Linear's input columns, same model family and init)"
-    ),
-    "center_update_order": (
-        "centre rule applied after the optimizer step with the centres the forward pass read; "
-        "TF runs scatter_sub before Adam's update in the same session step"
-    ),
-    "checkpoint_selection": (
-        "lowest epoch training loss over all epochs; TF also saved unconditionally at epoch 5 "
-        "and only below an initial threshold of 10.0"
-    ),
-}
-
+RESTORE_EVERY = 100  # main.py: ``if epoch % 100 == 0: saver.restore(sess, MODEL_DIR + '/loss_train')``
 
 class DCBHConfig(DeepMethodConfig):
     """DCBH's hyperparameters; defaults are the released code's."""
 
-    variant: Literal["released", "intended"] = "released"
+    added_fields: ClassVar[tuple[str, ...]] = (*DeepMethodConfig.added_fields, *OPTION_SETTINGS)
+
+    variant: Literal["released", "intended"] = "released"  # intended: both options below on
+    l2_regularizer: bool = False
+    shuffle: bool = False
     backbone: PartSpec = Field(default_factory=lambda: PartSpec(name="vgg16-trunc"))
     head: PartSpec = Field(
         default_factory=lambda: PartSpec(name="block", options={"c": 6, "block_linear": False})
@@ -112,29 +97,44 @@ class DCBH(DeepMethod):
         "loss.center.weight": log_uniform(1e-5, 1e-3),
     }
     published_epochs: ClassVar[int] = PUBLISHED_EPOCHS
+    released_metrics: ClassVar[tuple[str, ...]] = LEGACY_METRICS  # utils/RetrievalTest.py
 
-    def reference(self, variant: str) -> DCBHConfig:
-        """The reference configuration of ``variant``, with the published 2000 epochs."""
-        config = self.resolve(DCBHConfig(variant=variant))
-        config.training.epochs = PUBLISHED_EPOCHS
+    def released_config(self) -> DCBHConfig:
+        """The released code's configuration: 2000 epochs, its input and its loop."""
+        config = DCBHConfig(normalisation="legacy-ddh")
+        config.training = config.training.model_copy(update={
+            "epochs": PUBLISHED_EPOCHS, "extra_bn_pass": True, "restore_best_every": RESTORE_EVERY,
+            "selection_l2": True,
+        })
         return config
 
+    def reference(self, config: DCBHConfig) -> DCBHConfig:
+        """The released configuration with the intended options ``config`` turns on."""
+        reference = self.released_config()
+        for option in OPTION_SETTINGS:
+            setattr(reference, option, getattr(config, option))
+        reference.variant = config.variant
+        return self.resolve(reference)
+
     def resolve(self, config: DCBHConfig) -> DCBHConfig:
-        """Apply the variant to every setting it decides that still holds the released
-        default; a value the user changed (``--set optimizer.weight_decay=...``) is kept."""
+        """Apply each intended option that is on to the setting it decides, where that still
+        holds the released default; a value the user changed is kept."""
         defaults = flatten_config(DCBHConfig())
         data = config.model_dump(mode="python")
-        for (group, field), value in VARIANT_SETTINGS[config.variant].items():
-            if data[group][field] == defaults[f"{group}.{field}"]:
+        for option, ((group, field), value) in OPTION_SETTINGS.items():
+            on = getattr(config, option) or config.variant == "intended"
+            if on and data[group][field] == defaults[f"{group}.{field}"]:
                 data[group][field] = value
         return DCBHConfig.model_validate(data)
 
     def tags(self, config: DCBHConfig) -> dict[str, str]:
-        """The variant, the published epoch count and every deviation from the reference."""
+        """The options, the published epoch count and every deviation from the reference."""
         tags = {
             "dcbh.variant": config.variant,
+            **{f"dcbh.{option}": str(getattr(config, option) or config.variant == "intended")
+               for option in OPTION_SETTINGS},
             "dcbh.published_epochs": str(PUBLISHED_EPOCHS),
             "dcbh.reference": "github.com/youngkyunJang/DCBH (TensorFlow, released code)",
         }
-        tags.update(deviation_tags(config, self.reference(config.variant), FIXED_DEVIATIONS, ignore=("variant",)))
+        tags.update(deviation_tags(config, self.reference(config), FIXED_DEVIATIONS, ignore=("variant",)))
         return tags

@@ -11,6 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+#: The legacy evaluation family of the released DDH/DCBH code (``compactbit`` + ``hammingDist``:
+#: ``cat_apcal`` mAP and precision@50, ``evaluate_macro`` precision/recall within radius 2),
+#: asked for by name under ``standard=released`` (plugins/metrics registers them).
+LEGACY_METRICS = ("map_legacy", "precision_at_50_legacy", "precision_r2_legacy", "recall_r2_legacy")
+
 
 def flatten_config(config: BaseModel) -> dict[str, Any]:
     """Flat ``{dotted.key: value}`` of a method config; loss terms are keyed by name.

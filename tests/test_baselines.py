@@ -112,7 +112,7 @@ def test_tags_record_the_l2_realisation_and_harness_standard_deviations(host):
     tags = dsh.tags(method_config("dsh", dsh, ProtocolConfig(standard="harness-standard")))
     assert tags["deviation.config.optimizer.name"] == "adam (reference: sgd)"
     assert tags["deviation.config.training.batch_size"] == "128 (reference: 200)"
-    assert "deviation.bias_lr_mult" in tags
+    assert tags["deviation.config.optimizer.bias_lr_mult"] == "absent (reference: 2.0)"  # Caffe lr_mult 2
 
 
 def _build(host, name: str, bits: int = 12, **overrides):

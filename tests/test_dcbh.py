@@ -78,10 +78,17 @@ def test_tags_record_every_deviation(host):
     assert tags["deviation.config.training.epochs"] == "7 (reference: 2000)"
     for fixed in ("bn_zero_debias", "adam_epsilon", "feature_concat_order", "center_update_order"):
         assert f"deviation.{fixed}" in tags
+    assert "deviation.bn_running_var" not in tags  # TF's fused batch norm Bessel-corrects too
+    # under method-defaults the released input and loop are off: each is a deviation
+    loop = {"deviation.config.training.epochs", "deviation.config.normalisation", "deviation.config.training.extra_bn_pass",
+            "deviation.config.training.restore_best_every", "deviation.config.training.selection_l2"}
     config_deviations = {k for k in tags if k.startswith("deviation.config.")}
-    assert config_deviations == {"deviation.config.training.epochs"}
+    assert config_deviations == loop
     intended = method.tags(resolve(host, "dcbh.variant=intended"))
-    assert {k for k in intended if k.startswith("deviation.config.")} == {"deviation.config.training.epochs"}
+    assert {k for k in intended if k.startswith("deviation.config.")} == loop
+    assert intended["dcbh.l2_regularizer"] == intended["dcbh.shuffle"] == "True"
+    released = method.tags(resolve(host, protocol=ProtocolConfig(standard="released")))
+    assert not {k for k in released if k.startswith("deviation.config.")}
     changed = method.tags(resolve(host, "head.block_linear=true", "loss.center.weight=0.01",
                                   "optimizer.weight_decay=1e-5"))
     assert changed["deviation.config.head.options.block_linear"] == "True (reference: False)"

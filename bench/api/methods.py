@@ -104,8 +104,29 @@ class ScheduleSpec(StrictModel):
     gamma: float = 0.1
 
 
-class TrainingSpec(StrictModel):
-    """How the harness's loop trains a deep method."""
+class TrainingSpec(GrowingModel):
+    """How the harness's loop trains a deep method.
+
+    The loop options after ``validate_every`` reproduce released training loops (each off by
+    default; a method turns them on in its :meth:`Method.released_config`):
+    ``iterations`` (a budget in steps: training stops after that many, ``epochs`` is ignored),
+    ``holdout_fraction`` (the last fraction of the training arrays, in file order, is never
+    trained on: Keras ``validation_split``; the gallery stays the whole training split),
+    ``early_stop_patience`` (stop once the selection score has not improved for more than that
+    many epochs: Keras 1 ``EarlyStopping``), ``restore_best_every`` (every that many epochs,
+    continue from the selected checkpoint: weights, buffers, optimizer state),
+    ``extra_bn_pass`` (after each step, one more training-mode forward of the batch without
+    gradients, so BatchNorm running statistics update twice per step) and ``selection_l2``
+    (the ``train_loss`` selection adds the penalty the coupled weight decay stands for,
+    ``weight_decay / 2 * sum ||W||^2`` over the decayed parameters, at the epoch's end).
+    ``init_from``: the ``checkpoint.pt`` of another run; its model entries of equal name and
+    shape are loaded before training, the others keep their initialisation (fine-tuning).
+    """
+
+    added_fields: ClassVar[tuple[str, ...]] = (
+        "iterations", "holdout_fraction", "early_stop_patience", "restore_best_every",
+        "extra_bn_pass", "selection_l2", "init_from",
+    )
 
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(256, ge=1)
@@ -113,10 +134,23 @@ class TrainingSpec(StrictModel):
     ids_per_batch: int = Field(10, ge=1)
     selection: Literal["val_map", "train_loss", "last"] = "val_map"
     validate_every: int = Field(5, ge=1)
+    iterations: int | None = Field(None, ge=1)
+    holdout_fraction: float = Field(0.0, ge=0, lt=1)
+    early_stop_patience: int = Field(0, ge=0)
+    restore_best_every: int = Field(0, ge=0)
+    extra_bn_pass: bool = False
+    selection_l2: bool = False
+    init_from: str | None = None
 
 
-class DeepMethodConfig(StrictModel):
-    """Hyperparameters shared by every deep method; methods subclass it to set defaults."""
+class DeepMethodConfig(GrowingModel):
+    """Hyperparameters shared by every deep method; methods subclass it to set defaults.
+
+    ``normalisation`` / ``augmentation``: the method's own input pipeline (a registered
+    normaliser; ``none`` or ``flip``), replacing the protocol's; ``None`` keeps the protocol's.
+    Methods set them in their released configuration."""
+
+    added_fields: ClassVar[tuple[str, ...]] = ("normalisation", "augmentation")
 
     backbone: PartSpec
     head: PartSpec
@@ -124,6 +158,8 @@ class DeepMethodConfig(StrictModel):
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    normalisation: str | None = None
+    augmentation: Literal["none", "flip"] | None = None
 
 
 class Method:
@@ -150,6 +186,15 @@ class Method:
     def tags(self, config: StrictModel) -> dict[str, str]:
         """Extra MLflow tags, e.g. every deviation from the reference implementation."""
         return {}
+
+    #: Plugin metrics the method's released evaluation code reports (``standard='released'``
+    #: asks for them by name and tags any that no plugin registers).
+    released_metrics: ClassVar[tuple[str, ...]] = ()
+
+    def released_config(self) -> StrictModel | None:
+        """The config as the authors' released code runs it, its own budget included, for
+        ``standard='released'``; ``None`` (the default): no released code, the defaults apply."""
+        return None
 
 
 class DeepMethod(Method):

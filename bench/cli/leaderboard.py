@@ -83,9 +83,21 @@ def leaderboard_command(
                           f"under '{folder}/'", markup=False)
 
 
+def standard_title(standard: str) -> str:
+    """The standard as a report title names it; released runs are marked as such.
+
+    >>> standard_title("released")
+    "RELEASED (each method as its authors' code; never ranked beside other standards)"
+    """
+    if standard == "released":
+        return "RELEASED (each method as its authors' code; never ranked beside other standards)"
+    return standard
+
+
 def _say_fingerprints(report: Report, requested: str | None) -> None:
     found = report.runset.found
-    listing = "; ".join(f"{r.fingerprint} ({r.dataset}, {r.runs} runs: {r.methods})" for r in found.itertuples())
+    listing = "; ".join(f"{r.fingerprint} ({r.dataset}, standard {r.standard}, {r.runs} runs: {r.methods})"
+                        for r in found.itertuples())
     err_console.print(f"protocol fingerprints found: {listing}", markup=False)
     how = f"--protocol {requested}" if requested else "the most recent"
     err_console.print(f"using {report.runset.fingerprint} ({how}); runs of other fingerprints are not compared",
@@ -140,7 +152,8 @@ def _print_table(report: Report) -> None:
     from bench.reports.table import format_cell, pivot
 
     variants, bits, grid = pivot(report.cells)
-    table = Table(title=f"{report.options.metric} on {report.runset.dataset}, protocol {report.runset.fingerprint}")
+    table = Table(title=f"{report.options.metric} on {report.runset.dataset}, protocol {report.runset.fingerprint}, "
+                        f"standard {standard_title(report.runset.standard)}")
     table.add_column("method")
     for b in bits:
         table.add_column(f"{b} bits", justify="right")

@@ -22,7 +22,7 @@ from bench.cli.options import (
 
 # The protocol's defaults, spelled here so that `bench --help` need not import the config
 # (pydantic, numpy); tests/test_cli_lazy.py checks them against ProtocolConfig().
-DEFAULT_DATASET, DEFAULT_EPOCHS, DEFAULT_STANDARD, DEFAULT_SPLIT = "orl", 50, "as-published", "closed-set"
+DEFAULT_DATASET, DEFAULT_EPOCHS, DEFAULT_STANDARD, DEFAULT_SPLIT = "orl", 50, "method-defaults", "closed-set"
 
 
 @app.command("run")
@@ -34,9 +34,9 @@ def run_command(
     seeds: Annotated[str, typer.Option(help="Seeds, comma separated.")] = "0",
     split: Annotated[str, typer.Option(help="closed-set (every identity in training and retrieval) or open-set (disjoint training and retrieval identities).")] = DEFAULT_SPLIT,
     split_seeds: Annotated[str | None, typer.Option(help="Run every configuration on each of these splits, comma separated (default: split 0).")] = None,
-    epochs: Annotated[int, typer.Option(help="Epoch budget of the protocol (deep methods).", min=1)] = DEFAULT_EPOCHS,
+    epochs: Annotated[int | None, typer.Option(help=f"Epoch budget of the protocol (deep methods; default {DEFAULT_EPOCHS}, under --standard released each method's own).", min=1)] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
-    standard: Annotated[str, typer.Option(help="as-published (each method's own optimizer and batch) or harness-standard.")] = DEFAULT_STANDARD,
+    standard: Annotated[str, typer.Option(help="method-defaults (each method's optimizer, batch and loss under the protocol's budget), harness-standard (one optimizer, batch and checkpoint rule for all) or released (each method as its authors' code; docs/reproducing.md).")] = DEFAULT_STANDARD,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
@@ -73,6 +73,7 @@ def run_command(
         parse_sets,
     )
     from bench.config.paths import check_writable_folder
+    from bench.config.protocol import STANDARD_ALIASES
     from bench.config.settings import build_protocol, split_sets
     from bench.running.planning import plan_runs
     from bench.tracking import tags as T
@@ -87,6 +88,8 @@ def run_command(
     host = default_host()
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
+    if standard in STANDARD_ALIASES:
+        err_console.print(f"warning: --standard {standard} is now called {STANDARD_ALIASES[standard]}", markup=False)
     dataset_sets, protocol_sets, method_sets = split_sets(parse_sets(set_ or []))
     protocol = build_protocol(
         {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "standard": standard, "split": split},

@@ -7,16 +7,29 @@ images and identities, so only runs with equal fingerprints are ever compared, a
 on repeated splits of one protocol are compared together. A fitted method's
 fingerprint leaves the training part out (:func:`evaluation_fingerprint`), so it stands
 beside deep runs of any budget.
+
+Three standards (:data:`STANDARDS`): ``method-defaults`` (each method's optimizer, batch and
+loss under the protocol's budget, data and evaluation), ``harness-standard`` (one optimizer,
+batch, budget and augmentation for every deep method, checkpoints chosen on validation mAP)
+and ``released`` (each method as its authors' code: its own budget, input, loop and
+checkpoint rule; ``epochs`` is then ``None`` unless a budget is given on top, which the run
+records as a deviation). ``as-published``, the former name of ``method-defaults``, is still
+accepted and hashes under that old name, so a run's fingerprint and config hash do not depend
+on which of the two names it was given.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_serializer
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from bench.api.methods import OptimizerSpec, StrictModel
 from bench.config.hashing import stable_hash
+
+STANDARDS = ("method-defaults", "harness-standard", "released")
+STANDARD_ALIASES = {"as-published": "method-defaults"}  # former name -> name
+DEFAULT_EPOCHS = 50  # DCBH x 4 bit lengths on a 2-core CPU in ~11 min (docs/dcbh.md)
 
 
 class EvaluationSpec(StrictModel):
@@ -78,11 +91,35 @@ class ProtocolConfig(StrictModel):
     input_size: int = Field(32, ge=8)
     normalisation: str = "channel-mean-std"  # a registered normaliser (bench plugins lists them)
     augmentation: Literal["none", "flip"] = "none"
-    epochs: int = Field(50, ge=1)  # DCBH x 4 bit lengths on a 2-core CPU in ~11 min (docs/dcbh.md)
+    epochs: int | None = Field(None, ge=1)  # None: DEFAULT_EPOCHS, or each method's own under released
     batch_size: int | None = Field(None, ge=1)
-    standard: Literal["as-published", "harness-standard"] = "as-published"
+    standard: Literal["method-defaults", "harness-standard", "released"] = "method-defaults"
     harness_standard: HarnessStandard = Field(default_factory=HarnessStandard)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+
+    @field_validator("standard", mode="before")
+    @classmethod
+    def _renamed_standard(cls, value: Any) -> Any:
+        return STANDARD_ALIASES.get(value, value)
+
+    @model_validator(mode="after")
+    def _default_budget(self) -> ProtocolConfig:
+        if self.epochs is None and self.standard != "released":
+            self.epochs = DEFAULT_EPOCHS
+        return self
+
+
+def hashed_dump(protocol: ProtocolConfig) -> dict[str, Any]:
+    """The protocol as fingerprints and config hashes see it: ``method-defaults`` under its
+    former name ``as-published``, so runs recorded before the rename keep their hashes.
+
+    >>> hashed_dump(ProtocolConfig(standard="as-published"))["standard"]
+    'as-published'
+    """
+    data = protocol.model_dump(mode="json")
+    former = {name: old for old, name in STANDARD_ALIASES.items()}
+    data["standard"] = former.get(data["standard"], data["standard"])
+    return data
 
 
 # What only training uses: a fitted method (lsh, pca-itq) is the same under any value of these.
@@ -109,7 +146,9 @@ def fingerprint(protocol: ProtocolConfig, pool_checksum: str, trained: bool = Tr
     """
     if not trained:
         return evaluation_fingerprint(protocol, pool_checksum)
-    payload = {"protocol": protocol.model_dump(mode="json", exclude={"split_seed"}), "data": pool_checksum}
+    data = hashed_dump(protocol)
+    data.pop("split_seed")
+    payload = {"protocol": data, "data": pool_checksum}
     return stable_hash(payload)[:12]
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from bench.api.errors import BenchError
 from bench.api.methods import DeepMethod, LossTerm, Method, PartSpec, StrictModel
-from bench.config.protocol import ProtocolConfig
+from bench.config.protocol import DEFAULT_EPOCHS, ProtocolConfig
 
 PART_KEYS = ("backbone", "head")
 PART_FIELDS = frozenset(PartSpec.model_fields) - {"options"}  # name, lr_mult, decay_mult
@@ -124,14 +124,24 @@ def method_config(
     sets: list[tuple[str, Any]] = (),
     known_methods: frozenset[str] = frozenset(),
 ) -> StrictModel:
-    """The validated, resolved config of ``method`` for a run under ``protocol``."""
-    data = method.default_config().model_dump(mode="python")
+    """The validated, resolved config of ``method`` for a run under ``protocol``.
+
+    Under ``standard='released'`` a method's :meth:`~bench.api.methods.Method.released_config`
+    replaces its defaults (its own budget included); an epoch budget given on top replaces
+    the released one (the method's deviation tags record it)."""
+    released = method.released_config() if protocol.standard == "released" else None
+    data = (released or method.default_config()).model_dump(mode="python")
     deep = isinstance(method, DeepMethod)
+    if deep and released is not None:
+        if protocol.epochs is not None:
+            data["training"].update(epochs=protocol.epochs, iterations=None)
+    elif deep:
+        data["training"]["epochs"] = protocol.epochs or DEFAULT_EPOCHS
     if deep:
-        data["training"]["epochs"] = protocol.epochs
         if protocol.standard == "harness-standard":
             data["optimizer"] = protocol.harness_standard.optimizer.model_dump(mode="python")
             data["training"]["batch_size"] = protocol.harness_standard.batch_size
+            data["training"]["selection"] = "val_map"  # one checkpoint rule for every method
         if protocol.batch_size:
             data["training"]["batch_size"] = protocol.batch_size
         if backbone:

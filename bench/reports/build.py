@@ -77,6 +77,7 @@ class Report:
     def meta(self) -> dict[str, Any]:
         """What the JSON export records beside the cells."""
         return {"metric": self.options.metric, "protocol_fingerprint": self.runset.fingerprint,
+                "standard": self.runset.standard,
                 "dataset": self.runset.dataset, "reference": self.options.reference,
                 "fingerprints_found": list(self.runset.found["fingerprint"]), "notes": self.notes,
                 "tracking_uri": self.runset.uri}
@@ -186,7 +187,7 @@ def _protocol(runset: RunSet, specs: dict[str, dict]) -> dict[str, Any]:
     if specs:
         protocol = next(iter(specs.values()))["protocol"]
         info.update({
-            "epochs (deep methods)": protocol["epochs"],
+            "epochs (deep methods)": protocol["epochs"] or "each method's released budget",
             "batch size": protocol["batch_size"] or "each method's own",
             "standard": protocol["standard"], "input size": protocol["input_size"],
             "normalisation": protocol["normalisation"], "augmentation": protocol["augmentation"],
@@ -241,11 +242,13 @@ def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame, precisions: set
     bits = ",".join(str(b) for b in sorted(cells["bits"].unique()))
     seeds = sorted({int(s) for text in cells["seeds"] for s in str(text).split(",")})
     parts = ["bench run", f"--method {spec['method']}", f"--bits {bits}", f"--seeds {','.join(map(str, seeds))}",
-             f"--dataset {protocol['dataset']}", f"--epochs {protocol['epochs']}"]
+             f"--dataset {protocol['dataset']}"]
+    if protocol.get("epochs") is not None:
+        parts.append(f"--epochs {protocol['epochs']}")
     if protocol.get("batch_size"):
         parts.append(f"--batch-size {protocol['batch_size']}")
     default = ProtocolConfig().model_dump(mode="json")
-    if protocol["standard"] != default["standard"]:
+    if ProtocolConfig(standard=protocol["standard"]).standard != default["standard"]:
         parts.append(f"--standard {protocol['standard']}")
     if protocol.get("split", "closed-set") != "closed-set":
         parts.append(f"--split {protocol['split']}")

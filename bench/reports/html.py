@@ -46,8 +46,10 @@ def render_html(report: Report) -> str:
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>facehash-bench leaderboard: {escape(run.dataset)} ({escape(run.fingerprint)})</title>",
         f"<style>{CSS}</style></head><body><main>",
-        f"<h1>Leaderboard: {escape(run.dataset)}, {escape(metric)}</h1>",
+        f"<h1>Leaderboard: {escape(run.dataset)}, {escape(metric)}"
+        f"{' (released configurations)' if run.standard == 'released' else ''}</h1>",
         f'<p class="sub">protocol fingerprint <code>{escape(run.fingerprint)}</code> · '
+        f"standard {escape(run.standard)} · "
         f"{len(run.runs)} finished run(s) · generated {escape(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
         _notes(report),
         '<h2 id="table">Results</h2>', _table(report),

@@ -19,6 +19,7 @@ import pandas as pd
 
 from bench.api.errors import BenchError
 from bench.config.hashing import stable_hash
+from bench.config.protocol import STANDARD_ALIASES
 from bench.tracking import tags
 from bench.tracking.reading import StoreReader
 
@@ -100,9 +101,22 @@ def list_fingerprints(df: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "fingerprint": fp, "dataset": group[DATASET].iloc[0], "runs": len(group),
             "methods": ",".join(sorted(group[METHOD].unique())),
+            "standard": standard_label(group),
             "latest": group["start_time"].max(),
         })
     return pd.DataFrame(rows).sort_values("latest", ascending=False).reset_index(drop=True)
+
+
+def standard_label(runs: pd.DataFrame) -> str:
+    """The standard of ``runs`` from their tags, the former name ``as-published`` read as
+    ``method-defaults`` (one fingerprint holds one standard: it is part of the protocol).
+
+    >>> standard_label(pd.DataFrame({tags.column(tags.STANDARD): ["as-published"]}))
+    'method-defaults'
+    """
+    column = tags.column(tags.STANDARD)
+    values = sorted({STANDARD_ALIASES.get(v, v) for v in runs[column].dropna()}) if column in runs else []
+    return ",".join(values) or "unknown"
 
 
 def choose_fingerprint(found: pd.DataFrame, requested: str | None) -> str:
@@ -204,6 +218,11 @@ class RunSet:
     @property
     def dataset(self) -> str:
         return str(self.runs[DATASET].iloc[0])
+
+    @property
+    def standard(self) -> str:
+        """The runs' standard (``released``, ``method-defaults``, ``harness-standard``)."""
+        return standard_label(self.runs)
 
     @property
     def parent_ids(self) -> list[str]:

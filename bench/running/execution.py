@@ -27,7 +27,7 @@ from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
 from bench.evaluation.plugin_metrics import registered_metrics
-from bench.running.identity import execution_tags
+from bench.running.identity import execution_tags, input_pipeline
 from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
@@ -62,20 +62,28 @@ class Trained:
     """A deep method's trained model (its selected weights loaded) and what trained it."""
 
     model: Any
-    source: BatchSource
     result: TrainResult
+    train_images: Any  # the whole training split (the closed-set gallery), held-out images included
+    tags: dict[str, str] = field(default_factory=dict)
 
 
-def validation_scorer(run: PreparedRun, model: Any, source: BatchSource, normaliser: Any) -> Callable[[], float] | None:
-    """The validation mAP of ``model`` now (validation images against the training gallery),
-    or ``None`` when the dataset has no validation split. Never reads the queries."""
+def build_normaliser(run: PreparedRun) -> Any:
+    """The run's input normaliser: its method config's own (a released input pipeline) where
+    it names one, else the protocol's, fitted on the training split."""
+    normalisation, _ = input_pipeline(run.spec.protocol, run.config)
+    return run.host.normalisers.build(normalisation, run.data.images, run.data.split)
+
+
+def validation_scorer(run: PreparedRun, model: Any, gallery_images: Any, normaliser: Any) -> Callable[[], float] | None:
+    """The validation mAP of ``model`` now (validation images against ``gallery_images``, the
+    training split), or ``None`` when the dataset has no validation split. Never reads the queries."""
     val_x, val_y = run.data.part(VAL)
     if not len(val_y):
         return None
     train_y = run.data.part(TRAIN)[1]
 
     def validate() -> float:
-        g = encode_codes(model, source.images, normaliser, TRAIN, run.device)
+        g = encode_codes(model, gallery_images, normaliser, TRAIN, run.device)
         q = encode_codes(model, val_x, normaliser, VAL, run.device)
         return evaluate(q, val_y, g, train_y, run.spec.protocol.evaluation, device=str(run.device),
                         plugin_metrics={}).metrics["map"]
@@ -94,20 +102,33 @@ def train_deep(
 ) -> Trained:
     """Train a deep method on the training split (validating on the validation split only)
     and load its selected weights. ``on_epoch(loop, validate)``, when given, is called after
-    every epoch with the loop state and the validation scorer (``bench tune`` reports there)."""
+    every epoch with the loop state and the validation scorer (``bench tune`` reports there).
+
+    ``training.holdout_fraction`` trains on the first part of the training split only (Keras'
+    ``validation_split``, before shuffling); the gallery stays the whole split.
+    ``training.init_from`` starts from another run's matching weights (tagged).
+    """
     spec, data, device, config = run.spec, run.data, run.device, run.config
     train_x, train_y = data.part(TRAIN)
     accel = run.acceleration
     accel.activate()
-    ctx = BuildContext(spec.bits, data.train_classes, data.image_shape, spec.seed, train_size=len(train_y))
-    model, loss = build_parts(run.host, config, ctx)
-    model, loss = accel.prepare_model(model.to(device)), loss.to(device)
     t = config.training
-    source = BatchSource(train_x, train_y, batch_size=t.batch_size, sampler=t.sampler,
+    kept = int(len(train_y) * (1 - t.holdout_fraction))  # Keras validation_split: the first part trains
+    ctx = BuildContext(spec.bits, data.train_classes, data.image_shape, spec.seed, train_size=kept)
+    model, loss = build_parts(run.host, config, ctx)
+    tags: dict[str, str] = {}
+    if t.init_from:
+        from bench.training.checkpoint import load_matching
+
+        tags[T.INIT_KEPT] = ",".join(load_matching(model, Path(t.init_from))) or "none"
+    model, loss = accel.prepare_model(model.to(device)), loss.to(device)
+    source = BatchSource(train_x[:kept], train_y[:kept], batch_size=t.batch_size, sampler=t.sampler,
                          ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
                          memory_cap_bytes=accel.data_cap_bytes)
-    trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, spec.protocol.augmentation)
-    validate = validation_scorer(run, model, source, normaliser)
+    _, augmentation = input_pipeline(spec.protocol, config)
+    trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, augmentation)
+    train_images = source.images if kept == len(train_y) else train_x
+    validate = validation_scorer(run, model, train_images, normaliser)
     start = None
     if resumer is not None:
         start = resumer.restore(model, loss, trainer.optimizer, trainer.scheduler, source.generator)
@@ -122,7 +143,7 @@ def train_deep(
     result = trainer.fit(TrainCallbacks(validate, log_metrics, on_step, on_epoch_end), start)
     model.load_state_dict(result.state["model"])
     loss.load_state_dict(result.state["loss"])
-    return Trained(model, source, result)
+    return Trained(model, result, train_images, tags)
 
 
 def compute_run(
@@ -141,7 +162,7 @@ def compute_run(
     spec, data, device, method, config = run.spec, run.data, run.device, run.method, run.config
     seed_everything(spec.seed)
     protocol = spec.protocol
-    normaliser = run.host.normalisers.build(protocol.normalisation, data.images, data.split)
+    normaliser = build_normaliser(run)
     train_x, train_y = data.part(TRAIN)
     query_x, query_y = data.part(QUERY)
     gallery_part = data.gallery_part  # TRAIN (closed-set) or GALLERY (open-set: other identities)
@@ -163,8 +184,8 @@ def compute_run(
         result = trained.result
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
-        tags = {T.ACCEL_STEP: result.step_status}
-        gallery = encode_codes(trained.model, trained.source.images if gallery_part == TRAIN else gallery_x,
+        tags = {**trained.tags, T.ACCEL_STEP: result.step_status}
+        gallery = encode_codes(trained.model, trained.train_images if gallery_part == TRAIN else gallery_x,
                                normaliser, gallery_part, device)
         query = encode_codes(trained.model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),

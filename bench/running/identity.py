@@ -23,7 +23,7 @@ from bench.api.methods import DeepMethod, Method
 from bench.api.pluginhost import PluginHost
 from bench.api.registry import Entry, Registry
 from bench.config.hashing import stable_hash
-from bench.data.faces import FaceData
+from bench.data.faces import VAL, FaceData
 from bench.running.spec import RunSpec
 from bench.tracking import tags as T
 from bench.tracking.client import git_commit
@@ -108,6 +108,15 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
     }
     if tags[T.GIT_COMMIT] != "unknown":
         tags[T.MLFLOW_GIT_COMMIT] = tags[T.GIT_COMMIT]
+    normalisation, augmentation = input_pipeline(spec.protocol, config)
+    tags.update({T.INPUT_NORMALISATION: normalisation, T.INPUT_AUGMENTATION: augmentation,
+                 T.VALIDATION_IMAGES: str(int((data.split == VAL).sum()))})
+    if isinstance(method, DeepMethod):
+        training = config.training
+        tags.update({f"{T.LOOP_PREFIX}{name}": str(getattr(training, name)) for name in type(training).added_fields
+                     if getattr(training, name) != type(training).model_fields[name].default})
+    if spec.protocol.standard == "released":
+        tags.update(released_tags(host, spec, method))
     tags.update({f"{T.PREFIX}{k}": v for k, v in method.tags(config).items()})
     return tags
 
@@ -155,6 +164,38 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def input_pipeline(protocol: Any, config: Any) -> tuple[str, str]:
+    """The run's normaliser name and augmentation: the method config's own (a released input
+    pipeline) where it sets them, else the protocol's."""
+    normalisation = getattr(config, "normalisation", None) or protocol.normalisation
+    augmentation = getattr(config, "augmentation", None) or protocol.augmentation
+    return normalisation, augmentation
+
+
+def released_tags(host: PluginHost, spec: RunSpec, method: Method) -> dict[str, str]:
+    """What a ``standard='released'`` run asks for and every option given on top of it
+    (``deviation.released.<what>``): a budget, a batch size, part or ``--set`` overrides,
+    a validation split, metrics no plugin registers, a method without released code."""
+    protocol, tags = spec.protocol, {}
+    deviation = T.RELEASED_DEVIATION_PREFIX
+    metrics = method.released_metrics
+    tags[T.RELEASED_METRICS] = ",".join(metrics) or "none"
+    missing = [name for name in metrics if name not in host.metrics]
+    if missing:
+        tags[deviation + "metrics"] = f"not registered by any plugin: {','.join(missing)}"
+    if method.released_config() is None:
+        tags[deviation + "method"] = "the method has no released configuration; its defaults ran"
+    if protocol.epochs is not None:
+        tags[deviation + "epochs"] = f"--epochs {protocol.epochs} replaces the method's released budget"
+    if protocol.batch_size is not None:
+        tags[deviation + "batch_size"] = f"--batch-size {protocol.batch_size} replaces the released batch"
+    if spec.overrides:
+        tags[deviation + "overrides"] = json.dumps(spec.overrides, sort_keys=True)
+    if protocol.dataset_options.get("val", 0) != 0:
+        tags[deviation + "validation"] = f"val={protocol.dataset_options['val']}: the gallery is not the whole training file"
+    return tags
 
 
 def execution_tags(device: torch.device, acceleration: Acceleration | None) -> dict[str, str]:

@@ -9,8 +9,10 @@ is written to the tracking store. Executors that run in other processes ship onl
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -104,6 +106,18 @@ def selection_tags(config: Any, data: FaceData) -> dict[str, str]:
     return {T.SELECTION_APPLIED: training.selection}
 
 
+def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolConfig:
+    """The protocol of ``standard='released'``: the gallery is the whole training file, so a
+    registered dataset with a ``val`` option gets ``val=0`` unless it was given (a given value
+    is kept and tagged as a deviation)."""
+    options = dict(protocol.dataset_options)
+    if protocol.dataset in host.datasets and "val" not in options:
+        factory = host.datasets.get(protocol.dataset)
+        if "val" in inspect.signature(getattr(factory, "func", factory)).parameters:
+            options["val"] = 0
+    return protocol.model_copy(update={"dataset_options": options})
+
+
 def plan_runs(
     host: PluginHost,
     *,
@@ -130,6 +144,10 @@ def plan_runs(
     if not methods:
         raise BenchError("--method names no method; give one or a comma list, e.g. --method lsh,dcbh")
     acceleration = acceleration or AccelerationSpec()
+    if protocol.standard == "released":
+        protocol = released_protocol(host, protocol)
+        if acceleration.precision == "auto":  # the released code's float32 arithmetic
+            acceleration = acceleration.model_copy(update={"precision": "fp32"})
     resolved_device = resolve_device(device)
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
     resolved_accel = resolve_acceleration(acceleration, resolved_device)
@@ -159,6 +177,11 @@ def plan_runs(
         )
         if deep:
             check_parts(host, config)
+            if config.normalisation:
+                host.normalisers.resolve(config.normalisation)
+            if config.training.init_from and not Path(config.training.init_from).is_file():
+                raise BenchError(f"training.init_from: no checkpoint at {config.training.init_from}; "
+                                 "give a finished run's checkpoint.pt (its artifact or bench-output folder)")
         for split_protocol, b, seed in ((p, b, s) for p in protocols for b in bits for s in seeds):
             spec = RunSpec(
                 method=name, bits=b, seed=seed, protocol=split_protocol,

@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.api.methods import StrictModel
 from bench.config.hashing import stable_hash
-from bench.config.protocol import ProtocolConfig
+from bench.config.protocol import ProtocolConfig, hashed_dump
 from bench.training.acceleration import AccelerationSpec
 
 PART_OVERRIDES = ("backbone", "head", "loss")
@@ -71,7 +71,8 @@ class RunSpec(StrictModel):
 
         A precision asked for explicitly (``--precision fp32|bf16``) is part of it, so such a
         run never stands in for a default one; ``auto`` is not (it resolves per device)."""
-        payload = self.model_dump(mode="json", include={"method", "bits", "seed", "protocol", "method_config"})
+        payload = self.model_dump(mode="json", include={"method", "bits", "seed", "method_config"})
+        payload["protocol"] = hashed_dump(self.protocol)
         if self.acceleration.precision != "auto":
             payload["precision"] = self.acceleration.precision
         return stable_hash(payload)[:16]

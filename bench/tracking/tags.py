@@ -28,6 +28,13 @@ ACCEL_PREFIX = "facehash.accel."  # how a run used its device (precision, memory
 DEVIATION_PREFIX = "facehash.deviation."
 SPLIT = "facehash.split"  # closed-set or open-set
 SPLIT_SEED = "facehash.split_seed"
+INPUT_NORMALISATION = "facehash.input.normalisation"  # the normaliser a run used (protocol's or method's)
+INPUT_AUGMENTATION = "facehash.input.augmentation"
+VALIDATION_IMAGES = "facehash.split.validation_images"  # 0: the gallery is the whole training file
+RELEASED_METRICS = "facehash.released.metrics"  # plugin metrics a released run asks for by name
+LOOP_PREFIX = "facehash.loop."  # each released-loop option of TrainingSpec that a run turns on
+INIT_KEPT = "facehash.loop.init_kept"  # model entries training.init_from left as initialised
+RELEASED_DEVIATION_PREFIX = "facehash.deviation.released."  # options given on top of standard=released
 
 # parent runs
 KIND = "facehash.kind"

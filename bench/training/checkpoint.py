@@ -1,4 +1,5 @@
-"""Atomic checkpoint files: written to a temporary file then renamed, loaded safely."""
+"""Atomic checkpoint files: written to a temporary file then renamed, loaded safely; a
+model initialised from another run's checkpoint."""
 
 from __future__ import annotations
 
@@ -30,3 +31,20 @@ def atomic_save(obj: Any, path: Path) -> Path:
 def safe_load(path: Path) -> Any:
     """Load a checkpoint with ``weights_only=True``: tensors and plain containers only."""
     return torch.load(Path(path), map_location="cpu", weights_only=True)
+
+
+def load_matching(model: torch.nn.Module, path: Path) -> list[str]:
+    """Load the entries of ``path``'s ``model`` state whose name and shape equal the model's
+    (``TrainingSpec.init_from``); return the names of those left as initialised.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = atomic_save({"model": torch.nn.Linear(2, 3).state_dict()}, folder / "c.pt")
+    >>> load_matching(torch.nn.Linear(2, 4), folder / "c.pt")
+    ['weight', 'bias']
+    """
+    saved = safe_load(path)["model"]
+    own = model.state_dict()
+    matching = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(matching, strict=False)
+    return [k for k in own if k not in matching]

@@ -1,9 +1,12 @@
 """The harness's training loop for deep methods.
 
-It trains for the protocol's epoch budget, logs each loss part per epoch, validates
-every ``validate_every`` epochs on the validation split only, keeps the selected
-weights (best validation mAP, lowest training loss, or last) and stops a run whose loss
-is not finite.
+It trains for the protocol's epoch budget (or the method's step budget,
+``training.iterations``), logs each loss part per epoch, validates every
+``validate_every`` epochs on the validation split only, keeps the selected weights (best
+validation mAP, lowest training loss, or last) and stops a run whose loss is not finite.
+The released loops' options of :class:`~bench.api.methods.TrainingSpec` (early stopping,
+restoring the selected checkpoint every N epochs, the L2 penalty in the selection loss)
+act here; the extra BatchNorm pass acts in the step.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class LoopState:
     best_epoch: int = 0
     best_state: State | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    wait: int = 0  # epochs since the selection score last improved (early stopping)
 
 
 def _ignore(*args: object) -> None:
@@ -104,10 +108,21 @@ class Trainer:
         (``model`` and ``loss`` already on the device and prepared by ``accel``)."""
         optimizer = build_optimizer(config.optimizer, *rated_parts(config, model, loss),
                                     **accel.optimizer_options())
-        total_steps = len(source) * config.training.epochs
+        total_steps = config.training.iterations or len(source) * config.training.epochs
         scheduler = build_scheduler(config.schedule, optimizer, total_steps)
-        step = make_train_step(model, loss, optimizer, normaliser, accel, total_steps)
+        step = make_train_step(model, loss, optimizer, normaliser, accel, total_steps,
+                               extra_bn_pass=config.training.extra_bn_pass)
         return cls(step, scheduler, source, config.training, accel.sync_every, augmentation)
+
+    @property
+    def total_steps(self) -> int:
+        """The run's step budget: ``iterations``, else every batch of every epoch."""
+        return self.spec.iterations or len(self.source) * self.spec.epochs
+
+    @property
+    def epochs(self) -> int:
+        """Epochs the budget spans (the last one may stop early under ``iterations``)."""
+        return -(-self.total_steps // len(self.source))
 
     @property
     def model(self) -> HashingModel:
@@ -127,17 +142,23 @@ class Trainer:
         start = start or LoopState()
         best_score, best_epoch, best_state = start.best_score, start.best_epoch, start.best_state
         history: list[dict[str, float]] = list(start.history)
-        step = start.step
-        for epoch in range(start.epoch + 1, self.spec.epochs + 1):
+        step, wait, epoch = start.step, start.wait, start.epoch
+        spec = self.spec
+        while epoch < self.epochs and not (spec.early_stop_patience and wait > spec.early_stop_patience):
+            epoch += 1
             step, metrics = self._epoch(epoch, step, callbacks.on_step)
             score = self._score(epoch, metrics, callbacks.validate)
             if score is not None and score > best_score:
-                best_score, best_epoch, best_state = score, epoch, self._snapshot()
+                best_score, best_epoch, best_state, wait = score, epoch, self._snapshot(), 0
+            elif score is not None:
+                wait += 1  # Keras 1 EarlyStopping: stop once wait exceeds the patience
+            if spec.restore_best_every and epoch % spec.restore_best_every == 0 and best_state is not None:
+                self._restore(best_state)
             callbacks.log_metrics(metrics, epoch)
             history.append({"epoch": epoch, **metrics})
-            callbacks.on_epoch_end(LoopState(epoch, step, best_score, best_epoch, best_state, history))
+            callbacks.on_epoch_end(LoopState(epoch, step, best_score, best_epoch, best_state, history, wait))
         if best_state is None:  # selection by validation without a validator: keep the last
-            best_state, best_epoch = self._snapshot(), self.spec.epochs
+            best_state, best_epoch = self._snapshot(), epoch
         return TrainResult(copy.deepcopy(best_state), best_epoch, step, history, self.step.status)
 
     def _epoch(self, epoch: int, step: int, on_step: Callable[[int, float], None]) -> tuple[int, dict[str, float]]:
@@ -146,6 +167,8 @@ class Trainer:
         self.loss.train()
         meter = LossMeter(self.step.names, self.sync_every)
         for batch in self.source:
+            if step >= self.total_steps:  # a step budget that ends inside this epoch
+                break
             batch = batch._replace(images=augment(batch.images, self.augmentation, self.source.generator))
             value = meter.add(self.step(batch, epoch, step))  # None between host read-backs
             step += 1
@@ -169,11 +192,41 @@ class Trainer:
                 return metrics["val_map"]
             return None
         if self.spec.selection == "train_loss":
+            if self.spec.selection_l2:
+                metrics["loss/l2"] = self._decay_penalty()
+                return -(metrics["loss/total"] + metrics["loss/l2"])
             return -metrics["loss/total"]
-        return float(epoch) if epoch == self.spec.epochs else None
+        return float(epoch) if epoch == self.epochs else None
+
+    def _decay_penalty(self) -> float:
+        """``weight_decay / 2 * sum ||W||^2`` over each decayed parameter group: the loss term
+        whose gradient the optimizer's coupled weight decay adds (zero for AdamW's)."""
+        if isinstance(self.optimizer, torch.optim.AdamW):
+            return 0.0
+        with torch.no_grad():
+            total = sum(group["weight_decay"] / 2 * sum(float(p.float().square().sum()) for p in group["params"])
+                        for group in self.optimizer.param_groups if group["weight_decay"])
+        return float(total)
 
     def _snapshot(self) -> State:
-        return {
+        state = {
             "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             "loss": {k: v.detach().cpu().clone() for k, v in self.loss.state_dict().items()},
         }
+        if self.spec.restore_best_every:  # the optimizer's state travels with the weights
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            state["optimizer"] = {str(i): {k: v.detach().cpu().clone() for k, v in self.optimizer.state[p].items()}
+                                  for i, p in enumerate(params) if p in self.optimizer.state}
+        return state
+
+    def _restore(self, state: State) -> None:
+        """Continue from ``state`` (a snapshot with the optimizer's state), in place: a
+        captured step keeps pointing at the same tensors."""
+        with torch.no_grad():
+            for module, key in ((self.model, "model"), (self.loss, "loss")):
+                for name, value in module.state_dict().items():
+                    value.copy_(state[key][name])
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            for i, p in enumerate(params):
+                for k, v in state["optimizer"].get(str(i), {}).items():
+                    self.optimizer.state[p][k].copy_(v)

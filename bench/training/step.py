@@ -61,8 +61,10 @@ class TrainStep:
     step budget, as the loss parts' :class:`~bench.api.interfaces.StepContext` reports it."""
 
     def __init__(self, model: HashingModel, loss: CompositeLoss, optimizer: torch.optim.Optimizer,
-                 normaliser: Normaliser, accel: Acceleration, total_steps: int) -> None:
+                 normaliser: Normaliser, accel: Acceleration, total_steps: int,
+                 extra_bn_pass: bool = False) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.extra_bn_pass = extra_bn_pass  # TrainingSpec.extra_bn_pass
         self.normaliser = normaliser
         self.memory_format = accel.memory_format
         self.total_steps = total_steps
@@ -80,12 +82,16 @@ class TrainStep:
         place instead of dropping them (a graph's gradient buffers must stay where the graph
         writes them)."""
         context = StepContext(batch.labels, batch.indices, self.epoch, self.steps_before, self.total_steps)
-        outputs = self.model(prepare_batch(batch.images, self.normaliser, memory_format=self.memory_format))
+        x = prepare_batch(batch.images, self.normaliser, memory_format=self.memory_format)
+        outputs = self.model(x)
         total, parts = self.loss(outputs, context)
         self.optimizer.zero_grad(set_to_none=not keep_grads)
         total.backward()
         self.optimizer.step()
         self.loss.after_step({k: v.detach() for k, v in outputs.items()}, context)
+        if self.extra_bn_pass:  # a second training-mode forward: BatchNorm statistics update again
+            with torch.no_grad():
+                self.model(x)
         return torch.stack([total.detach(), *(v.detach() for v in parts.values())]).float()
 
     def move_to(self, epoch: int, steps_before: int) -> None:
@@ -182,8 +188,8 @@ class GraphedStep(TrainStep):
 
     def __init__(self, model: HashingModel, loss: CompositeLoss, optimizer: torch.optim.Optimizer,
                  normaliser: Normaliser, accel: Acceleration, total_steps: int,
-                 graphs: CudaGraphs | None = None) -> None:
-        super().__init__(model, loss, optimizer, normaliser, accel, total_steps)
+                 graphs: CudaGraphs | None = None, extra_bn_pass: bool = False) -> None:
+        super().__init__(model, loss, optimizer, normaliser, accel, total_steps, extra_bn_pass)
         self.graphs = graphs if graphs is not None else CudaGraphs(accel.device)
         self.state = GraphState.WARMING_UP
         self.reason = ""  # why the state is EAGER
@@ -289,7 +295,8 @@ class GraphedStep(TrainStep):
 
 
 def make_train_step(model: HashingModel, loss: CompositeLoss, optimizer: torch.optim.Optimizer,
-                    normaliser: Normaliser, accel: Acceleration, total_steps: int) -> TrainStep:
+                    normaliser: Normaliser, accel: Acceleration, total_steps: int,
+                    extra_bn_pass: bool = False) -> TrainStep:
     """The run's step: graphed when ``accel.cuda_graph`` (see :class:`bench.training.acceleration.Acceleration`)."""
     cls = GraphedStep if accel.cuda_graph else TrainStep
-    return cls(model, loss, optimizer, normaliser, accel, total_steps)
+    return cls(model, loss, optimizer, normaliser, accel, total_steps, extra_bn_pass=extra_bn_pass)

@@ -1,13 +1,15 @@
 """Input normalisations, named by ``protocol.normalisation``.
 
 The built-in kinds are harness machinery (:class:`bench.data.preprocess.Normaliser`),
-registered here like any plugin's; ``legacy-ddh`` reproduces the released DDH/DCBH code.
+registered here like any plugin's; ``legacy-ddh`` reproduces the released DDH/DCBH code, ``caffe-mean-image`` the
+released DSH code.
 """
 
 from functools import partial
 
 from bench import hookimpl
 from bench.data.preprocess import Normaliser
+from plugins.normalisers.caffe_mean import CaffeMeanImageNormaliser
 from plugins.normalisers.legacy_ddh import LegacyDDHNormaliser
 
 
@@ -17,3 +19,4 @@ def register_normalisers(register):
              "Per-channel mean and std of the training split's pixels (scaled to [0, 1]); the default.")
     register("unit", partial(Normaliser, "unit"), "Pixels / 255.")
     register("legacy-ddh", LegacyDDHNormaliser)
+    register("caffe-mean-image", CaffeMeanImageNormaliser)

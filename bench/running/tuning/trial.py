@@ -22,7 +22,7 @@ from optuna import TrialPruned
 from bench.api.errors import BenchError
 from bench.config.protocol import ProtocolConfig
 from bench.data.faces import without_queries
-from bench.running.execution import seed_everything, train_deep
+from bench.running.execution import build_normaliser, seed_everything, train_deep
 from bench.running.executors.coordinator import open_run
 from bench.running.executors.worker import host_for, tracker_for
 from bench.running.planning import plan_runs
@@ -102,7 +102,7 @@ def run_trial(plan: TrialPlan, params: dict[str, Any], trial: str, report: Repor
         report(loop.epoch, objective)
 
     seed_everything(run.spec.seed)
-    normaliser = run.host.normalisers.build(plan.protocol.normalisation, run.data.images, run.data.split)
+    normaliser = build_normaliser(run)
     try:
         result = train_deep(run, normaliser, on_epoch=on_epoch,
                             log_metrics=lambda metrics, step: tracker.log_metrics(run_id, metrics, step)).result
