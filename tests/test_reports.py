@@ -190,7 +190,7 @@ def test_csv_and_json_round_trip(report):
 def test_cli_csv_stdout_and_fingerprint_listing(synthetic, cli):
     code, out, err = cli("leaderboard", "--tracking-uri", synthetic, "--format", "csv", "--experiment", "synthetic")
     assert code == 0, err
-    assert "fpA (toy, 11 runs" in err and "fpB (toy, 1 runs" in err and "using fpA (the most recent)" in err
+    assert "fpA (toy, standard method-defaults, 11 runs" in err and "fpB (toy, standard method-defaults, 1 runs" in err and "using fpA (the most recent)" in err
     cells = cells_from_csv(out)
     assert cell(cells, "beta", 12)["mean"] == pytest.approx(0.42)
     assert math.isnan(cell(cells, "beta", 12)["p_value"])  # no --reference

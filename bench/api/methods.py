@@ -46,7 +46,7 @@ class GrowingModel(StrictModel):
     def _omit_unused_added_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
         for name in self.added_fields:
-            if getattr(self, name) == type(self).model_fields[name].default:
+            if getattr(self, name) == type(self).model_fields[name].get_default(call_default_factory=True):
                 data.pop(name, None)
         return data
 

@@ -26,7 +26,8 @@ def tune_command(
     final_seeds: Annotated[str, typer.Option(help="Seeds of the best configuration's final runs, comma separated.")] = "0,1,2",
     space: Annotated[Path | None, typer.Option(help="YAML search space replacing the methods' declared ones (key: {kind, low, high, log}; or method: {...}).")] = None,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Median pruning on the validation mAP of each epoch.")] = True,
-    standard: Annotated[str, typer.Option(help="as-published or harness-standard.")] = "as-published",
+    standard: Annotated[str, typer.Option(help="method-defaults or harness-standard.")] = "method-defaults",
+    split: Annotated[str, typer.Option(help="closed-set or open-set (trials validate on held-out images of the training identities).")] = "closed-set",
     batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value setting held fixed in every trial (repeatable).")] = None,
@@ -69,7 +70,7 @@ def tune_command(
         raise BenchError("--study names one study: give one --method and one --bits with it")
     dataset_sets, protocol_sets, method_sets = split_sets(parse_sets(set_ or []))
     protocol = build_protocol({"dataset": dataset, "epochs": epochs, "batch_size": batch_size,
-                               "standard": standard}, protocol_sets, dataset_sets)
+                               "standard": standard, "split": split}, protocol_sets, dataset_sets)
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     url = storage_url(uri, storage)

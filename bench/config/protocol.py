@@ -20,11 +20,11 @@ on which of the two names it was given.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
-from bench.api.methods import OptimizerSpec, StrictModel
+from bench.api.methods import GrowingModel, OptimizerSpec, StrictModel
 from bench.config.hashing import stable_hash
 
 STANDARDS = ("method-defaults", "harness-standard", "released")
@@ -79,8 +79,12 @@ class HarnessStandard(StrictModel):
     batch_size: int = Field(128, ge=1)
 
 
-class ProtocolConfig(StrictModel):
-    """Everything that must be equal for two runs to be comparable."""
+class ProtocolConfig(GrowingModel):
+    """Everything that must be equal for two runs to be comparable. The split settings are
+    left out of its dumps while they hold their defaults (the closed-set split 0), so a
+    closed-set protocol dumps and hashes as it did before they existed."""
+
+    added_fields: ClassVar[tuple[str, ...]] = ("split", "split_seed", "open_set")
 
     dataset: str = "orl"
     dataset_options: dict[str, Any] = Field(default_factory=dict)
@@ -147,7 +151,7 @@ def fingerprint(protocol: ProtocolConfig, pool_checksum: str, trained: bool = Tr
     if not trained:
         return evaluation_fingerprint(protocol, pool_checksum)
     data = hashed_dump(protocol)
-    data.pop("split_seed")
+    data.pop("split_seed", None)
     payload = {"protocol": data, "data": pool_checksum}
     return stable_hash(payload)[:12]
 

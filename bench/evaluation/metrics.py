@@ -177,9 +177,18 @@ def pr_curve(n: np.ndarray, r: np.ndarray) -> dict[str, list[float]]:
     """Exact precision-recall curve, one point per Hamming threshold ``t = 0..T-1``
     (retrieve everything within distance ``t``), macro-averaged over queries.
 
+    ``pr_precision`` counts a query whose ball is empty as precision 0 (the released
+    evaluation's rule); ``pr_precision_nonempty`` averages over the queries whose ball holds
+    something (``None`` where none does) and ``pr_empty_share`` is the share of empty balls.
+
     >>> c = pr_curve(np.array([[1, 2, 1]]), np.array([[1, 1, 0]]))
     >>> c["pr_precision"], c["pr_recall"], c["pr_empty"]
     ([1.0, 0.6666666666666666, 0.5], [0.5, 1.0, 1.0], [0.0, 0.0, 0.0])
+    >>> c = pr_curve(np.array([[1, 1], [0, 2]]), np.array([[1, 0], [0, 1]]))
+    >>> c["pr_precision"], c["pr_precision_nonempty"], c["pr_empty_share"]
+    ([0.5, 0.5], [1.0, 0.5], [0.5, 0.0])
+    >>> pr_curve(np.array([[0, 1]]), np.array([[0, 1]]))["pr_precision_nonempty"]
+    [None, 1.0]
     """
     n, r = np.asarray(n), np.asarray(r)
     retrieved, hits = np.cumsum(n, axis=1), np.cumsum(r, axis=1)
@@ -191,7 +200,16 @@ def pr_curve(n: np.ndarray, r: np.ndarray) -> dict[str, list[float]]:
         "pr_precision": precision.mean(axis=0).tolist(),
         "pr_recall": recall.mean(axis=0).tolist(),
         "pr_empty": (retrieved == 0).sum(axis=0).astype(float).tolist(),
+        "pr_precision_nonempty": [None if np.isnan(v) else float(v) for v in _mean_nonempty(precision, retrieved > 0)],
+        "pr_empty_share": (retrieved == 0).mean(axis=0).tolist(),
     }
+
+
+def _mean_nonempty(precision: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
+    """Per threshold, the mean precision over the queries whose ball is non-empty (NaN: none)."""
+    count = nonempty.sum(axis=0)
+    total = np.where(nonempty, precision, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 MapAtNormalisation = Literal["retrieved", "min_r_k"]

@@ -232,11 +232,11 @@ def reproduce_command(spec: dict[str, Any], cells: pd.DataFrame, precisions: set
     ...         "overrides": {"set": ["center=False"]}, "data_root": None}
     >>> reproduce_command(spec, pd.DataFrame({"bits": [24, 12], "seeds": ["0,1", "0"]}))
     'bench run --method lsh --bits 12,24 --seeds 0,1 --dataset orl --epochs 3 --set center=False'
+    >>> reproduce_command({**spec, "overrides": {}}, pd.DataFrame({"bits": [12], "seeds": ["0"]}), {"bf16"})
+    'bench run --method lsh --bits 12 --seeds 0 --dataset orl --epochs 3 --precision bf16'
     >>> spec["protocol"] = ProtocolConfig(epochs=3, split="open-set").model_dump(mode="json")
     >>> reproduce_command(spec, pd.DataFrame({"bits": [12], "seeds": ["0"], "splits": ["0,1"]}))
     'bench run --method lsh --bits 12 --seeds 0 --dataset orl --epochs 3 --split open-set --split-seeds 0,1 --set center=False'
-    >>> reproduce_command({**spec, "overrides": {}}, pd.DataFrame({"bits": [12], "seeds": ["0"]}), {"bf16"})
-    'bench run --method lsh --bits 12 --seeds 0 --dataset orl --epochs 3 --precision bf16'
     """
     protocol = spec["protocol"]
     bits = ",".join(str(b) for b in sorted(cells["bits"].unique()))
@@ -293,7 +293,9 @@ def _plots(artifacts, runs, cells, metric, published, folder: Path, notes: list[
             curves.setdefault((run["variant"], int(run["bits"])), []).append(json.loads(path.read_text()))
     pr = plots.pr_curves(curves, variants, folder / "pr_curves.png")
     if pr is not None:
-        out.append(_image("Precision-recall curves", pr))
+        out.append(_image("Precision-recall curves: precision over the queries whose Hamming ball holds "
+                          "something (an empty ball has no precision); dotted, same colour: the share of "
+                          "queries whose ball is empty at that radius", pr))
     else:
         notes.append("no run stored a precision-recall curve (curves.json); that plot is omitted")
     roc = plots.roc_curves(curves, variants, folder / "roc_curves.png")

@@ -15,7 +15,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 # Key pairs (recall, precision) an evaluation's curves.json may use for the PR curve.
-PR_KEYS = (("pr_recall", "pr_precision"), ("recall", "precision"), ("recall_curve", "precision_curve"))
+# precision over non-empty Hamming balls first (an empty ball has no precision), then the
+# older curves that count an empty ball as precision 0
+PR_KEYS = (("pr_recall", "pr_precision_nonempty"), ("pr_recall", "pr_precision"), ("recall", "precision"),
+           ("recall_curve", "precision_curve"))
 PRECISION_AT = re.compile(r"^metrics\.precision_at_(\d+)$")
 DPI = 110
 
@@ -103,8 +106,12 @@ def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], pa
             if not runs:
                 continue
             recall = np.mean([r for r, _ in runs], axis=0)
-            precision = np.mean([p for _, p in runs], axis=0)
+            stacked = np.array([p for _, p in runs])  # NaN where every ball of a run is empty
+            precision = np.array([np.nanmean(col) if not np.isnan(col).all() else np.nan for col in stacked.T])
             ax.plot(recall, precision, marker=".", markersize=3, label=variant, color=colour[variant])
+            empty = [c["pr_empty_share"] for c in curves[(variant, b)] if len(c.get("pr_empty_share", [])) == len(recall)]
+            if empty:  # the share of queries whose ball is empty at each radius: no precision there
+                ax.plot(recall, np.mean(empty, axis=0), linestyle=":", linewidth=1, color=colour[variant])
         ax.set_title(f"{b} bits", fontsize=10)
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
@@ -114,7 +121,8 @@ def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], pa
     for ax in axes[len(bits):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="best")
-    fig.suptitle("Precision-recall over Hamming radius (mean over seeds)", fontsize=11)
+    fig.suptitle("Precision-recall over Hamming radius (mean over seeds); precision over non-empty balls, "
+                 "dotted: share of empty balls", fontsize=9)
     return _save(fig, path)
 
 

@@ -27,6 +27,7 @@ COLUMNS: dict[str, type] = {
     "p_value": float, "p_holm": float, "vs_reference": str, "best": bool, "run_ids": str,
     "tie_worst": float, "tie_best": float, "codes": str, "mixed_code": bool,
     "n_splits": int, "splits": str, "run_keys": str,  # run_keys: split_seed:seed per run, as run_ids
+    "delta_reference": float,  # mean minus the reference's mean at the same code length (--reference)
 }
 # For map: the engine's expected AP averages over random orders inside equal distances;
 # map_worst / map_best bound it, so their spread shows how much ties decide the number.
@@ -205,6 +206,8 @@ def add_uncertainty(
     tested = []
     for i, cell in cells.iterrows():
         j = ref_rows.get(int(cell["bits"]))
+        if j is not None:
+            cells.loc[i, "delta_reference"] = cell["mean"] - cells.loc[j, "mean"]
         if cell["variant_key"] == ref_key:
             cells.loc[i, "vs_reference"] = "reference"
         elif j is not None and i in averaged and j in averaged:
@@ -234,12 +237,17 @@ def format_cell(cell: pd.Series, digits: int = 4, interval: bool = True) -> str:
     '0.5000 ± 0.0100 [0.450, 0.550] ▲'
     >>> format_cell(pd.Series({"mean": 0.5, "std": math.nan, "mixed_code": True}))
     '0.5000 †'
+    >>> format_cell(pd.Series({"mean": 0.5, "std": math.nan, "delta_reference": -0.125, "vs_reference": "n.s."}))
+    '0.5000 Δ-0.125'
     """
     text = f"{cell['mean']:.{digits}f}"
     if not pd.isna(cell["std"]):
         text += f" ± {cell['std']:.{digits}f}"
     if interval and not pd.isna(cell.get("ci_low", math.nan)):
         text += f" [{cell['ci_low']:.{digits - 1}f}, {cell['ci_high']:.{digits - 1}f}]"
+    delta = cell.get("delta_reference", math.nan)
+    if not pd.isna(delta) and cell.get("vs_reference", "") != "reference":
+        text += f" Δ{delta:+.{digits - 1}f}"
     marker = MARKERS.get(cell.get("vs_reference", ""), "")
     text = f"{text} {marker}".rstrip()
     return f"{text} {MARK}" if cell.get("mixed_code", False) else text
@@ -270,7 +278,8 @@ def legend(metric: str, reference: str | None, has_intervals: bool, resamples: i
         lines.append(
             f"▲/▼: better/worse than {reference} at the same code length, paired sign-flip permutation "
             f"test over the same queries ({5 * resamples:,} random flips, so the smallest p before Holm's "
-            f"correction is 1/{5 * resamples + 1:,}), Holm-adjusted p < 0.05; no marker: not significant."
+            f"correction is 1/{5 * resamples + 1:,}), Holm-adjusted p < 0.05; no marker: not significant. "
+            f"Δ: the mean minus {reference}'s mean at the same code length."
         )
     if has_ties:
         lines.append("ties: mean over seeds of the mAP with the worst and the best order inside equal Hamming "

@@ -185,8 +185,10 @@ def load_synthfaces(
     val: int = 2,
     query: int = 5,
     seed: int = 0,
+    split_seed: int | None = None,
 ) -> FaceData:
-    """Procedural faces (identity: face shape, eyes, nose, mouth, skin, hair; nuisance: pose, expression, light, noise)."""
+    """Procedural faces (identity: face shape, eyes, nose, mouth, skin, hair; nuisance: pose, expression, light, noise).
+    ``split_seed`` seeds the per-identity split (default: ``seed``; ``--split-seeds`` sets it)."""
     if data_root is not None:
         raise BenchError("dataset 'synthfaces' is generated and reads no files; drop --data-root")
     if identities < 1 or size < 8:
@@ -195,7 +197,8 @@ def load_synthfaces(
     labels = np.repeat(np.arange(identities, dtype=np.int64), images_per_identity)
     pool = ImagePool(images, labels, [f"synth{k:05d}" for k in range(identities)])
     pool, split, excluded = split_by_identity(
-        "synthfaces", pool, val=val, query=query, split_seed=seed, min_images=None
+        "synthfaces", pool, val=val, query=query, split_seed=seed if split_seed is None else split_seed,
+        min_images=None,
     )
     meta = {"source": "generated", "generator": {"identities": identities, "images_per_identity": images_per_identity,
                                                   "size": size, "seed": seed}, "excluded_identities": excluded}

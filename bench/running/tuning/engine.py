@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.api.errors import BenchError
-from bench.api.methods import DeepMethod
 from bench.api.search import Dimension
 from bench.running.planning import PreparedRun
 from bench.running.tuning import study as S
@@ -55,12 +54,9 @@ class StudyResult:
 
 def setup_study(host: Any, plan: TrialPlan, space: dict[str, Dimension], trials: int, *,
                 storage: str, name: str | None = None, prune: bool = True) -> StudySetup:
-    """Check the method, its space (every key at both ends of its range) and the data before
-    anything is written; the default study name encodes method, bits, protocol, space and seed."""
-    method = host.methods.get(plan.method)
-    if not isinstance(method, DeepMethod):
-        raise BenchError(f"method '{plan.method}' is not trained by the harness (kind {method.kind}); "
-                         "bench tune tunes deep methods")
+    """Check the space (every key at both ends of its range; :func:`method_space` checked the
+    method) and the data before anything is written; the default study name encodes method,
+    bits, protocol, space and seed."""
     if trials < 1:
         raise BenchError(f"--trials {trials}: give at least 1 trial")
     for params in corners(space):

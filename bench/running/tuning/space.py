@@ -37,7 +37,11 @@ def read_space_file(path: Path, methods: list[str]) -> dict[str, dict[str, Dimen
 
 
 def method_space(name: str, method: Any, from_file: dict[str, dict[str, Dimension]] | None) -> dict[str, Dimension]:
-    """The space tuned for ``name``: the file's when it gives one, else the declared one."""
+    """The space tuned for ``name``: the file's when it gives one, else the declared one.
+    Only a deep method (trained by the harness) has one."""
+    if getattr(method, "kind", None) != "deep":
+        raise BenchError(f"method '{name}' is not trained by the harness (kind {method.kind}); "
+                         "bench tune tunes deep methods")
     space = (from_file or {}).get(name) or dict(getattr(method, "search_space", {}) or {})
     if not space:
         raise BenchError(f"method '{name}' declares no search space; give one with --space FILE "
