@@ -41,7 +41,7 @@ def test_cached_data_equals_the_built_data(cache: Path, host) -> None:
     assert len(entries) == 1 and not any(n.startswith(".") for n in entries)  # no temporary left
     manifest = json.loads((cache / entries[0] / "manifest.json").read_text())
     assert manifest["split_checksum"] == direct.checksum()
-    assert manifest["options"] == {**SMALL, "val": 2, "query": 5, "seed": 0}
+    assert manifest["options"] == {**SMALL, "val": 2, "query": 5, "seed": 0, "split_seed": None}
     assert manifest["counts"] == direct.counts()
 
 

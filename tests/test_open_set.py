@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from bench.api.errors import BenchError
 from bench.api.pluginhost import default_host
 from bench.config.protocol import OpenSetSpec, ProtocolConfig, fingerprint
 from bench.data.faces import GALLERY, QUERY, TRAIN, VAL
-from bench.data.loading import dataset_for
+from bench.data.loading import dataset_for, dataset_options
 from bench.data.openset import open_set_split
 from bench.running.planning import plan_runs
 
@@ -74,8 +75,11 @@ def test_split_seeds_share_the_fingerprint_but_not_the_split_checksum():
     assert runs[0].tags["facehash.split_seed"] == "0" and runs[1].tags["facehash.split"] == "open-set"
     closed = ProtocolConfig(dataset="synthfaces", dataset_options=SYNTH, input_size=16)
     assert fingerprint(closed, runs[0].data.pool_checksum()) != runs[0].protocol_fingerprint
-    with pytest.raises(BenchError, match="no split_seed option"):  # synthfaces has a fixed split
-        plan_runs(default_host(), methods=["lsh"], bits=[8], seeds=[0], protocol=closed, split_seeds=[0, 1])
+    fixed = SimpleNamespace(datasets=SimpleNamespace(  # a dataset plugin whose split is fixed
+        resolve=lambda name: [SimpleNamespace(factory=lambda data_root=None, val=1: None)]))
+    with pytest.raises(BenchError, match="no split_seed option"):
+        dataset_options(fixed, closed.model_copy(update={"split_seed": 1}))
+    assert dataset_options(default_host(), closed.model_copy(update={"split_seed": 1}))["split_seed"] == 1
     with pytest.raises(BenchError, match="retrieval identities of 10"):
         open_set_split(runs[0].data, OpenSetSpec(retrieval_identities=10), 0)
 
