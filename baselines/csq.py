@@ -27,7 +27,7 @@ from bench.api.methods import (
     TrainingSpec,
 )
 from plugins.backbones.defaults import face_backbone
-from plugins.reference import deviation_tags
+from plugins.reference import published_reference, reference_tags
 
 PUBLISHED_EPOCHS = 150  # get_config(): "epoch": 150 (ImageNet, ResNet50)
 
@@ -82,15 +82,8 @@ class CSQ(DeepMethod):
 
     def reference(self) -> CSQConfig:
         """The reference configuration, with the published 150 epochs."""
-        config = CSQConfig()
-        config.training.epochs = PUBLISHED_EPOCHS
-        return config
+        return published_reference(CSQConfig(), PUBLISHED_EPOCHS)
 
     def tags(self, config: CSQConfig) -> dict[str, str]:
         """The published budget and every deviation from the reference."""
-        tags = {
-            "csq.reference": "github.com/swuxyj/DeepHash-pytorch (CSQ.py, ResNet50 config)",
-            "csq.published_epochs": str(PUBLISHED_EPOCHS),
-        }
-        tags.update(deviation_tags(config, self.reference(), FIXED_DEVIATIONS))
-        return tags
+        return reference_tags("csq", "github.com/swuxyj/DeepHash-pytorch (CSQ.py, ResNet50 config)", PUBLISHED_EPOCHS, config, self.reference(), FIXED_DEVIATIONS)

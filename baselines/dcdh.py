@@ -28,7 +28,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
-from plugins.reference import deviation_tags
+from plugins.reference import published_reference, reference_tags
 
 PUBLISHED_EPOCHS = 600
 DECAY_EVERY = 100  # adjust_lr(100, 0.5): lr * 0.5 ** (epoch // 100)
@@ -94,15 +94,8 @@ class DCDH(DeepMethod):
 
     def reference(self) -> DCDHConfig:
         """The released configuration, with the published 600 epochs."""
-        config = DCDHConfig()
-        config.training.epochs = PUBLISHED_EPOCHS
-        return config
+        return published_reference(DCDHConfig(), PUBLISHED_EPOCHS)
 
     def tags(self, config: DCDHConfig) -> dict[str, str]:
         """The published budget and every deviation from the reference."""
-        tags = {
-            "dcdh.reference": "github.com/mzhang367/DCDH-PyTorch (PyTorch, dcdh_train.py, FaceScrub/YouTube)",
-            "dcdh.published_epochs": str(PUBLISHED_EPOCHS),
-        }
-        tags.update(deviation_tags(config, self.reference(), FIXED_DEVIATIONS))
-        return tags
+        return reference_tags("dcdh", "github.com/mzhang367/DCDH-PyTorch (PyTorch, dcdh_train.py, FaceScrub/YouTube)", PUBLISHED_EPOCHS, config, self.reference(), FIXED_DEVIATIONS)

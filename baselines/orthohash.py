@@ -30,7 +30,7 @@ from bench.api.methods import (
     TrainingSpec,
 )
 from plugins.backbones.defaults import face_backbone
-from plugins.reference import deviation_tags
+from plugins.reference import published_reference, reference_tags
 
 PUBLISHED_EPOCHS = 100  # main.py --epochs
 BACKBONE_LR_SCALE = 0.1
@@ -80,15 +80,8 @@ class OrthoHash(DeepMethod):
 
     def reference(self) -> OrthoHashConfig:
         """The released configuration, with the published 100 epochs."""
-        config = OrthoHashConfig()
-        config.training.epochs = PUBLISHED_EPOCHS
-        return config
+        return published_reference(OrthoHashConfig(), PUBLISHED_EPOCHS)
 
     def tags(self, config: OrthoHashConfig) -> dict[str, str]:
         """The published budget, the margin and every deviation from the reference."""
-        tags = {
-            "orthohash.reference": "github.com/kamwoh/orthohash (PyTorch, main.py defaults)",
-            "orthohash.published_epochs": str(PUBLISHED_EPOCHS),
-        }
-        tags.update(deviation_tags(config, self.reference(), FIXED_DEVIATIONS))
-        return tags
+        return reference_tags("orthohash", "github.com/kamwoh/orthohash (PyTorch, main.py defaults)", PUBLISHED_EPOCHS, config, self.reference(), FIXED_DEVIATIONS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from plugins.reference import deviation_tags
+from plugins.reference import reference_tags
 
 REFERENCE = "github.com/swuxyj/DeepHash-pytorch@ab14068 (PyTorch)"
 
@@ -44,6 +44,5 @@ def deephash_tags(
     >>> tags["x.published_epochs"], tags["deviation.config.lr"], "deviation.model_selection" in tags
     ('150', '0.5 (reference: 0.001)', True)
     """
-    tags = {f"{method}.reference": REFERENCE, f"{method}.published_epochs": str(published_epochs)}
-    tags.update(deviation_tags(config, reference, {**COMMON_DEVIATIONS, **fixed}, ignore=("training.epochs",)))
-    return tags
+    return reference_tags(method, REFERENCE, published_epochs, config, reference, {**COMMON_DEVIATIONS, **fixed},
+                          ignore=("training.epochs",))

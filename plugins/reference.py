@@ -59,3 +59,31 @@ def deviation_tags(
             continue
         tags[f"deviation.config.{key}"] = f"{actual.get(key, 'absent')} (reference: {ref.get(key, 'absent')})"
     return tags
+
+
+def published_reference(config: BaseModel, epochs: int) -> BaseModel:
+    """``config`` (a method's released defaults) with the published epoch count, the reference
+    a run's settings are compared with.
+
+    >>> from types import SimpleNamespace
+    >>> published_reference(SimpleNamespace(training=SimpleNamespace(epochs=50)), 600).training.epochs
+    600
+    """
+    config.training.epochs = epochs
+    return config
+
+
+def reference_tags(
+    method: str, reference_text: str, published_epochs: int, config: BaseModel, reference: BaseModel,
+    fixed: dict[str, str], ignore: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """``<method>.reference``, ``<method>.published_epochs`` and every deviation
+    (:func:`deviation_tags`) of a run's ``config`` from ``reference``.
+
+    >>> from bench.api.methods import OptimizerSpec
+    >>> reference_tags("x", "github.com/a/b", 150, OptimizerSpec(lr=0.5), OptimizerSpec(), {})
+    {'x.reference': 'github.com/a/b', 'x.published_epochs': '150', 'deviation.config.lr': '0.5 (reference: 0.001)'}
+    """
+    tags = {f"{method}.reference": reference_text, f"{method}.published_epochs": str(published_epochs)}
+    tags.update(deviation_tags(config, reference, fixed, ignore=ignore))
+    return tags
