@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,20 +88,40 @@ def _panels(n: int) -> tuple[Figure, np.ndarray]:
     return fig, np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
 
 
+def _same_length(pairs: dict) -> dict:
+    """The (variant, bits) entries with curves, whose runs' curves all have one length."""
+    return {k: v for k, v in pairs.items() if v and len({len(p[0]) for p in v}) == 1}
+
+
+def _curve_panels(bits: list[int], xlabel: str, ylabel: str) -> tuple[Figure, dict[int, Any]]:
+    """One unit-square panel per code length (title, labels, limits, grid); the figure and
+    each length's axes."""
+    fig, axes = _panels(len(bits))
+    for ax, b in zip(axes, bits, strict=False):
+        ax.set_title(f"{b} bits", fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(bits):]:
+        ax.set_visible(False)
+    return fig, dict(zip(bits, axes, strict=False))
+
+
 def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], path: Path) -> Path | None:
     """Precision-recall curves (averaged pointwise over seeds), one panel per code length.
 
     ``curves`` maps (variant, bits) to each seed's curves.json; ``None`` when no run has a
     PR curve.
     """
-    pairs = {k: [p for p in (pr_pair(c) for c in v) if p is not None] for k, v in curves.items()}
-    pairs = {k: v for k, v in pairs.items() if v and len({len(p[0]) for p in v}) == 1}
+    pairs = _same_length({k: [p for p in (pr_pair(c) for c in v) if p is not None] for k, v in curves.items()})
     if not pairs:
         return None
     bits = sorted({b for _, b in pairs})
     colour = colours(variants)
-    fig, axes = _panels(len(bits))
-    for ax, b in zip(axes, bits, strict=False):
+    fig, axes = _curve_panels(bits, "recall", "precision")
+    for b, ax in axes.items():
         for variant in variants:
             runs = pairs.get((variant, b))
             if not runs:
@@ -112,15 +133,7 @@ def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], pa
             empty = [c["pr_empty_share"] for c in curves[(variant, b)] if len(c.get("pr_empty_share", [])) == len(recall)]
             if empty:  # the share of queries whose ball is empty at each radius: no precision there
                 ax.plot(recall, np.mean(empty, axis=0), linestyle=":", linewidth=1, color=colour[variant])
-        ax.set_title(f"{b} bits", fontsize=10)
-        ax.set_xlabel("recall")
-        ax.set_ylabel("precision")
-        ax.set_xlim(0, 1.02)
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-    for ax in axes[len(bits):]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize=7, loc="best")
+    axes[bits[0]].legend(fontsize=7, loc="best")
     fig.suptitle("Precision-recall over Hamming radius (mean over seeds); precision over non-empty balls, "
                  "dotted: share of empty balls", fontsize=9)
     return _save(fig, path)
@@ -129,30 +142,21 @@ def pr_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], pa
 def roc_curves(curves: dict[tuple[str, int], list[dict]], variants: list[str], path: Path) -> Path | None:
     """Verification ROC (TAR vs FAR over integer Hamming thresholds, averaged pointwise over
     runs), one panel per code length; ``None`` when no run stored an ROC."""
-    pairs = {k: [(np.asarray(c["roc_far"], float), np.asarray(c["roc_tar"], float))
-                 for c in v if "roc_far" in c and "roc_tar" in c] for k, v in curves.items()}
-    pairs = {k: v for k, v in pairs.items() if v and len({len(p[0]) for p in v}) == 1}
+    pairs = _same_length({k: [(np.asarray(c["roc_far"], float), np.asarray(c["roc_tar"], float))
+                              for c in v if "roc_far" in c and "roc_tar" in c] for k, v in curves.items()})
     if not pairs:
         return None
     bits = sorted({b for _, b in pairs})
     colour = colours(variants)
-    fig, axes = _panels(len(bits))
-    for ax, b in zip(axes, bits, strict=False):
+    fig, axes = _curve_panels(bits, "FAR (impostor pairs accepted)", "TAR (genuine pairs accepted)")
+    for b, ax in axes.items():
         for variant in variants:
             runs = pairs.get((variant, b))
             if runs:
                 ax.plot(np.mean([f for f, _ in runs], axis=0), np.mean([t for _, t in runs], axis=0),
                         marker=".", markersize=3, label=variant, color=colour[variant])
         ax.plot([0, 1], [0, 1], color="0.7", linewidth=0.8, linestyle=":")
-        ax.set_title(f"{b} bits", fontsize=10)
-        ax.set_xlabel("FAR (impostor pairs accepted)")
-        ax.set_ylabel("TAR (genuine pairs accepted)")
-        ax.set_xlim(0, 1.02)
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-    for ax in axes[len(bits):]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize=7, loc="best")
+    axes[bits[0]].legend(fontsize=7, loc="best")
     fig.suptitle("Verification ROC over Hamming thresholds (mean over runs)", fontsize=11)
     return _save(fig, path)
 
