@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bench.api.methods import GrowingModel, OptimizerSpec, StrictModel
 from bench.config.hashing import stable_hash
@@ -32,8 +32,15 @@ STANDARD_ALIASES = {"as-published": "method-defaults"}  # former name -> name
 DEFAULT_EPOCHS = 50  # DCBH x 4 bit lengths on a 2-core CPU in ~11 min (docs/dcbh.md)
 
 
-class EvaluationSpec(StrictModel):
-    """What the evaluation engine reports."""
+class EvaluationSpec(GrowingModel):
+    """What the evaluation engine reports. ``opt_in_metrics`` is left out of its dumps while
+    empty, so protocols (and their fingerprints) that ask for none read as before it existed.
+
+    >>> "opt_in_metrics" in EvaluationSpec().model_dump(), EvaluationSpec(opt_in_metrics=["m"]).model_dump()["opt_in_metrics"]
+    (False, ['m'])
+    """
+
+    added_fields: ClassVar[tuple[str, ...]] = ("opt_in_metrics",)
 
     precision_at: list[int] = Field(default_factory=lambda: [50, 100, 500])
     radius: int = Field(2, ge=0)
@@ -43,18 +50,6 @@ class EvaluationSpec(StrictModel):
     # by name: e.g. ["map_legacy_argsort"]; `bench plugins` lists the registered metrics
     opt_in_metrics: list[str] = Field(default_factory=list)
 
-    @model_serializer(mode="wrap")
-    def _without_empty_opt_in(self, handler: Any) -> dict[str, Any]:
-        """Leave ``opt_in_metrics`` out while it is empty, so protocols (and their
-        fingerprints) that ask for none read as they did before the field existed.
-
-        >>> "opt_in_metrics" in EvaluationSpec().model_dump(), EvaluationSpec(opt_in_metrics=["m"]).model_dump()["opt_in_metrics"]
-        (False, ['m'])
-        """
-        data = handler(self)
-        if not self.opt_in_metrics:
-            data.pop("opt_in_metrics", None)
-        return data
 
 
 class OpenSetSpec(StrictModel):
