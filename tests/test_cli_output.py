@@ -99,7 +99,7 @@ def test_bench_run_prints_a_whole_table_at_80_columns(tmp_path):
     out = subprocess.run([sys.executable, "-c", "from bench.cli import main; main()", "run", "--method", "lsh",
                           "--bits", "12,24"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "warning: precision_at_500: K exceeds the gallery of 278 images on orl" in " ".join(out.stderr.split())
+    assert "warning" not in out.stderr  # the default Ks suit ORL's gallery of 278: P@50, P@100, no P@500
     assert "…" not in out.stdout
     table = out.stdout[out.stdout.index("Hamming retrieval results"):]
     assert all(len(line) <= 80 for line in table.splitlines())
@@ -109,6 +109,20 @@ def test_bench_run_prints_a_whole_table_at_80_columns(tmp_path):
     # not a terminal: one plain line per run event, with the overall progress
     assert "[1/2] lsh-12b-s0 started (fitted, no training)" in out.stdout
     assert re.search(r"lsh-24b-s0 FINISHED map=0.4172 in [\d.]+ s \| all: 2/2 runs, 100%", out.stdout)
+
+
+def test_an_asked_k_beyond_the_gallery_is_computed_with_a_warning(tmp_path):
+    from bench.tracking.reading import StoreReader
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = subprocess.run([sys.executable, "-c", "from bench.cli import main; main()", "run", "--method", "lsh",
+                          "--bits", "12", "--set", "protocol.evaluation.precision_at=[50,500]"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert out.returncode == 0, out.stderr
+    assert "warning: precision_at_500: K exceeds the gallery of 278 images on orl" in " ".join(out.stderr.split())
+    [run] = StoreReader(uri).search(tags={"facehash.method": "lsh"})
+    assert {"precision_at_50", "precision_at_500"} <= set(run.data.metrics) and "precision_at_100" not in run.data.metrics
 
 
 class _Clock:

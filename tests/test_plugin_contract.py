@@ -229,7 +229,7 @@ def test_multipliers_are_settings_and_unused_ones_leave_the_config_as_it_was(hos
     [default] = plan_runs(host, methods=["dsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(epochs=1))
     [scaled] = plan_runs(host, methods=["dsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(epochs=1),
                          sets=[("backbone.lr_mult", 0.1)])
-    assert default.spec.config_hash() == "8e3fcbe2" + default.spec.config_hash()[8:]  # as before multipliers existed
+    assert default.spec.config_hash() == "d9f406b3" + default.spec.config_hash()[8:]  # pinned: unused multipliers leave it (re-pinned when precision_at became None)
     assert scaled.spec.config_hash() != default.spec.config_hash()
     assert PartSpec.model_validate(scaled.spec.method_config["backbone"]).lr_mult == 0.1
 

@@ -88,6 +88,8 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
     ...              ["map", "precision_at_10", "map_at_100"])
     >>> s.precision_at, s.radius, s.map_at
     ([50, 10], 2, [100])
+    >>> spec_for({}, ["precision_at_10"]).precision_at
+    [10]
     """
     from bench.config.protocol import EvaluationSpec
     from bench.evaluation.plugin_metrics import opt_in_names, registered_metrics
@@ -111,8 +113,9 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
             )
         if found.group(1):
             field = "precision_at" if found.group(1) == "precision_at" else "map_at"
-            if int(found.group(2)) not in getattr(spec, field):
-                getattr(spec, field).append(int(found.group(2)))
+            ks = getattr(spec, field) or []  # precision_at None (suit the gallery): just the asked K
+            if int(found.group(2)) not in ks:
+                setattr(spec, field, [*ks, int(found.group(2))])
         else:
             radii.add(int(found.group(4)))
     if len(radii) > 1:

@@ -58,7 +58,7 @@ def warn_large_k(runs: list[PreparedRun]) -> None:
     warned = set()
     for run in runs:
         gallery = int((run.data.split == TRAIN).sum())
-        for k in run.spec.protocol.evaluation.precision_at:
+        for k in run.spec.protocol.evaluation.precision_at or ():
             if k > gallery and (k, gallery) not in warned:
                 warned.add((k, gallery))
                 err_console.print(f"warning: precision_at_{k}: K exceeds the gallery of {gallery} images on "

@@ -30,11 +30,14 @@ from bench.config.hashing import stable_hash
 STANDARDS = ("method-defaults", "harness-standard", "released")
 STANDARD_ALIASES = {"as-published": "method-defaults"}  # former name -> name
 DEFAULT_EPOCHS = 50  # DCBH x 4 bit lengths on a 2-core CPU in ~11 min (docs/dcbh.md)
+DEFAULT_PRECISION_AT = (50, 100, 500)  # precision_at=None: those of these the gallery holds
 
 
 class EvaluationSpec(GrowingModel):
     """What the evaluation engine reports. ``opt_in_metrics`` is left out of its dumps while
     empty, so protocols (and their fingerprints) that ask for none read as before it existed.
+    ``precision_at`` ``None`` (the default) suits each gallery: the K of
+    :data:`DEFAULT_PRECISION_AT` no larger than it (``precision_at_r`` suits any gallery).
 
     >>> "opt_in_metrics" in EvaluationSpec().model_dump(), EvaluationSpec(opt_in_metrics=["m"]).model_dump()["opt_in_metrics"]
     (False, ['m'])
@@ -42,7 +45,7 @@ class EvaluationSpec(GrowingModel):
 
     added_fields: ClassVar[tuple[str, ...]] = ("opt_in_metrics",)
 
-    precision_at: list[int] = Field(default_factory=lambda: [50, 100, 500])
+    precision_at: list[int] | None = None  # None: DEFAULT_PRECISION_AT up to the gallery size
     radius: int = Field(2, ge=0)
     map_at: list[int] = Field(default_factory=list)
     map_at_normalisation: Literal["retrieved", "min_r_k"] = "retrieved"
@@ -50,6 +53,15 @@ class EvaluationSpec(GrowingModel):
     # by name: e.g. ["map_legacy_argsort"]; `bench plugins` lists the registered metrics
     opt_in_metrics: list[str] = Field(default_factory=list)
 
+    def precision_ks(self, gallery: int) -> list[int]:
+        """The K of precision at K to report for a gallery of ``gallery`` items.
+
+        >>> EvaluationSpec().precision_ks(278), EvaluationSpec(precision_at=[500]).precision_ks(278)
+        ([50, 100], [500])
+        """
+        if self.precision_at is not None:
+            return list(self.precision_at)
+        return [k for k in DEFAULT_PRECISION_AT if k <= gallery]
 
 
 class OpenSetSpec(StrictModel):

@@ -97,7 +97,7 @@ def evaluate(
     for name, metric in plugin_metrics.items():
         per_query[per_query_name(name)] = np.asarray(metric(codes), dtype=np.float64)
         metrics[name] = float(per_query[per_query_name(name)].mean())
-    for k in spec.precision_at:
+    for k in spec.precision_ks(len(gallery)):
         metrics[f"precision_at_{k}"] = float(m.expected_precision_at(n, r, k).mean())
     metrics["precision_at_r"] = float(precision_at_r(n, r).mean())
     precision, recall, empty = m.radius_metrics(n, r, spec.radius)
