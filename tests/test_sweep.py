@@ -39,6 +39,15 @@ def test_swept_override_multiplies_only_the_runs_it_changes():
         ("lsh", None), ("sweep-tiny", 1e-3), ("sweep-tiny", 1e-2)]
 
 
+def test_split_seeds_run_every_configuration_on_each_split():
+    sweep = SweepFile(**{**GRID, "methods": ["lsh"], "bits": [8], "split_seeds": [0, 2],
+                         "overrides": {"protocol.split": "open-set"}})
+    specs = [run.spec for run in expand(sweepkit.host(), sweep)]
+    assert [(s.protocol.split, s.protocol.split_seed, s.seed) for s in specs] == [
+        ("open-set", 0, 0), ("open-set", 0, 1), ("open-set", 2, 0), ("open-set", 2, 1)]
+    assert len({s.config_hash() for s in specs}) == 4
+
+
 def test_override_grid_wraps_list_values():
     assert override_grid({"a": [1, 2], "b": [[0.5]]}) == [[("a", 1), ("b", [0.5])], [("a", 2), ("b", [0.5])]]
 
@@ -48,6 +57,9 @@ def test_override_grid_wraps_list_values():
     ("methods: [lsh\n", "not valid YAML"),
     ("methods: [lsh]\nbits: [8]\ndatasets: [nope]\n", "unknown dataset 'nope'"),
     ("methods: [lsh]\nbits: [8]\ndatasets: [orl]\noverrides: {optimizer.lr: []}\n", "empty list"),
+    ("methods: [lsh]\nbits: [8]\ndatasets: [orl]\nseeds: [0, -1]\n", r"s.yaml: invalid value for 'seeds.1': .*greater than or equal to 0"),
+    ("methods: [lsh]\nbits: [8]\ndatasets: [orl]\nseeds: 4294967296\n", r"invalid value for 'seeds.0': .*less than 4294967296"),
+    ("methods: [lsh]\nbits: [8]\ndatasets: [orl]\nsplit_seeds: [1, 1]\n", "give each split seed once"),
 ])
 def test_bad_sweep_files_give_one_line_errors(tmp_path, text, message):
     path = tmp_path / "s.yaml"

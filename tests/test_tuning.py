@@ -222,3 +222,29 @@ def test_ray_tune_runs_the_trials_of_the_same_study_and_reruns_the_best(cli, tin
     [final] = kinds["tuned"]
     best = max(trials, key=lambda t: t.value)
     assert final.info.status == "FINISHED" and json.loads(final.data.tags["facehash.tuned.params"]) == best.params
+
+
+def test_split_seeds_tune_each_split_and_the_comparison_pools_them(cli, tiny_plugin, tmp_path):
+    split = ["--split", "open-set", "--split-seeds", "0,1", "--bits", "8", "--epochs", "1"]
+    code, out, err = cli("tune", "--method", "tune-tiny", "--trials", "2", "--final-seeds", "0", *split)
+    assert code == 0, out + err
+    names = sorted(optuna.get_all_study_names(f"sqlite:///{tmp_path / 'optuna.db'}"))
+    assert len(names) == 2 and names[1] == names[0] + "-k1"  # one study per split
+    _, kinds = runs_by_kind(tmp_path)
+    trial_splits = {r.data.tags["facehash.tune.study"]: r.data.tags["facehash.split_seed"] for r in kinds["trial"]}
+    assert trial_splits == {names[0]: "0", names[1]: "1"}  # each study trains and validates on its split
+    finals = sorted(kinds["tuned"], key=lambda r: r.data.tags["facehash.split_seed"])
+    assert [(r.data.tags["facehash.split_seed"], r.data.tags["facehash.tuned.study"]) for r in finals] == [
+        ("0", names[0]), ("1", names[1])]
+    assert {r.data.tags["facehash.tuned.family"] for r in finals} == {names[0]}
+
+    code, out, err = cli("run", "--method", "tune-tiny", *split)
+    assert code == 0, out + err
+    code, out, err = cli("leaderboard", "--tuned", "--format", "json", "--no-log")
+    assert code == 0, out + err
+    [row] = json.loads(out)  # the two splits' tuned runs pooled, as the default runs are
+    defaults = [r.data.metrics["map"] for r in runs_by_kind(tmp_path)[1]["run"]]
+    tuned = [r.data.metrics["map"] for r in finals]
+    assert len(defaults) == 2 and row["tuned"].startswith(f"{np.mean(tuned):.4f} ± ") and row["tuned"].endswith("n=2")
+    assert row["delta"] == pytest.approx(np.mean(tuned) - np.mean(defaults), abs=1e-9)  # JSON keeps 10 digits
+    assert row["study"] == names[0] and row["tuned_params"].startswith("k0: {") and "; k1: {" in row["tuned_params"]

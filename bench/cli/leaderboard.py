@@ -109,8 +109,8 @@ def _say_fingerprints(report: Report, requested: str | None) -> None:
 def _tuned(report: Report, format_: str, out: Path | None) -> None:
     from bench.reports.tuned import comparison_markdown, tuned_comparison
 
-    frame = tuned_comparison(report.runset.runs, report.cells)
     metric = report.options.metric
+    frame = tuned_comparison(report.runset.runs, report.cells, metric)
     if format_ == "table" and out is None:
         table = Table(title=f"default vs tuned {metric} on {report.runset.dataset}, protocol {report.runset.fingerprint}")
         for column in ("method", "bits", f"default {metric}", f"tuned {metric}", "delta", "trials x epochs", "study"):

@@ -1,5 +1,5 @@
 """``bench tune``: hyperparameter search with Optuna on the validation split, one study per
-method and code length, then the best configuration run with ``--final-seeds`` through the
+method, code length and split seed, then the best configuration run with ``--final-seeds`` through the
 normal run path and evaluated on the queries (see docs/tuning.md)."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def tune_command(
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Median pruning on the validation mAP of each epoch.")] = True,
     standard: Annotated[str, typer.Option(help="method-defaults or harness-standard.")] = "method-defaults",
     split: Annotated[str, typer.Option(help="closed-set or open-set (trials validate on held-out images of the training identities).")] = "closed-set",
+    split_seeds: Annotated[str | None, typer.Option(help="Tune on each of these splits, comma separated: one study per split, each on its own validation images (default: split 0).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value setting held fixed in every trial (repeatable).")] = None,
@@ -66,8 +67,11 @@ def tune_command(
         raise BenchError("--max-parallel applies to --executor ray; drop it or add --executor ray")
     host = default_host()
     methods, bit_list = parse_list(method), parse_bits(bits)
-    if study and len(methods) * len(bit_list) > 1:
-        raise BenchError("--study names one study: give one --method and one --bits with it")
+    splits = parse_seeds(split_seeds, "--split-seeds") if split_seeds else [0]
+    if study and len(methods) * len(bit_list) * len(splits) > 1:
+        raise BenchError("--study names one study: give one --method, one --bits and at most one split seed with it")
+    if len(set(splits)) != len(splits):
+        raise BenchError(f"--split-seeds {split_seeds}: give each split seed once")
     dataset_sets, protocol_sets, method_sets = split_sets(parse_sets(set_ or []))
     protocol = build_protocol({"dataset": dataset, "epochs": epochs, "batch_size": batch_size,
                                "standard": standard, "split": split}, protocol_sets, dataset_sets)
@@ -80,9 +84,10 @@ def tune_command(
     setups = []
     for name in methods:
         tuned = method_space(name, host.methods.get(name), from_file)
-        for b in bit_list:
-            plan = TrialPlan(name, b, seed, protocol, tuple(method_sets), data_root, device, accel, uri, "", "",
-                             "", "ray" if executor == "ray" else "optuna", in_process_plugins(host))
+        for b, k in ((b, k) for b in bit_list for k in splits):
+            plan = TrialPlan(name, b, seed, protocol.model_copy(update={"split_seed": k}), tuple(method_sets),
+                             data_root, device, accel, uri, "", "", "", "ray" if executor == "ray" else "optuna",
+                             in_process_plugins(host))
             setups.append(setup_study(host, plan, tuned, trials, storage=url, name=study, prune=prune))
     tracker = Tracker(uri)
     fp = setups[0].fingerprint

@@ -202,8 +202,9 @@ def _set_path(data: dict, parts: list[str], value: Any, key: str) -> None:
     node[parts[-1]] = value
 
 
-def validate(model: type[BaseModel], data: dict[str, Any], what: str) -> Any:
-    """``model.model_validate(data)`` with the first error turned into one line."""
+def validate(model: type[BaseModel], data: dict[str, Any], what: str, source: str = "--set") -> Any:
+    """``model.model_validate(data)`` with the first error turned into one line that starts
+    with ``source`` (the option or file the data came from)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -211,8 +212,10 @@ def validate(model: type[BaseModel], data: dict[str, Any], what: str) -> Any:
         loc = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             known = ", ".join(sorted(_field_names(model, err["loc"][:-1])))
-            raise BenchError(f"--set: unknown key '{loc}' for {what}; known keys: {known}") from None
-        raise BenchError(f"--set: invalid value for '{loc}' of {what}: {err['msg']}") from None
+            where = f" for {what}" if what else ""
+            raise BenchError(f"{source}: unknown key '{loc}'{where}; known keys: {known}") from None
+        where = f" of {what}" if what else ""
+        raise BenchError(f"{source}: invalid value for '{loc}'{where}: {err['msg']}") from None
 
 
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -15,7 +15,7 @@ import yaml
 
 from bench.api.errors import BenchError
 from bench.config.hashing import canonical_json
-from bench.config.protocol import ProtocolConfig
+from bench.config.protocol import OpenSetSpec, ProtocolConfig
 from bench.reports import plots
 from bench.reports.code_versions import code_notes
 from bench.reports.gallery import run_gallery
@@ -193,7 +193,8 @@ def _protocol(runset: RunSet, specs: dict[str, dict]) -> dict[str, Any]:
             "normalisation": protocol["normalisation"], "augmentation": protocol["augmentation"],
             "dataset options": json.dumps(protocol["dataset_options"]) if protocol["dataset_options"] else "defaults",
             "split": protocol.get("split", "closed-set") + (
-                f" ({json.dumps(protocol['open_set'])})" if protocol.get("split") == "open-set" else ""),
+                f" ({json.dumps(protocol.get('open_set') or OpenSetSpec().model_dump())})"  # omitted at defaults
+                if protocol.get("split") == "open-set" else ""),
             "evaluation": json.dumps(protocol["evaluation"]),
         })
     counts = runs.groupby("variant")["seed"].nunique()

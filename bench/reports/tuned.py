@@ -4,7 +4,7 @@ configurations ``bench tune`` chose for it, with the tuning budget behind each.
 A run is *tuned* when it carries ``facehash.tuned.study`` (the final runs of a study's best
 configuration); a run is the *default* when it overrides nothing (no ``--set``, part or loss
 change) and is not tuned. Both are ranked on the same metric under the same protocol
-fingerprint, over their seeds.
+fingerprint, over their seeds and splits.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import math
 import pandas as pd
 
 from bench.api.errors import BenchError
-from bench.reports.table import format_cell
+from bench.reports.table import format_cell, summarise
 from bench.tracking import tags
 
 COLUMNS = ("method", "bits", "default", "tuned", "delta", "trials", "epochs_per_trial", "study",
            "tuned_params")
-BUDGET_TAGS = {"study": tags.TUNED_STUDY, "trials": tags.TUNED_TRIALS,
-               "epochs_per_trial": tags.TUNED_TRIAL_EPOCHS, "tuned_params": tags.TUNED_PARAMS}
+BUDGET_TAGS = {"trials": tags.TUNED_TRIALS, "epochs_per_trial": tags.TUNED_TRIAL_EPOCHS}
 
 
 def _first(group: pd.DataFrame, tag: str) -> str:
@@ -29,36 +28,51 @@ def _first(group: pd.DataFrame, tag: str) -> str:
     return str(values.iloc[0]) if len(values) else ""
 
 
-def tuned_comparison(runs: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per tuned configuration and code length: the default cell, the tuned cell
-    (``mean ± std`` over seeds, ``n=``), their difference of means and the tuning budget.
+def tuned_comparison(runs: pd.DataFrame, cells: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per tuning procedure and code length: the default cell, the tuned cell
+    (``mean ± std`` over every seed and split, ``n=``), their difference of means and the
+    tuning budget. A procedure is one study, or one study per split seed (``bench tune
+    --split-seeds``: tag ``facehash.tuned.family``), whose final runs are pooled as the default
+    runs of every split are.
 
     ``runs``: the labelled runs of one protocol (:func:`bench.reports.query.load_runs`);
-    ``cells``: their summary (:func:`bench.reports.table.summarise`)."""
+    ``cells``: their summary (:func:`bench.reports.table.summarise`) of ``metric``."""
     study = tags.column(tags.TUNED_STUDY)
     overrides = tags.column(tags.OVERRIDES)
     if study not in runs or runs[study].isna().all():
         raise BenchError("no tuned runs under this protocol; run bench tune --method ... first "
                          "(with the same --epochs and dataset as the default runs)")
-    by_variant = {key: group for key, group in runs.groupby("variant_key")}
-    tuned_keys = [k for k, g in by_variant.items() if g[study].notna().any()]
-    default_keys = {k for k, g in by_variant.items()
+    default_keys = {k for k, g in runs.groupby("variant_key")
                     if g[study].isna().all() and (g[overrides].fillna("{}") == "{}").all()}
+    tuned = runs[runs[study].notna()]
+    family = tags.column(tags.TUNED_FAMILY)
+    procedure = tuned[family].fillna(tuned[study]) if family in tuned else tuned[study]
+    tuned = tuned.assign(variant_key=procedure, variant=procedure)
     rows = []
-    for key in tuned_keys:
-        group = by_variant[key]
-        for _, cell in cells[cells["variant_key"] == key].iterrows():
-            same = cells[(cells["method"] == cell["method"]) & (cells["bits"] == cell["bits"])
-                         & cells["variant_key"].isin(default_keys)]
-            default = same.iloc[0] if len(same) else None
-            rows.append({
-                "method": cell["method"], "bits": int(cell["bits"]),
-                "default": "–" if default is None else _shown(default),
-                "tuned": _shown(cell),
-                "delta": math.nan if default is None else float(cell["mean"] - default["mean"]),
-                **{name: _first(group, tag) for name, tag in BUDGET_TAGS.items()},
-            })
+    for _, cell in summarise(tuned, metric).iterrows():
+        group = tuned[tuned["variant_key"] == cell["variant_key"]]
+        same = cells[(cells["method"] == cell["method"]) & (cells["bits"] == cell["bits"])
+                     & cells["variant_key"].isin(default_keys)]
+        default = same.iloc[0] if len(same) else None
+        rows.append({
+            "method": cell["method"], "bits": int(cell["bits"]),
+            "default": "–" if default is None else _shown(default),
+            "tuned": _shown(cell),
+            "delta": math.nan if default is None else float(cell["mean"] - default["mean"]),
+            **{name: _first(group, tag) for name, tag in BUDGET_TAGS.items()},
+            "study": cell["variant_key"], "tuned_params": _params_by_split(group),
+        })
     return pd.DataFrame(rows, columns=list(COLUMNS)).sort_values(["method", "bits"]).reset_index(drop=True)
+
+
+def _params_by_split(group: pd.DataFrame) -> str:
+    """The chosen values: one JSON object, or ``k<split>: {...}`` per split when several."""
+    column = tags.column(tags.TUNED_PARAMS)
+    splits = group["split_seed"] if "split_seed" in group else pd.Series(0, index=group.index)
+    chosen = {int(k): str(g[column].dropna().iloc[0]) for k, g in group.groupby(splits) if g[column].notna().any()}
+    if len(chosen) == 1:
+        return next(iter(chosen.values()))
+    return "; ".join(f"k{k}: {params}" for k, params in sorted(chosen.items()))
 
 
 def _shown(cell: pd.Series) -> str:

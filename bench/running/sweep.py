@@ -6,6 +6,7 @@
     bits: [12, 24, 36, 48]
     seeds: [0, 1, 2]
     datasets: [orl]
+    split_seeds: [0, 1, 2, 3]       # optional: every run on each split (e.g. with protocol.split: open-set)
     overrides:                      # --set keys; a list sweeps its values
       protocol.epochs: 50
       dcbh.optimizer.lr: [1.0e-3, 1.0e-4]
@@ -23,10 +24,10 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from bench.api.errors import BenchError
 from bench.api.methods import StrictModel
@@ -34,23 +35,26 @@ from bench.api.pluginhost import PluginHost
 from bench.config.settings import build_protocol, split_sets, validate
 from bench.running.planning import PreparedRun, plan_runs
 
+Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seeds, as --seeds takes them
+
 
 class SweepFile(StrictModel):
     """The keys a sweep file may have."""
 
     methods: list[str]
     bits: list[int]
-    seeds: list[int] = [0]
+    seeds: list[Seed] = [0]
     datasets: list[str]
+    split_seeds: list[Seed] | None = None
     overrides: dict[str, Any] = {}
     data_root: str | dict[str, str] | None = None
     experiment: str | None = None
     device: str = "auto"
 
-    @field_validator("methods", "bits", "seeds", "datasets", mode="before")
+    @field_validator("methods", "bits", "seeds", "datasets", "split_seeds", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
-        return value if isinstance(value, list) else [value]
+        return value if isinstance(value, list) or value is None else [value]
 
     def root_for(self, dataset: str) -> str | None:
         """The data root of ``dataset`` (one root for all, or one per dataset)."""
@@ -72,7 +76,7 @@ def load_sweep(path: Path) -> SweepFile:
         raise BenchError(f"sweep file {path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(data, dict):
         raise BenchError(f"sweep file {path}: expected a mapping with methods, bits, seeds, datasets")
-    return validate(SweepFile, data, f"sweep file {path.name}")
+    return validate(SweepFile, data, "", source=f"sweep file {path}")
 
 
 def override_grid(overrides: dict[str, Any]) -> list[list[tuple[str, Any]]]:
@@ -117,7 +121,8 @@ def expand(host: PluginHost, sweep: SweepFile) -> list[PreparedRun]:
             protocol = build_protocol({"dataset": dataset}, protocol_sets, dataset_sets)
             for run in plan_runs(host, methods=sweep.methods, bits=sweep.bits, seeds=sweep.seeds,
                                  protocol=protocol, sets=method_sets,
-                                 data_root=sweep.root_for(dataset), device=sweep.device):
+                                 data_root=sweep.root_for(dataset), device=sweep.device,
+                                 split_seeds=sweep.split_seeds):
                 key = f"{run.spec.config_hash()}:{run.spec.data_root}"
                 if key not in seen:
                     seen.add(key)

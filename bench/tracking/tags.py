@@ -54,6 +54,7 @@ TUNE_TRIAL_STATE = "facehash.tune.trial_state"  # complete, pruned or diverged
 TUNE_TRIAL_CONFIG_HASH = "facehash.tune.trial_config_hash"  # a trial is never a finished run
 TUNE_EXECUTOR = "facehash.tune.executor"  # optuna (in process) or ray
 TUNED_STUDY = "facehash.tuned.study"  # a final run of a study's best configuration
+TUNED_FAMILY = "facehash.tuned.family"  # the study name shared by one tuning procedure's studies on each split
 TUNED_TRIALS = "facehash.tuned.trials"  # finished trials of the study when its best was chosen
 TUNED_TRIAL_EPOCHS = "facehash.tuned.trial_epochs"  # the budget per trial (the protocol's epochs)
 TUNED_BEST_TRIAL = "facehash.tuned.best_trial"

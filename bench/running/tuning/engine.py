@@ -36,6 +36,7 @@ class StudySetup:
     fingerprint: str
     trials: int
     prune: bool = True
+    family: str = ""  # the study name shared by this tuning procedure's studies on other splits
 
 
 @dataclass
@@ -62,8 +63,11 @@ def setup_study(host: Any, plan: TrialPlan, space: dict[str, Dimension], trials:
     for params in corners(space):
         run = plan.prepare(params, host=host)[0]
     fingerprint = run.protocol_fingerprint
-    name = name or S.study_name(plan.method, plan.bits, fingerprint, space_hash(space), plan.seed)
-    return StudySetup(dataclasses.replace(plan, study=name), space, name, storage, fingerprint, trials, prune)
+    family = name or S.study_name(plan.method, plan.bits, fingerprint, space_hash(space), plan.seed)
+    name = name or S.study_name(plan.method, plan.bits, fingerprint, space_hash(space), plan.seed,
+                                plan.protocol.split_seed)
+    return StudySetup(dataclasses.replace(plan, study=name), space, name, storage, fingerprint, trials, prune,
+                      family)
 
 
 def tuning_parent(tracker: Tracker, setup: StudySetup, command: str) -> str:
@@ -153,7 +157,7 @@ def final_runs(host: Any, result: StudyResult, seeds: list[int]) -> list[Prepare
     (:func:`bench.running.executors.coordinator.execute_runs`): evaluated on the queries."""
     setup = result.setup
     runs = setup.plan.prepare(result.best_params, seeds=seeds, host=host)
-    tuned = {T.TUNED_STUDY: setup.name, T.TUNED_TRIALS: str(result.finished),
+    tuned = {T.TUNED_STUDY: setup.name, T.TUNED_FAMILY: setup.family or setup.name, T.TUNED_TRIALS: str(result.finished),
              T.TUNED_TRIAL_EPOCHS: str(setup.plan.protocol.epochs), T.TUNED_BEST_TRIAL: str(result.best_number),
              T.TUNED_VAL_MAP: f"{result.best_value:.6f}", T.TUNED_PARAMS: json.dumps(result.best_params),
              T.TUNE_STORAGE: setup.storage}

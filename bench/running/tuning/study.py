@@ -31,13 +31,16 @@ def storage_url(tracking_uri: str, storage: str | None = None) -> str:
     return f"sqlite:///{(folder / STUDY_FILE).resolve()}"
 
 
-def study_name(method: str, bits: int, fingerprint: str, space: str, seed: int) -> str:
+def study_name(method: str, bits: int, fingerprint: str, space: str, seed: int, split_seed: int = 0) -> str:
     """The default study name: everything that must match for two runs to continue one study.
+    The protocol fingerprint leaves the split seed out, so a split other than 0 adds ``-k<seed>``
+    (each split is tuned on its own validation images).
 
-    >>> study_name("ddh", 12, "abc123", "f00d", 0)
-    'tune-ddh-12b-abc123-f00d-s0'
+    >>> study_name("ddh", 12, "abc123", "f00d", 0), study_name("ddh", 12, "abc123", "f00d", 0, split_seed=2)
+    ('tune-ddh-12b-abc123-f00d-s0', 'tune-ddh-12b-abc123-f00d-s0-k2')
     """
-    return f"tune-{method}-{bits}b-{fingerprint}-{space}-s{seed}"
+    name = f"tune-{method}-{bits}b-{fingerprint}-{space}-s{seed}"
+    return f"{name}-k{split_seed}" if split_seed else name
 
 
 @contextmanager
