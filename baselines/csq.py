@@ -26,6 +26,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform
 from plugins.backbones.defaults import face_backbone
 from plugins.reference import published_reference, reference_tags
 
@@ -79,6 +80,11 @@ class CSQ(DeepMethod):
     """Central Similarity Quantization (CVPR 2020), faithful to DeepHash-pytorch's CSQ.py."""
 
     Config: ClassVar[type[StrictModel]] = CSQConfig
+    # tuning (bench tune): around the reference's lr 1e-5 and quantization weight 1e-4
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(1e-6, 1e-3),
+        "loss.quantization.weight": log_uniform(1e-5, 1e-2),
+    }
 
     def reference(self) -> CSQConfig:
         """The reference configuration, with the published 150 epochs."""

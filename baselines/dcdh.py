@@ -28,6 +28,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform
 from plugins.reference import published_reference, reference_tags
 
 PUBLISHED_EPOCHS = 600
@@ -91,6 +92,12 @@ class DCDH(DeepMethod):
     """Deep Center-Based Dual-Constrained Hashing (PR 2021), faithful to the released PyTorch code."""
 
     Config: ClassVar[type[StrictModel]] = DCDHConfig
+    # tuning (bench tune): around the released lr 0.005, separation 0.1, regression weight 0.01
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(5e-4, 5e-2),
+        "loss.dcdh-centres.separation": log_uniform(1e-2, 1.0),
+        "loss.dcdh-regression.weight": log_uniform(1e-3, 1e-1),
+    }
 
     def reference(self) -> DCDHConfig:
         """The released configuration, with the published 600 epochs."""

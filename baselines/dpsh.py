@@ -24,6 +24,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform
 from plugins.backbones.defaults import face_backbone
 from plugins.deephash_pytorch import deephash_tags
 
@@ -58,6 +59,11 @@ class DPSH(DeepMethod):
     """Deep Pairwise-Supervised Hashing (IJCAI 2016), faithful to DeepHash-pytorch's DPSH.py."""
 
     Config: ClassVar[type[StrictModel]] = DPSHConfig
+    # tuning (bench tune): around the reference's lr 1e-5 and quantization weight 0.1
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(1e-6, 1e-3),
+        "loss.sign-l2.weight": log_uniform(1e-2, 1.0),
+    }
 
     def tags(self, config: DPSHConfig) -> dict[str, str]:
         """The reference, its published epochs and every deviation from it."""

@@ -27,6 +27,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform
 from plugins.backbones.defaults import face_backbone
 from plugins.deephash_pytorch import deephash_tags
 
@@ -66,6 +67,11 @@ class GreedyHash(DeepMethod):
     """GreedyHash (NeurIPS 2018), faithful to DeepHash-pytorch's GreedyHash.py."""
 
     Config: ClassVar[type[StrictModel]] = GreedyHashConfig
+    # tuning (bench tune): around the reference's lr 1e-3 and cubic-penalty weight 0.1
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(1e-4, 1e-2),
+        "loss.cubic.weight": log_uniform(1e-2, 1.0),
+    }
 
     def tags(self, config: GreedyHashConfig) -> dict[str, str]:
         """The reference, its published epochs and every deviation from it."""

@@ -26,6 +26,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform
 from plugins.backbones.defaults import face_backbone
 from plugins.deephash_pytorch import deephash_tags
 
@@ -67,6 +68,11 @@ class HashNet(DeepMethod):
     """HashNet (ICCV 2017), faithful to DeepHash-pytorch's HashNet.py."""
 
     Config: ClassVar[type[StrictModel]] = HashNetConfig
+    # tuning (bench tune): around the reference's lr 1e-5 and alpha 0.1
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(1e-6, 1e-3),
+        "loss.hashnet-pairwise.alpha": log_uniform(1e-2, 1.0),
+    }
 
     def tags(self, config: HashNetConfig) -> dict[str, str]:
         """The reference, its published epochs and every deviation from it."""

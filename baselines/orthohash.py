@@ -29,6 +29,7 @@ from bench.api.methods import (
     StrictModel,
     TrainingSpec,
 )
+from bench.api.search import Dimension, log_uniform, uniform
 from plugins.backbones.defaults import face_backbone
 from plugins.reference import published_reference, reference_tags
 
@@ -77,6 +78,11 @@ class OrthoHash(DeepMethod):
     """OrthoHash (NeurIPS 2021), faithful to the released PyTorch code."""
 
     Config: ClassVar[type[StrictModel]] = OrthoHashConfig
+    # tuning (bench tune): around the released lr 1e-4 and margin 0.2 (0.3 in its README)
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "optimizer.lr": log_uniform(1e-5, 1e-3),
+        "loss.cosine-margin-ce.margin": uniform(0.1, 0.5),
+    }
 
     def reference(self) -> OrthoHashConfig:
         """The released configuration, with the published 100 epochs."""

@@ -54,7 +54,7 @@ def register_methods(register):
 TUNE = ["tune", "--method", "tune-tiny", "--trials", "6", "--epochs", "2", "--bits", "8", "--final-seeds", "0"]
 
 
-@pytest.mark.parametrize("name", ["dcbh", "ddh", "dsh"])
+@pytest.mark.parametrize("name", ["dcbh", "ddh", "dsh", "dcdh", "dpsh", "hashnet", "greedyhash", "csq", "orthohash"])
 def test_declared_spaces_set_real_config_fields_at_both_ends(name):
     from bench.api.pluginhost import default_host
 
