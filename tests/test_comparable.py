@@ -85,3 +85,14 @@ def test_a_default_val_map_selection_without_validation_data_is_tagged_as_last()
     assert selection_tags(config.model_copy(update={"training": config.training.model_copy(
         update={"selection": "val_map"})}), data) == {T.SELECTION_APPLIED: "last (val_map asked, no validation split)"}
     assert selection_tags(config, data) == {T.SELECTION_APPLIED: "last"}
+
+
+def test_bench_run_says_when_a_val_map_method_keeps_the_last_epoch(cli, tmp_path):
+    code, out, err = cli("run", "--method", "orthohash", "--bits", "12", "--epochs", "1", "--set", "dataset.val=0",
+                         "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--output", str(tmp_path / "out"))
+    assert code == 0, err
+    assert ("warning: orthohash selects its checkpoint on validation mAP, but dataset 'orl' has no validation "
+            "split: it keeps the last epoch") in " ".join(err.split())
+    code, _, err = cli("run", "--method", "orthohash", "--bits", "12", "--epochs", "1",
+                       "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--output", str(tmp_path / "out"))
+    assert code == 0 and "validation split" not in err, err  # with ORL's default validation images: silent

@@ -67,11 +67,30 @@ def warn_large_k(runs: list[PreparedRun]) -> None:
                                   markup=False, highlight=False)
 
 
+def warn_selection_fallback(runs: list[PreparedRun]) -> None:
+    """Say once per method and dataset when a method that selects its checkpoint on validation
+    mAP keeps the last epoch instead, because the data has no validation split (the runs'
+    ``facehash.selection.applied`` tag records it too)."""
+    from bench.tracking import tags as T
+
+    warned = set()
+    for run in runs:
+        applied = run.tags.get(T.SELECTION_APPLIED, "")
+        key = (run.spec.method, run.spec.protocol.dataset)
+        if applied.startswith("last (val_map asked") and key not in warned:
+            warned.add(key)
+            err_console.print(f"warning: {run.spec.method} selects its checkpoint on validation mAP, but dataset "
+                              f"'{run.spec.protocol.dataset}' has no validation split: it keeps the last epoch "
+                              "(give the data a validation split, e.g. --set dataset.val=1)",
+                              markup=False, highlight=False)
+
+
 def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any, tracker: Tracker,
                        experiment_id: str, output: Path, *, force: bool, parent_name: str,
                        parent_tags: dict[str, str], wide: bool = False, if_running: str = "wait") -> Outcome:
     """Execute under one parent run, print the table and summary; exit 1 when a run failed."""
     warn_large_k(runs)
+    warn_selection_fallback(runs)
     with ProgressReporter(console) as reporter:
         outcome = execute_runs(host, runs, executor, tracker, experiment_id, output, force=force,
                                parent_name=parent_name, parent_tags=parent_tags, reporter=reporter,
