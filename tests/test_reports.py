@@ -198,6 +198,22 @@ def test_cli_csv_stdout_and_fingerprint_listing(synthetic, cli):
     assert code == 0 and "using fpB (--protocol fpB)" in err
 
 
+def test_each_table_format_shows_what_its_legend_describes(report, synthetic, tmp_path, cli):
+    from bench.reports.html import render_html
+
+    assert any(line.startswith("ties: ") for line in report.legend)  # alpha's runs have tie bounds
+    html = render_html(report)
+    assert "ties 0." in html and "<li>ties: mean over seeds" in html  # the HTML cells show them
+    code, out, err = cli("leaderboard", "--tracking-uri", synthetic, "--protocol", "fpA", "--format", "md",
+                         "--no-log", "--reference", "beta")
+    assert code == 0, err
+    assert "ties" not in out  # its cells carry no tie bounds, so neither does its legend
+    for shown, described in (("± ", "mean ± sample std"), (" [0.", "[a, b]"), ("Δ", "Δ: the mean minus beta's")):
+        assert shown in out and described in out
+    code, out, err = cli("leaderboard", "--tracking-uri", synthetic, "--protocol", "fpA", "--no-log")
+    assert code == 0 and "ties" not in out, out
+
+
 def test_markdown_marks_best_and_published_rows(report, tmp_path):
     path = tmp_path / "published.yaml"
     path.write_text(yaml.safe_dump([
@@ -207,7 +223,7 @@ def test_markdown_marks_best_and_published_rows(report, tmp_path):
     from bench.reports.published import gap_table, load_published
 
     published = load_published(path, "toy")
-    text = to_markdown(report.cells, published, report.legend)
+    text = to_markdown(report.cells, published, report.table_legend)
     [beta_line] = [line for line in text.splitlines() if line.startswith("| beta |")]
     assert beta_line.split(" | ")[2].startswith("**0.9000**") or beta_line.split(" | ")[2].startswith("**0.9000 ")
     assert "± -" not in text and "± –" not in text  # one seed: no std shown, no placeholder

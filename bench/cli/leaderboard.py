@@ -144,7 +144,7 @@ def _render(report: Report, format_: str) -> str:
         return cells_to_csv(report.cells)
     if format_ == "json":
         return to_json(report.cells, report.meta())
-    return to_markdown(report.cells, report.published, report.legend)
+    return to_markdown(report.cells, report.published, report.table_legend)
 
 
 def _print_table(report: Report) -> None:
@@ -167,7 +167,7 @@ def _print_table(report: Report) -> None:
     for label, values in published_rows(report.published):
         table.add_row(f"[dim]{escape(label)}[/]", *[f"[dim]{values.get(b, '–')}[/]" for b in bits])
     console.print(table)
-    for line in report.legend:
+    for line in report.table_legend:
         console.print(f"  {line}", markup=False, highlight=False)
     if report.gaps is not None and len(report.gaps):
         console.print(report.gaps.to_string(index=False), markup=False, highlight=False)

@@ -59,7 +59,8 @@ class Report:
     runset: RunSet
     options: ReportOptions
     cells: pd.DataFrame
-    legend: list[str]
+    legend: list[str]  # the HTML table's notation (its cells show the tie bounds)
+    table_legend: list[str]  # the text and Markdown tables' (their cells do not)
     published: pd.DataFrame | None = None
     gaps: pd.DataFrame | None = None
     plots: list[ReportImage] = field(default_factory=list)
@@ -112,10 +113,10 @@ def build_report(
                 runset.notes.append(f"{options.published} has no published rows for dataset '{runset.dataset}'")
         specs = _specs(artifacts, runs)
         one_split = cells["n_splits"] <= 1
-        notation = legend(options.metric, options.reference, bool(cells.loc[one_split, "ci_low"].notna().any()),
-                          options.resamples, bool(cells["tie_best"].notna().any()), bool(cells["mixed_code"].any()),
-                          several_splits)
-        report = Report(runset, options, cells, notation, published, gaps)
+        notation = [legend(options.metric, options.reference, bool(cells.loc[one_split, "ci_low"].notna().any()),
+                           options.resamples, ties, bool(cells["mixed_code"].any()), several_splits)
+                    for ties in (bool(cells["tie_best"].notna().any()), False)]
+        report = Report(runset, options, cells, *notation, published, gaps)
         report.protocol = _protocol(runset, specs)
         report.provenance = _provenance(runs, reader)
         report.reproduce = {v: reproduce_command(specs[v], cells[cells["variant"] == v], _precisions(runs, v))
