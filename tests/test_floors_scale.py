@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import scipy.linalg
 
 from baselines import itq as itq_module
 from baselines.itq import PCAITQ, PCAITQConfig, PCASign, PCASignConfig
@@ -15,15 +16,15 @@ from baselines.itq import PCAITQ, PCAITQConfig, PCASign, PCASignConfig
 def test_the_pca_of_a_training_set_is_computed_once_for_every_code_length(monkeypatch):
     x = np.random.default_rng(0).standard_normal((300, 100)).astype(np.float32)
     calls = []
-    for name in ("svd", "eigh"):
-        real = getattr(np.linalg, name)
+    for module, name in ((np.linalg, "svd"), (np.linalg, "eigh"), (scipy.linalg, "eigh"), (scipy.linalg, "svd")):
+        real = getattr(module, name)
 
         def counted(a, *args, _real=real, **kwargs):
             if max(np.shape(a)) >= x.shape[1]:  # a decomposition of the data, not ITQ's K x K ones
                 calls.append(np.shape(a))
             return _real(a, *args, **kwargs)
 
-        monkeypatch.setattr(np.linalg, name, counted)
+        monkeypatch.setattr(module, name, counted)
     itq_module._CACHE.clear()
     codes = [PCAITQ().fit(x, np.zeros(len(x)), bits, 0, PCAITQConfig())(x) for bits in (4, 8, 12, 16)]
     codes.append(PCASign().fit(x, np.zeros(len(x)), 16, 0, PCASignConfig())(x))
@@ -33,6 +34,19 @@ def test_the_pca_of_a_training_set_is_computed_once_for_every_code_length(monkey
     other[0, 0] += 1.0  # other data: decomposed anew
     PCASign().fit(other, np.zeros(len(x)), 4, 0, PCASignConfig())
     assert len(calls) == 2
+
+
+def test_more_directions_than_computed_decompose_the_cached_covariance_again(monkeypatch):
+    monkeypatch.setattr(itq_module, "_DIRECTIONS", 3)
+    x = np.random.default_rng(2).standard_normal((300, 20)).astype(np.float32) * np.arange(20, 0, -1)
+    itq_module._CACHE.clear()
+    _, w3 = itq_module.principal_directions(x, 2)
+    assert w3.shape == (20, 3)
+    _, w6 = itq_module.pca(x, 6)
+    _, _, vt = np.linalg.svd(x.astype(np.float64) - x.mean(axis=0, dtype=np.float64), full_matrices=False)
+    np.testing.assert_allclose(np.abs(w6.T @ vt[:6].T), np.eye(6), atol=1e-4)
+    assert w6.shape == (20, 6)
+    np.testing.assert_array_equal(w6[:, :3], w3)  # the first three kept as they were: bit-identical
 
 
 def test_pca_directions_match_a_float64_svd_up_to_sign():
