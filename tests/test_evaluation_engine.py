@@ -42,6 +42,16 @@ def test_metric_keys_and_string_labels():
     assert "map_legacy" not in evaluate(query, ql, gallery, gl, spec, device="cpu", plugin_metrics={}).metrics
 
 
+@pytest.mark.parametrize(("gallery_size", "ks"), [(40, []), (80, [50]), (278, [50, 100]), (600, [50, 100, 500])])
+def test_default_precision_at_k_suits_the_gallery(gallery_size, ks):
+    rng = np.random.default_rng(1)
+    gallery = rng.choice(np.array([-1, 1], dtype=np.int8), (gallery_size, 8))
+    ev = evaluate(gallery[:3], np.arange(3) % 2, gallery, np.arange(gallery_size) % 2, EvaluationSpec(), device="cpu")
+    assert sorted(int(k[len("precision_at_"):]) for k in ev.metrics
+                  if k.startswith("precision_at_") and k[len("precision_at_"):].isdigit()) == ks
+    assert "precision_at_r" in ev.metrics  # suits any gallery
+
+
 @pytest.mark.parametrize(
     "query, gallery, message",
     [
