@@ -1,5 +1,5 @@
 """The docs run: every ```bash block of README.md and docs/*.md (on tiny budgets, see
-tests/docs_commands.py), every sweep file they show, every repository file they name; a
+tests/docs_commands.py), every sweep file they show or name, every repository file they name; a
 block that cannot run says why (``<!-- not-run: <reason> -->``)."""
 
 from __future__ import annotations
@@ -39,6 +39,13 @@ def test_every_bash_block_runs(doc, cli, tmp_path, monkeypatch):
         steps = plan(block)
         assert set(steps.datasets) <= set(known), f"{block.where()}: unknown datasets {steps.datasets}"
         for argv in steps.commands:
+            if argv[:1] == ["sweep"] and len(argv) > 1 and not (tmp_path / argv[1]).exists():
+                committed = ROOT / argv[1]  # a sweep file of the repository, named by its path
+                assert committed.is_file(), f"{block.where()}: no sweep file {argv[1]} shown or committed"
+                tiny, named = shrink_sweep(committed.read_text(encoding="utf-8"))
+                assert set(named) <= set(known), f"{argv[1]} names unknown datasets {set(named) - set(known)}"
+                (tmp_path / argv[1]).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / argv[1]).write_text(tiny)
             code, out, err = cli(*argv)
             assert code == 0, f"{block.where()}: bench {' '.join(argv)} exited {code}: {err[-2000:]}"
             ran += 1

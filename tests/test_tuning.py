@@ -248,3 +248,42 @@ def test_split_seeds_tune_each_split_and_the_comparison_pools_them(cli, tiny_plu
     assert len(defaults) == 2 and row["tuned"].startswith(f"{np.mean(tuned):.4f} ± ") and row["tuned"].endswith("n=2")
     assert row["delta"] == pytest.approx(np.mean(tuned) - np.mean(defaults), abs=1e-9)  # JSON keeps 10 digits
     assert row["study"] == names[0] and row["tuned_params"].startswith("k0: {") and "; k1: {" in row["tuned_params"]
+
+
+@pytest.mark.ray
+def test_a_killed_ray_tune_is_finished_by_the_same_command(tiny_plugin, tmp_path):
+    """SIGKILL the whole ``bench tune --executor ray`` process group (driver and its local Ray)
+    once the study holds 3 finished trials; the same command then finishes the study with 6."""
+    import signal
+    import time
+
+    pytest.importorskip("ray")
+    command = [sys.executable, "-c", "from bench.cli import main; main()", *TUNE, "--executor", "ray",
+               "--max-parallel", "1"]
+    first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    storage, deadline = f"sqlite:///{tmp_path / 'optuna.db'}", time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and first.poll() is None:
+            time.sleep(1)
+            names = optuna.get_all_study_names(storage) if (tmp_path / "optuna.db").exists() else []
+            if names and sum(t.state.name == "COMPLETE" for t in
+                             optuna.load_study(study_name=names[0], storage=storage).get_trials(deepcopy=False)) >= 3:
+                break
+        assert first.poll() is None, "bench tune ended before it could be killed"
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    _, trials = study_trials(tmp_path)
+    assert 3 <= sum(t.state.name == "COMPLETE" for t in trials) < 6
+
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    _, trials = study_trials(tmp_path)
+    states = [t.state.name for t in trials]
+    assert sum(s in ("COMPLETE", "PRUNED") for s in states) == 6, states
+    assert all(s in ("COMPLETE", "PRUNED", "FAIL") for s in states), states  # nothing left RUNNING
+    _, kinds = runs_by_kind(tmp_path)
+    [final] = kinds["tuned"]
+    assert final.info.status == "FINISHED"
+    assert {r.info.status for r in kinds["trial"]} <= {"FINISHED", "KILLED"}
