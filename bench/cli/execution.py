@@ -18,7 +18,7 @@ from bench.cli.app import console, err_console
 from bench.cli.progress import ProgressReporter
 from bench.cli.results_table import results_table
 from bench.running.executors.coordinator import Outcome, execute_runs
-from bench.running.planning import PreparedRun
+from bench.running.planning import SELECTION_FALLBACK, PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking.client import Tracker, sqlite_path
 
@@ -75,9 +75,8 @@ def warn_selection_fallback(runs: list[PreparedRun]) -> None:
 
     warned = set()
     for run in runs:
-        applied = run.tags.get(T.SELECTION_APPLIED, "")
         key = (run.spec.method, run.spec.protocol.dataset)
-        if applied.startswith("last (val_map asked") and key not in warned:
+        if run.tags.get(T.SELECTION_APPLIED) == SELECTION_FALLBACK and key not in warned:
             warned.add(key)
             err_console.print(f"warning: {run.spec.method} selects its checkpoint on validation mAP, but dataset "
                               f"'{run.spec.protocol.dataset}' has no validation split: it keeps the last epoch "

@@ -54,6 +54,7 @@ def tune_command(
     from bench.cli.parsing import acceleration_spec, parse_bits, parse_list, parse_seeds, parse_sets
     from bench.config.settings import build_protocol, split_sets
     from bench.running.executors.base import in_process_plugins
+    from bench.running.planning import check_split_seeds
     from bench.running.tuning.engine import final_runs, setup_study, tune_study
     from bench.running.tuning.space import method_space, read_space_file
     from bench.running.tuning.study import storage_url
@@ -67,11 +68,9 @@ def tune_command(
         raise BenchError("--max-parallel applies to --executor ray; drop it or add --executor ray")
     host = default_host()
     methods, bit_list = parse_list(method), parse_bits(bits)
-    splits = parse_seeds(split_seeds, "--split-seeds") if split_seeds else [0]
+    splits = check_split_seeds(parse_seeds(split_seeds, "--split-seeds")) if split_seeds else [0]
     if study and len(methods) * len(bit_list) * len(splits) > 1:
         raise BenchError("--study names one study: give one --method, one --bits and at most one split seed with it")
-    if len(set(splits)) != len(splits):
-        raise BenchError(f"--split-seeds {split_seeds}: give each split seed once")
     dataset_sets, protocol_sets, method_sets = split_sets(parse_sets(set_ or []))
     protocol = build_protocol({"dataset": dataset, "epochs": epochs, "batch_size": batch_size,
                                "standard": standard, "split": split}, protocol_sets, dataset_sets)

@@ -82,6 +82,18 @@ def prepare_run(
     return PreparedRun(spec, host, method, config, device, acceleration, data, protocol_fp, code, tags)
 
 
+def check_split_seeds(split_seeds: Sequence[int]) -> list[int]:
+    """The split seeds as a list; each must be given once, as an integer >= 0."""
+    split_seeds = list(split_seeds)
+    if len(set(split_seeds)) != len(split_seeds) or min(split_seeds) < 0:
+        raise BenchError(f"--split-seeds {','.join(map(str, split_seeds))}: give each split seed once, "
+                         "as an integer >= 0")
+    return split_seeds
+
+
+SELECTION_FALLBACK = "last (val_map asked, no validation split)"  # the tag when val_map cannot be served
+
+
 def check_selection(spec: RunSpec, config: Any, data: FaceData, sets: Sequence[tuple[str, Any]]) -> None:
     """Refuse checkpoint selection by validation mAP on data without a validation split when
     the command line asked for it; a method whose default asks for it keeps the last epoch
@@ -102,7 +114,7 @@ def selection_tags(config: Any, data: FaceData) -> dict[str, str]:
     if training is None:
         return {}
     if training.selection == "val_map" and not np.any(data.split == VAL):
-        return {T.SELECTION_APPLIED: "last (val_map asked, no validation split)"}
+        return {T.SELECTION_APPLIED: SELECTION_FALLBACK}
     return {T.SELECTION_APPLIED: training.selection}
 
 
@@ -154,10 +166,7 @@ def plan_runs(
     host.normalisers.resolve(protocol.normalisation)  # an unknown name fails here, listing the known ones
     registered_metrics(host=host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
     known = frozenset(host.methods.names())
-    split_seeds = list(split_seeds) if split_seeds else [protocol.split_seed]
-    if len(set(split_seeds)) != len(split_seeds) or min(split_seeds) < 0:
-        raise BenchError(f"--split-seeds {','.join(map(str, split_seeds))}: give each split seed once, "
-                         "as an integer >= 0")
+    split_seeds = check_split_seeds(split_seeds) if split_seeds else [protocol.split_seed]
     if data is not None and protocol.split == "closed-set" and split_seeds != [protocol.split_seed]:
         raise BenchError("split seeds of a closed-set protocol re-split the registered dataset; "
                          "with data given, use the open-set split or drop the split seeds")

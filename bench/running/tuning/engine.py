@@ -11,6 +11,7 @@ trial is scored on the validation split of a dataset without its queries.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,8 +36,8 @@ class StudySetup:
     storage: str
     fingerprint: str
     trials: int
-    prune: bool = True
-    family: str = ""  # the study name shared by this tuning procedure's studies on other splits
+    prune: bool
+    family: str  # the study name shared by this tuning procedure's studies on every split
 
 
 @dataclass
@@ -63,9 +64,11 @@ def setup_study(host: Any, plan: TrialPlan, space: dict[str, Dimension], trials:
     for params in corners(space):
         run = plan.prepare(params, host=host)[0]
     fingerprint = run.protocol_fingerprint
-    family = name or S.study_name(plan.method, plan.bits, fingerprint, space_hash(space), plan.seed)
-    name = name or S.study_name(plan.method, plan.bits, fingerprint, space_hash(space), plan.seed,
-                                plan.protocol.split_seed)
+    if name:  # a named study is its own family
+        family = name
+    else:
+        default = functools.partial(S.study_name, plan.method, plan.bits, fingerprint, space_hash(space), plan.seed)
+        family, name = default(), default(split_seed=plan.protocol.split_seed)
     return StudySetup(dataclasses.replace(plan, study=name), space, name, storage, fingerprint, trials, prune,
                       family)
 
@@ -157,7 +160,7 @@ def final_runs(host: Any, result: StudyResult, seeds: list[int]) -> list[Prepare
     (:func:`bench.running.executors.coordinator.execute_runs`): evaluated on the queries."""
     setup = result.setup
     runs = setup.plan.prepare(result.best_params, seeds=seeds, host=host)
-    tuned = {T.TUNED_STUDY: setup.name, T.TUNED_FAMILY: setup.family or setup.name, T.TUNED_TRIALS: str(result.finished),
+    tuned = {T.TUNED_STUDY: setup.name, T.TUNED_FAMILY: setup.family, T.TUNED_TRIALS: str(result.finished),
              T.TUNED_TRIAL_EPOCHS: str(setup.plan.protocol.epochs), T.TUNED_BEST_TRIAL: str(result.best_number),
              T.TUNED_VAL_MAP: f"{result.best_value:.6f}", T.TUNED_PARAMS: json.dumps(result.best_params),
              T.TUNE_STORAGE: setup.storage}
