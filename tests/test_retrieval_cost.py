@@ -142,3 +142,34 @@ def test_benchmark_script_smoke_mode_runs_and_checks_itself():
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "smoke check passed" in done.stdout
+
+
+def test_leaderboard_and_html_report_show_the_cost_of_each_row(cli, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    tiny = ["--dataset", "synthfaces", "--set", "dataset.identities=6", "--set", "dataset.images_per_identity=6",
+            "--set", "dataset.val=1", "--set", "dataset.query=2"]
+    assert cli("run", "--method", "lsh", "--bits", "12,48", *tiny)[0] == 0
+    code, out, err = cli("leaderboard")
+    assert code == 0 and "retrieval cost" not in out  # nothing measured yet: no table
+    for name in ("lsh-12b-s0", "lsh-48b-s0"):
+        code, _, err = cli("cost", name, "--sizes", "1e6", "--kinds", "flat,multihash", "--float-dim", "8",
+                           "--queries", "3", "--batch", "3", "--cap", "float-hnsw=10")
+        assert code == 0, err
+    code, out, err = cli("leaderboard")
+    assert code == 0 and "retrieval cost at 10^6 faces" in out and "MIH recall@1e6" in out
+    code, _, err = cli("leaderboard", "--format", "html", "--out", str(tmp_path / "r.html"), "--gallery-queries", "0")
+    html = (tmp_path / "r.html").read_text()
+    assert code == 0 and 'id="cost"' in html and "against bytes per face and query time at 10^6 faces" in html
+
+
+def test_accuracy_cost_plot_needs_query_times(tmp_path):
+    import pandas as pd
+
+    from bench.reports.cost import accuracy_cost_plot
+
+    table = pd.DataFrame({"variant": ["a", "a", "b"], "bits": [12, 48, 48], "map": [0.3, 0.5, 0.6],
+                          "B/face": [2.0, 6.0, 6.0], "flat ms@1e6": [3.0, 4.0, 4.1], "float B/face": [512.0] * 3,
+                          "float ms@1e6": [60.0] * 3})
+    path = accuracy_cost_plot(table, "map", tmp_path / "p.png")
+    assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
+    assert accuracy_cost_plot(table.drop(columns="flat ms@1e6"), "map", tmp_path / "q.png") is None

@@ -171,10 +171,13 @@ def _print_table(report: Report) -> None:
         console.print(f"  {line}", markup=False, highlight=False)
     if report.gaps is not None and len(report.gaps):
         console.print(report.gaps.to_string(index=False), markup=False, highlight=False)
-    if len(report.verification):
-        extra = Table(title="verification and identification (means over each row's runs; docs/evaluation.md)")
-        for column in report.verification.columns:
-            extra.add_column(str(column), justify="left" if column == "variant" else "right")
-        for row in report.verification.itertuples(index=False):
-            extra.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row))
-        console.print(extra)
+    for frame, title in ((report.verification, "verification and identification (means over each row's runs; "
+                                               "docs/evaluation.md)"),
+                         (report.cost, "retrieval cost at 10^6 faces (bench cost; docs/retrieval.md)")):
+        if len(frame):
+            extra = Table(title=title)
+            for column in frame.columns:
+                extra.add_column(str(column), justify="left" if column == "variant" else "right")
+            for row in frame.itertuples(index=False):
+                extra.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row))
+            console.print(extra)

@@ -6,7 +6,6 @@ top line beside it, and summarise the result as a JSON table and as run metrics
 from __future__ import annotations
 
 import json
-import math
 import platform
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from bench.retrieval.cost import (
 )
 from bench.retrieval.distractors import CodeModel, FloatModel, normalise
 from bench.retrieval.index import IndexKind, padded_bits
+from bench.tracking.cost_metrics import BYTES_PER_FACE, FLOAT_BYTES_PER_FACE, cost_metric
 
 SIZES = (10**4, 10**5, 10**6, 10**7)
 RESULTS_FILE = "retrieval_cost.json"
@@ -81,27 +81,15 @@ class StudyResult:
         >>> r.metrics()["cost_flat_1e6_query_ms"], r.metrics()["cost_bytes_per_face"]
         (4.0, 6.0)
         """
-        out = {"cost_bytes_per_face": float(padded_bits(self.bits) // 8)}
+        out = {BYTES_PER_FACE: float(padded_bits(self.bits) // 8)}
+        columns = {"query_ms": "single_ms_median", "p99_ms": "single_ms_p99", "qps": "qps", "build_s": "build_s",
+                   "ram_bytes_per_face": "ram_bytes_per_face", "recall": "recall"}
         for row in self.rows:
-            key = f"cost_{row['kind']}_{size_label(row['size'])}"
-            out.update({f"{key}_query_ms": row["single_ms_median"], f"{key}_p99_ms": row["single_ms_p99"],
-                        f"{key}_qps": row["qps"], f"{key}_build_s": row["build_s"],
-                        f"{key}_ram_bytes_per_face": row["ram_bytes_per_face"]})
-            if row["recall"] is not None:
-                out[f"{key}_recall"] = row["recall"]
+            out.update({cost_metric(row["kind"], row["size"], what): row[column] for what, column in columns.items()
+                        if row[column] is not None})
             if row["kind"] == FloatKind.FLAT:
-                out["cost_float_bytes_per_face"] = row["code_bytes"]
+                out[FLOAT_BYTES_PER_FACE] = row["code_bytes"]
         return out
-
-
-def size_label(size: int) -> str:
-    """``1e6`` for a power of ten, the number otherwise.
-
-    >>> size_label(10**7), size_label(2500)
-    ('1e7', '2500')
-    """
-    exponent = round(math.log10(size)) if size > 0 else 0
-    return f"1e{exponent}" if 10**exponent == size else str(size)
 
 
 def machine() -> dict[str, str]:
