@@ -145,16 +145,25 @@ def test_benchmark_script_smoke_mode_runs_and_checks_itself():
 
 
 def test_leaderboard_and_html_report_show_the_cost_of_each_row(cli, store, tmp_path, monkeypatch):
+    from bench.tracking.reading import StoreReader
+
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     tiny = ["--dataset", "synthfaces", "--set", "dataset.identities=6", "--set", "dataset.images_per_identity=6",
             "--set", "dataset.val=1", "--set", "dataset.query=2"]
     assert cli("run", "--method", "lsh", "--bits", "12,48", *tiny)[0] == 0
     code, out, err = cli("leaderboard")
     assert code == 0 and "retrieval cost" not in out  # nothing measured yet: no table
-    for name in ("lsh-12b-s0", "lsh-48b-s0"):
-        code, _, err = cli("cost", name, "--sizes", "1e6", "--kinds", "flat,multihash", "--float-dim", "8",
-                           "--queries", "3", "--batch", "3", "--cap", "float-hnsw=10")
-        assert code == 0, err
+    code, out, err = cli("cost", "--sizes", "1e6", "--kinds", "flat,multihash", "--float-dim", "8",  # every run
+                         "--queries", "3", "--batch", "3", "--cap", "float-hnsw=10")
+    assert code == 0 and "lsh-12b-s0" in out and "lsh-48b-s0" in out, err
+    code, _, err = cli("cost", "lsh-48b-s0", "--sizes", "1000", "--kinds", "flat", "--float-dim", "0", "--queries", "3")
+    reader = StoreReader(store)
+    run_id = reader.find("lsh-48b-s0").info.run_id
+    study = json.loads(reader.download(run_id, "retrieval_cost.json", tmp_path / "dl").read_text())
+    assert code == 0 and {(r["kind"], r["size"]) for r in study["rows"]} >= {("flat", 1000), ("flat", 10**6),
+                                                                                ("multihash", 10**6)}  # merged
+    code, _, err = cli("cost", "--out", str(tmp_path / "x.json"))
+    assert code == 2 and "--out writes one run's results" in err
     code, out, err = cli("leaderboard")
     assert code == 0 and "retrieval cost at 10^6 faces" in out and "MIH recall@1e6" in out
     code, _, err = cli("leaderboard", "--format", "html", "--out", str(tmp_path / "r.html"), "--gallery-queries", "0")

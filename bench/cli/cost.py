@@ -15,9 +15,13 @@ from rich.table import Table
 
 from bench.api.errors import BenchError
 from bench.cli.app import app, console
+from bench.tracking import tags
 
-if TYPE_CHECKING:
-    from bench.retrieval.study import StudyResult
+if TYPE_CHECKING:  # numpy and faiss are imported inside the command (`bench --help` stays fast)
+    from mlflow.entities import Run
+
+    from bench.retrieval.study import StudyPlan, StudyResult
+    from bench.tracking.reading import StoreReader
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -50,7 +54,8 @@ def parse_caps(items: list[str]) -> dict:
 
 @app.command("cost")
 def cost_command(
-    run_id: Annotated[str, typer.Argument(help="A finished child run of `bench run` (id, unique name or id prefix; see `bench runs`).")],
+    run_ids: Annotated[list[str] | None, typer.Argument(metavar="[RUN]...", help="Finished child runs of `bench run` (ids, unique names or id prefixes; see `bench runs`); none: every finished run (of --experiment).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="Without RUN: only the runs of this MLflow experiment.")] = None,
     sizes: Annotated[str, typer.Option(help="Gallery sizes (the run's gallery grown with distractors from its own code distribution).")] = "1e4,1e5,1e6,1e7",
     kinds: Annotated[str, typer.Option(help="Binary index kinds: flat, multihash, hash, ivf, hnsw (flat always runs: recall reference).")] = "flat,multihash,hash,ivf,hnsw",
     float_dim: Annotated[int, typer.Option(help="Dimensions of the float top line (IndexFlatIP, IndexHNSWFlat) modelled on the run's codes; 0: none.", min=0)] = 128,
@@ -59,17 +64,16 @@ def cost_command(
     batch: Annotated[int, typer.Option(help="Queries per timed batch.", min=1)] = 100,
     k: Annotated[int, typer.Option(help="Neighbours per query (recall@k).", min=1)] = 10,
     threads: Annotated[int, typer.Option(help="faiss threads while timing.", min=1)] = 1,
-    out: Annotated[Path | None, typer.Option(help="Also write the results as JSON here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the results as JSON here (one run only).")] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log cost_* metrics and retrieval_cost.json to the run.")] = True,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///./mlflow.db).")] = None,
 ) -> None:
-    """Measure what a run's codes cost in faiss indexes at growing gallery sizes; log it to the run."""
-    from bench.cli.eval import _load_codes
+    """Measure what runs' codes cost in faiss indexes at growing gallery sizes; log it to each run."""
     from bench.config.paths import check_writable_folder
     from bench.retrieval.cost import CostSettings
     from bench.retrieval.index import index_kind
-    from bench.retrieval.study import RESULTS_FILE, StudyPlan, run_study
-    from bench.tracking.client import Tracker, check_tracking_uri, resolve_tracking_uri
+    from bench.retrieval.study import StudyPlan
+    from bench.tracking.client import check_tracking_uri, resolve_tracking_uri
     from bench.tracking.reading import StoreReader
 
     plan_sizes = parse_sizes(sizes)
@@ -82,27 +86,52 @@ def cost_command(
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     reader = StoreReader(uri)
-    run = reader.find(run_id)
+    if run_ids:
+        runs = [reader.find(ref) for ref in run_ids]
+    else:
+        runs = [r for r in reader.search(experiment, status="FINISHED") if tags.METHOD in r.data.tags]
+        if not runs:
+            raise BenchError(f"no finished run of `bench run` in {uri}" + (f" (experiment {experiment})" if experiment else ""))
+    if out is not None and len(runs) > 1:
+        raise BenchError(f"--out writes one run's results; {len(runs)} runs were named: drop --out or name one RUN")
+    for run in runs:
+        result = _measure_run(reader, run, plan, log)
+        if out is not None:
+            partial = out.with_name(out.name + ".partial")
+            partial.write_text(result.to_json())
+            partial.replace(out)
+        print_study(result)
+
+
+def _measure_run(reader: StoreReader, run: Run, plan: StudyPlan, log: bool) -> StudyResult:
+    """Measure one run; log its metrics and its results file (rows merged into the rows an
+    earlier `bench cost` logged, a (kind, size) measured again replaced)."""
+    from bench.cli.eval import _load_codes
+    from bench.retrieval.study import RESULTS_FILE, StudyResult, merged, run_study
+    from bench.tracking.client import Tracker
+
+    run_id = run.info.run_id
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
-        codes = _load_codes(reader, run.info.run_id, Path(tmp))
-        console.print(f"run {run.info.run_id}: {len(codes['gallery_labels'])} gallery and {len(codes['query_labels'])} "
-                      f"query codes of {int(codes['bits'])} bits; sizes {', '.join(f'{s:,}' for s in plan_sizes)}",
+        codes = _load_codes(reader, run_id, Path(tmp))
+        name = run.data.tags.get(tags.RUN_NAME, run_id)
+        console.print(f"{name} ({run_id}): {len(codes['gallery_labels'])} gallery and {len(codes['query_labels'])} "
+                      f"query codes of {int(codes['bits'])} bits; sizes {', '.join(f'{s:,}' for s in plan.sizes)}",
                       markup=False, highlight=False)
         result = run_study(codes["gallery_codes"], codes["gallery_labels"], codes["query_codes"], int(codes["bits"]),
                            plan, on_row=lambda row: console.print(_row_line(row.as_dict()), markup=False, highlight=False))
-        text = result.to_json()
-        if log:
-            folder = Path(tmp) / "cost"
-            folder.mkdir()
-            (folder / RESULTS_FILE).write_text(text)
-            tracker = Tracker(uri)
-            tracker.log_metrics(run.info.run_id, result.metrics())
-            tracker.log_artifacts(run.info.run_id, folder)
-    if out is not None:
-        partial = out.with_name(out.name + ".partial")
-        partial.write_text(text)
-        partial.replace(out)
-    print_study(result)
+        if not log:
+            return result
+        logged = result
+        if RESULTS_FILE in reader.artifact_paths(run_id):
+            logged = merged(StudyResult.from_json(reader.download(run_id, RESULTS_FILE, Path(tmp) / "old").read_text()),
+                            result)
+        folder = Path(tmp) / "cost"
+        folder.mkdir()
+        (folder / RESULTS_FILE).write_text(logged.to_json())
+        tracker = Tracker(reader.uri)
+        tracker.log_metrics(run_id, result.metrics())
+        tracker.log_artifacts(run_id, folder)
+    return result
 
 
 def _row_line(row: dict) -> str:

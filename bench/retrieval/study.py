@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +90,20 @@ class StudyResult:
             if row["kind"] == FloatKind.FLAT:
                 out[FLOAT_BYTES_PER_FACE] = row["code_bytes"]
         return out
+
+
+def merged(old: StudyResult, new: StudyResult) -> StudyResult:
+    """``new`` with the rows of ``old`` it did not measure again (same kind and size) kept
+    before its own, as a run's results file accumulates `bench cost` calls.
+
+    >>> a = StudyResult(48, 1, 1, 10, 1, [{"kind": "flat", "size": 1}, {"kind": "flat", "size": 2}], {}, "", "", [], {}, 5)
+    >>> b = StudyResult(48, 1, 1, 10, 1, [{"kind": "flat", "size": 2, "new": 1}], {}, "", "", [], {}, 3)
+    >>> [r.get("new") for r in merged(a, b).rows], merged(a, b).peak_rss_bytes
+    ([None, 1], 5)
+    """
+    fresh = {(r["kind"], r["size"]) for r in new.rows}
+    kept = [r for r in old.rows if (r["kind"], r["size"]) not in fresh] if old.bits == new.bits else []
+    return replace(new, rows=kept + new.rows, peak_rss_bytes=max(old.peak_rss_bytes, new.peak_rss_bytes))
 
 
 def machine() -> dict[str, str]:
