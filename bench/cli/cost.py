@@ -146,15 +146,20 @@ def print_study(result: StudyResult) -> None:
     table = Table(title=f"retrieval cost, {result.bits}-bit codes, k={result.k}, {result.threads} faiss thread(s) "
                         f"({m['cpu']}, {m['cores']} cores, faiss {m['faiss']})")
     for column in ("index", "faces", "B/face code", "B/face RAM", "B/face disk", "build s", "query ms",
-                   "p99 ms", "batch ms", "q/s", "recall@k"):
+                   "p99 ms", "wall ms", "batch ms", "q/s", "recall@k"):
         table.add_column(column, justify="left" if column == "index" else "right")
     for row in result.rows:
         table.add_row(row["kind"], f"{row['size']:,}", f"{row['code_bytes']:.0f}", f"{row['ram_bytes_per_face']:.1f}",
                       f"{row['disk_bytes_per_face']:.1f}", f"{row['build_s']:.2f}", f"{row['single_ms_median']:.3f}",
-                      f"{row['single_ms_p99']:.3f}", f"{row['batch_ms_median']:.2f}", f"{row['qps']:,.0f}",
+                      f"{row['single_ms_p99']:.3f}", f"{row.get('wall_ms_median', 0):.3f}", f"{row['batch_ms_median']:.2f}",
+                      f"{row['qps']:,.0f}",
                       "exact" if row["recall"] is None else f"{row['recall']:.3f}")
     console.print(table)
-    for line in (f"peak memory (max RSS of this process): {result.peak_rss_bytes / 2**20:,.0f} MiB",
+    clock = {r.get("clock", "cpu") for r in result.rows}
+    for line in ("times (build, query: one query's median and 99th percentile, batch: one batch's median; q/s: "
+                 f"batched) count {'CPU time at one thread' if clock == {'cpu'} else 'wall time'}; "
+                 "wall ms: a single query's median wall time on this (shared) machine",
+                 f"peak memory (max RSS of this process): {result.peak_rss_bytes / 2**20:,.0f} MiB",
                  f"distractors: {result.distractors}", f"float top line: {result.floats}",
                  *(f"skipped: {s} (lift with --cap KIND=SIZE)" for s in result.skipped)):
         console.print(f"  {line}", markup=False, highlight=False)

@@ -16,7 +16,7 @@ import gc
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 import faiss
@@ -77,7 +77,7 @@ class CostRow:
     code_bytes: float  # bytes of one stored code (packed bits, or 4 per float)
     disk_bytes_per_face: float  # serialised index / size
     ram_bytes_per_face: float  # heap the built index holds (mallinfo2 delta) / size
-    build_s: float
+    build_s: float  # by `clock`, as the searches
     single_ms_median: float
     single_ms_p99: float
     batch_ms_median: float  # per batch of `batch` queries
@@ -85,7 +85,8 @@ class CostRow:
     qps: float  # queries per second, batched
     recall: float | None  # tie-aware recall@k against exhaustive search (None: exact kind)
     batch: int = 0
-    notes: list[str] = field(default_factory=list)
+    clock: str = "cpu"  # what the times count (clock_for): "cpu" (one thread's CPU time) or "wall"
+    wall_ms_median: float = 0.0  # single-query wall time (what this shared machine gave)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -162,14 +163,21 @@ def float_recall(approximate: Hits, exact: Hits) -> float:
     return float(good.sum(axis=1).mean() / exact.distances.shape[1])
 
 
-def timed(fn: Callable[[int], object], repeats: int) -> np.ndarray:
-    """Wall times (ms) of ``fn(0)``, ..., ``fn(repeats - 1)``."""
+def timed(fn: Callable[[int], object], repeats: int, clock: Callable[[], float]) -> np.ndarray:
+    """Times (ms, by ``clock``) of ``fn(0)``, ..., ``fn(repeats - 1)``."""
     out = np.empty(repeats)
     for i in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn(i)
-        out[i] = (time.perf_counter() - start) * 1000
+        out[i] = (clock() - start) * 1000
     return out
+
+
+def clock_for(threads: int) -> tuple[str, Callable[[], float]]:
+    """The clock searches are timed with: this process's CPU time at one thread (on a shared
+    machine the wall time counts other jobs' turns too; one thread's CPU time is the latency
+    it would have alone), the wall clock with several threads (CPU time would sum them)."""
+    return ("cpu", time.process_time) if threads == 1 else ("wall", time.perf_counter)
 
 
 def measure(kind: Kind, database: np.ndarray, queries: np.ndarray, dim: int, settings: CostSettings,
@@ -177,15 +185,18 @@ def measure(kind: Kind, database: np.ndarray, queries: np.ndarray, dim: int, set
     """Build ``kind`` over ``database``, time its searches and, against ``exact`` (the
     exhaustive search's hits for ``queries``), its recall. Returns the row and its own hits."""
     faiss.omp_set_num_threads(settings.threads)
+    clock_name, clock = clock_for(settings.threads)
     gc.collect()  # an earlier index held in a reference cycle would be freed inside the window
     before = heap_bytes()
-    start = time.perf_counter()
+    start = clock()
     index = _build(kind, database, dim, settings)
-    build_s = time.perf_counter() - start
+    build_s = clock() - start
     held = heap_bytes() - before
-    singles = timed(lambda i: _search(index, kind, queries[i % len(queries)][None], settings.k), settings.queries)
+    single = lambda i: _search(index, kind, queries[i % len(queries)][None], settings.k)  # noqa: E731
+    singles = timed(single, settings.queries, clock)
+    walls = timed(single, min(settings.queries, 20), time.perf_counter)
     batch = queries[np.arange(settings.batch) % len(queries)]
-    batches = timed(lambda i: _search(index, kind, batch, settings.k), settings.batches)
+    batches = timed(lambda i: _search(index, kind, batch, settings.k), settings.batches, clock)
     hits = _search(index, kind, queries, settings.k)
     recall = None
     if exact is not None and kind not in EXACT:
@@ -200,6 +211,7 @@ def measure(kind: Kind, database: np.ndarray, queries: np.ndarray, dim: int, set
         single_ms_median=float(np.median(singles)), single_ms_p99=float(np.percentile(singles, 99)),
         batch_ms_median=float(np.median(batches)), batch_ms_p99=float(np.percentile(batches, 99)),
         qps=settings.batch * len(batches) / (batches.sum() / 1000), recall=recall, batch=settings.batch,
+        clock=clock_name, wall_ms_median=float(np.median(walls)),
     )
     return row, hits
 
