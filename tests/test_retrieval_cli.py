@@ -6,12 +6,12 @@ neighbours and distances), and one line with exit 2 for every bad input."""
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from inprocess import bench
 from PIL import Image
 
 from bench.data.faces import QUERY
@@ -20,20 +20,6 @@ from bench.evaluation.hamming import count_ties, hamming_distances
 
 pytestmark = pytest.mark.slow
 RUN = "dcbh[training.batch_size=32]-48b-s0"
-
-
-def bench(*args: str) -> tuple[int, str, str]:
-    """Run ``bench`` in process (module-scoped fixtures cannot use capsys)."""
-    from bench.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -163,3 +163,40 @@ def search_command(
     console.print(table)
     say(f"{len(results)} quer{'y' if len(results) == 1 else 'ies'}: encoding {encode_seconds * 1000:.1f} ms, "
         f"searching {search_seconds * 1000:.2f} ms" + (f" (first {limit} shown)" if len(results) > limit else ""))
+
+
+@app.command("serve")
+def serve_command(
+    run: RunArg,
+    kind: KindOpt = "flat",
+    k: Annotated[int, typer.Option("--k", help="Neighbours shown per search.", min=1)] = 10,
+    host: Annotated[str, typer.Option(help="Address to bind (default: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8765,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted, in MiB.", min=0.01)] = 4.0,
+    tracking_uri: UriOpt = None,
+) -> None:
+    """Serve a search page for a finished deep run: upload a face or pick a query, see its nearest gallery faces."""
+    from werkzeug.serving import make_server
+
+    from bench.cli.server import LOCAL_HOSTS
+    from bench.retrieval.gallery import run_images
+    from bench.retrieval.index import index_kind
+    from bench.retrieval.page import SearchPage, create_app
+    from bench.retrieval.store import index_for
+
+    chosen = index_kind(kind)
+    with opened(run, tracking_uri) as handle:
+        handle.model  # noqa: B018 - a run without a model fails here, before anything listens
+        page = SearchPage(handle, index_for(handle, chosen), run_images(handle), k)
+        server = make_server(host, port, create_app(page, int(max_upload_mb * 2**20)), threaded=True)
+        if host not in LOCAL_HOSTS:
+            say(f"warning: the search page listens on {host}, reachable from other machines; it has no authentication")
+        stored = "stored" if page.index.card.get("stored", True) else "built now, not stored"
+        say(f"search page of {handle.name} ({chosen.value} index, {stored}) at http://{host}:{server.server_port}/ "
+            "(Ctrl-C stops it)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            say("stopped")
+        finally:
+            server.server_close()

@@ -91,3 +91,16 @@ def load_run_index(handle: RunHandle, kind: IndexKind) -> StoredIndex:
     apply_search_params(index, kind, IndexParams(**card["params"]))
     with np.load(folder / IDS_FILE) as gallery:
         return StoredIndex(index, kind, int(card["bits"]), gallery["ids"], gallery["labels"], card)
+
+
+def index_for(handle: RunHandle, kind: IndexKind) -> StoredIndex:
+    """The run's stored ``kind`` index, else one built now from its gallery codes (not stored)."""
+    stored = {a.path for a in handle.reader.client.list_artifacts(handle.run_id, INDEX_DIR)}
+    if f"{INDEX_DIR}/{kind.value}" in stored:
+        return load_run_index(handle, kind)
+    codes = handle.codes
+    params = resolve_params(kind, codes.bits, len(codes.gallery))
+    card = {"kind": kind.value, "bits": codes.bits, "gallery_size": len(codes.gallery), "params": params.as_dict(),
+            "stored": False}
+    return StoredIndex(build_index(codes.gallery, kind, params), kind, codes.bits, codes.gallery_ids,
+                       codes.gallery_labels, card)
