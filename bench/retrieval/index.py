@@ -208,16 +208,21 @@ def search(index: faiss.IndexBinary, kind: IndexKind, queries: np.ndarray, k: in
     return Hits(np.take_along_axis(distances, order, 1), np.take_along_axis(positions, order, 1))
 
 
-def range_search(index: faiss.IndexBinary, kind: IndexKind, queries: np.ndarray, radius: int,
-                 bits: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every position within Hamming ``radius`` (inclusive) of each query, as (distances,
-    positions) sorted by (distance, position); exact for ``flat``, the probed buckets or lists
-    only for the others."""
+def check_range(kind: IndexKind, radius: int, bits: int) -> None:
+    """Refuse a radius outside 0..``bits`` and a kind faiss cannot range-search."""
     if not 0 <= radius <= bits:
         raise BenchError(f"--radius {radius}: a Hamming radius lies between 0 and the code length {bits}")
     if kind not in RANGE_KINDS:
         known = ", ".join(sorted(k.value for k in RANGE_KINDS))
         raise BenchError(f"index kind '{kind.value}' has no range search in faiss; build a {known} index for --radius")
+
+
+def range_search(index: faiss.IndexBinary, kind: IndexKind, queries: np.ndarray, radius: int,
+                 bits: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every position within Hamming ``radius`` (inclusive) of each query, as (distances,
+    positions) sorted by (distance, position); exact for ``flat``, the probed buckets or lists
+    only for the others."""
+    check_range(kind, radius, bits)
     rows = faiss_rows(queries)
     # faiss keeps distances strictly below its radius
     limits, distances, positions = index.range_search(rows, radius + 1)

@@ -28,6 +28,7 @@ from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
 from bench.evaluation.plugin_metrics import registered_metrics
 from bench.running.identity import execution_tags, input_pipeline
+from bench.running.model_artifact import store_model
 from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
@@ -55,6 +56,8 @@ class Computed:
     state: dict | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # known only after training
+    trained: Any = None  # a deep method's trained model (selected weights), for its model artifact
+    normaliser: Any = None
 
 
 @dataclass
@@ -167,7 +170,7 @@ def compute_run(
     query_x, query_y = data.part(QUERY)
     gallery_part = data.gallery_part  # TRAIN (closed-set) or GALLERY (open-set: other identities)
     gallery_x, gallery_y = (train_x, train_y) if gallery_part == TRAIN else data.part(gallery_part)
-    state = None
+    state = model = None
     extra: dict[str, float] = {}
     tags: dict[str, str] = {}
     if isinstance(method, FittedMethod):
@@ -181,7 +184,7 @@ def compute_run(
     else:
         trained = train_deep(run, normaliser, log_metrics=log_metrics, on_step=on_step, resumer=resumer,
                              on_resume=on_resume)
-        result = trained.result
+        result, model = trained.result, trained.model
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
         tags = {**trained.tags, T.ACCEL_STEP: result.step_status}
@@ -194,11 +197,12 @@ def compute_run(
     collapsed = collapse_note(gallery)
     if collapsed:  # flagged in the results table and `bench runs`
         tags[T.CODES_COLLAPSED] = collapsed
-    return Computed(gallery, query, evaluation, state, extra, tags)
+    return Computed(gallery, query, evaluation, state, extra, tags, model, normaliser if model is not None else None)
 
 
 def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
-    """Resolved config, packed codes with labels, per-query AP and the selected checkpoint."""
+    """Resolved config, packed codes with labels, per-query AP, the selected checkpoint and,
+    for a deep run, its model (:mod:`bench.running.model_artifact`; the reason when it is not stored)."""
     from bench.training.checkpoint import atomic_save
 
     spec, data = run.spec, run.data
@@ -211,10 +215,13 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
         gallery_index=np.flatnonzero(data.split == data.gallery_part),
         query_index=np.flatnonzero(data.split == QUERY),
         bits=np.int64(spec.bits),
+        identities=np.asarray(data.identities, dtype=str),  # names by label (search results show them)
     )
     save_evaluation_artifacts(computed.evaluation, folder)
     if computed.state is not None:
         atomic_save(computed.state, folder / "checkpoint.pt")
+    if computed.trained is not None:
+        computed.tags.update(store_model(folder, run, computed.trained, computed.normaliser))
 
 
 def execute_run(

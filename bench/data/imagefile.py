@@ -1,0 +1,95 @@
+"""A new face image as a run's model sees it: the input pipeline of the dataset it was trained
+on (grey or colour, the dataset's centred crop, the protocol's input size), stored with the
+run's model so that any image file can be encoded as the run's own images were.
+
+The pipeline: decode (Pillow), convert to grey (``L``, replicated to the model's channels)
+when the dataset's images are grey, else RGB; cut the centred square of side ``crop`` x the
+shorter side (the ``crop`` option of datasets that have one; 1.0 keeps the whole image);
+resize to ``size`` x ``size`` with the harness's resize (:func:`bench.data.preprocess.resize_uint8`,
+as ORL's loader does). Datasets that resize with Pillow first (``folder``, ``facescrub``,
+``ytf``) are matched up to that one resize; no landmark alignment is applied (the datasets
+here use none beyond their crop).
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from bench.api.errors import BenchError
+from bench.data.faces import FaceData
+from bench.data.preprocess import resize_uint8
+
+
+@dataclass(frozen=True)
+class InputPipeline:
+    """How an image file becomes a model input: ``channels`` x ``size`` x ``size`` uint8."""
+
+    size: int
+    channels: int
+    grey: bool  # the dataset's images are grey (one value replicated over the channels)
+    crop: float = 1.0  # side of the centred square, as a fraction of the shorter side
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> InputPipeline:
+        return cls(int(values["size"]), int(values["channels"]), bool(values["grey"]), float(values["crop"]))
+
+
+def pipeline_for(data: FaceData, dataset_factory: Any, dataset_options: dict[str, Any]) -> InputPipeline:
+    """The input pipeline of ``data`` (as a run sees it: at the protocol's input size), its
+    crop from the dataset's options or the factory's default.
+
+    >>> x = np.repeat(np.arange(8, dtype=np.uint8).reshape(2, 1, 2, 2), 3, axis=1)
+    >>> data = FaceData("d", x, np.array([0, 1]), np.array([0, 2]), ["a", "b"])
+    >>> pipeline_for(data, lambda data_root=None, crop=0.8: None, {})
+    InputPipeline(size=2, channels=3, grey=True, crop=0.8)
+    """
+    channels, height, width = data.image_shape
+    if height != width:
+        raise BenchError(f"dataset '{data.name}': images of {height}x{width}; the input pipeline needs square images")
+    images = data.images
+    grey = channels == 1 or bool(all(np.array_equal(images[:, 0], images[:, c]) for c in range(1, channels)))
+    crop = dataset_options.get("crop")
+    if crop is None:
+        parameter = inspect.signature(dataset_factory).parameters.get("crop")
+        crop = parameter.default if parameter is not None and isinstance(parameter.default, int | float) else 1.0
+    return InputPipeline(int(height), int(channels), grey, float(crop))
+
+
+def crop_box(width: int, height: int, crop: float) -> tuple[int, int, int, int]:
+    """Centred square of side ``crop`` x the shorter side, as a PIL box.
+
+    >>> crop_box(320, 240, 0.5)
+    (100, 60, 220, 180)
+    """
+    side = max(1, round(min(width, height) * crop))
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def decode_image(raw: bytes, pipeline: InputPipeline, name: str = "image") -> np.ndarray:
+    """Image file bytes -> (channels, size, size) uint8 through ``pipeline``; a file that is
+    not an image is a one-line error naming it."""
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            im.load()
+            picture = im.convert("L" if pipeline.grey else "RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise BenchError(f"{name} is not an image Pillow can read ({type(exc).__name__}); "
+                         "give a PNG, JPEG, PGM or another common image file") from None
+    if pipeline.crop < 1.0:
+        picture = picture.crop(crop_box(*picture.size, pipeline.crop))
+    pixels = np.asarray(picture, dtype=np.uint8)
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    resized = resize_uint8(pixels[None], pipeline.size)[0]
+    if pipeline.grey:
+        resized = np.repeat(resized[:1], pipeline.channels, axis=0)
+    return np.ascontiguousarray(resized)
