@@ -15,7 +15,6 @@ import pytest
 from bench.retrieval.cost import CostSettings, FloatKind, measure, measure_sizes
 from bench.retrieval.distractors import CodeModel, FloatModel
 from bench.retrieval.index import IndexKind
-from tests.test_evaluation_cli import finished_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,11 +106,31 @@ def test_measure_sizes_nests_galleries_caps_kinds_and_adds_the_exact_reference()
     assert rows[0].code_bytes == 32
 
 
+def method_run(store, tmp_path):
+    """A finished child run of a fitted method (12-bit codes, no model) as `bench run` stores one."""
+    from bench.evaluation.codes import pack_codes
+    from bench.tracking import tags
+    from bench.tracking.client import Tracker
+
+    rng = np.random.default_rng(0)
+    gallery, query = rng.choice(np.array([-1, 1], dtype=np.int8), (40, 12)), rng.choice(np.array([-1, 1], dtype=np.int8), (6, 12))
+    tracker = Tracker(store)
+    run_id = tracker.start_run(tracker.experiment("cost-test"), "lsh-12b-s0", {tags.METHOD: "lsh"})
+    folder = tmp_path / "art"
+    folder.mkdir()
+    np.savez_compressed(folder / "codes.npz", gallery_codes=pack_codes(gallery), query_codes=pack_codes(query),
+                        gallery_labels=rng.integers(0, 4, 40), query_labels=rng.integers(0, 4, 6),
+                        gallery_index=np.arange(40), query_index=np.arange(40, 46), bits=np.int64(12))
+    tracker.log_artifacts(run_id, folder)
+    tracker.end(run_id)
+    return run_id
+
+
 def test_bench_cost_logs_the_study_to_the_run(cli, store, tmp_path, monkeypatch):
     from bench.tracking.reading import StoreReader
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    run_id, _ = finished_run(store, tmp_path / "art")
+    run_id = method_run(store, tmp_path)
     out = tmp_path / "cost.json"
     code, stdout, err = cli("cost", run_id, "--sizes", "200,1000", "--queries", "3", "--batch", "3",
                             "--kinds", "flat,multihash", "--float-dim", "8", "--out", str(out))
@@ -132,7 +151,7 @@ def test_bench_cost_logs_the_study_to_the_run(cli, store, tmp_path, monkeypatch)
 ])
 def test_bench_cost_bad_input_is_one_line_and_exit_2(cli, store, tmp_path, monkeypatch, args, message):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    run_id, _ = finished_run(store, tmp_path / "art")
+    run_id = method_run(store, tmp_path)
     code, _, err = cli("cost", run_id, *args)
     assert code == 2 and message in err and "Traceback" not in err
 
@@ -150,14 +169,18 @@ def test_leaderboard_and_html_report_show_the_cost_of_each_row(cli, store, tmp_p
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     tiny = ["--dataset", "synthfaces", "--set", "dataset.identities=6", "--set", "dataset.images_per_identity=6",
             "--set", "dataset.val=1", "--set", "dataset.query=2"]
-    assert cli("run", "--method", "lsh", "--bits", "12,48", *tiny)[0] == 0
+    assert cli("run", "--method", "lsh", "--bits", "12,48", "--epochs", "1", *tiny)[0] == 0
+    assert cli("run", "--method", "dcbh", "--bits", "12", "--epochs", "1", *tiny)[0] == 0  # one protocol
     code, out, err = cli("leaderboard")
     assert code == 0 and "retrieval cost" not in out  # nothing measured yet: no table
     code, out, err = cli("cost", "--sizes", "1e6", "--kinds", "flat,multihash", "--float-dim", "8",  # every run
                          "--queries", "3", "--batch", "3", "--cap", "float-hnsw=10")
     assert code == 0 and "lsh-12b-s0" in out and "lsh-48b-s0" in out, err
-    code, _, err = cli("cost", "lsh-48b-s0", "--sizes", "1000", "--kinds", "flat", "--float-dim", "0", "--queries", "3")
+    assert " ".join(out.split()).count("encoder: not measured (run 'lsh-") == 2  # fitted methods have no model
     reader = StoreReader(store)
+    deep = reader.run(reader.find("dcbh-12b-s0").info.run_id).data.metrics
+    assert deep["cost_encode_images_per_s"] > 0 and deep["cost_encode_ms_per_image"] > 0
+    code, _, err = cli("cost", "lsh-48b-s0", "--sizes", "1000", "--kinds", "flat", "--float-dim", "0", "--queries", "3")
     run_id = reader.find("lsh-48b-s0").info.run_id
     study = json.loads(reader.download(run_id, "retrieval_cost.json", tmp_path / "dl").read_text())
     assert code == 0 and {(r["kind"], r["size"]) for r in study["rows"]} >= {("flat", 1000), ("flat", 10**6),

@@ -20,6 +20,7 @@ from bench.tracking import tags
 if TYPE_CHECKING:  # numpy and faiss are imported inside the command (`bench --help` stays fast)
     from mlflow.entities import Run
 
+    from bench.retrieval.runs import RunHandle
     from bench.retrieval.study import StudyPlan, StudyResult
     from bench.tracking.reading import StoreReader
 
@@ -104,34 +105,55 @@ def cost_command(
 
 
 def _measure_run(reader: StoreReader, run: Run, plan: StudyPlan, log: bool) -> StudyResult:
-    """Measure one run; log its metrics and its results file (rows merged into the rows an
-    earlier `bench cost` logged, a (kind, size) measured again replaced)."""
-    from bench.cli.eval import _load_codes
+    """Measure one run (and its stored encoder's speed, when it has one); log its metrics and
+    its results file (rows merged into the rows an earlier `bench cost` logged, a (kind, size)
+    measured again replaced)."""
+    from bench.evaluation.codes import pack_codes
+    from bench.retrieval.runs import open_run
     from bench.retrieval.study import RESULTS_FILE, StudyResult, merged, run_study
     from bench.tracking.client import Tracker
 
-    run_id = run.info.run_id
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
-        codes = _load_codes(reader, run_id, Path(tmp))
-        name = run.data.tags.get(tags.RUN_NAME, run_id)
-        console.print(f"{name} ({run_id}): {len(codes['gallery_labels'])} gallery and {len(codes['query_labels'])} "
-                      f"query codes of {int(codes['bits'])} bits; sizes {', '.join(f'{s:,}' for s in plan.sizes)}",
-                      markup=False, highlight=False)
-        result = run_study(codes["gallery_codes"], codes["gallery_labels"], codes["query_codes"], int(codes["bits"]),
-                           plan, on_row=lambda row: console.print(_row_line(row.as_dict()), markup=False, highlight=False))
+        handle = open_run(reader, run.info.run_id, Path(tmp) / "run")
+        codes = handle.codes
+        console.print(f"{handle.name} ({handle.run_id}): {len(codes.gallery)} gallery and {len(codes.query)} query codes "
+                      f"of {codes.bits} bits; sizes {', '.join(f'{s:,}' for s in plan.sizes)}", markup=False, highlight=False)
+        result = run_study(pack_codes(codes.gallery), codes.gallery_labels, pack_codes(codes.query), codes.bits, plan,
+                           on_row=lambda row: console.print(_row_line(row.as_dict()), markup=False, highlight=False))
+        result.encoding, result.encoding_note = _encoding(handle, plan)
         if not log:
             return result
         logged = result
-        if RESULTS_FILE in reader.artifact_paths(run_id):
-            logged = merged(StudyResult.from_json(reader.download(run_id, RESULTS_FILE, Path(tmp) / "old").read_text()),
-                            result)
+        if RESULTS_FILE in reader.artifact_paths(handle.run_id):
+            old = reader.download(handle.run_id, RESULTS_FILE, Path(tmp) / "old")
+            logged = merged(StudyResult.from_json(old.read_text()), result)
         folder = Path(tmp) / "cost"
         folder.mkdir()
         (folder / RESULTS_FILE).write_text(logged.to_json())
         tracker = Tracker(reader.uri)
-        tracker.log_metrics(run_id, result.metrics())
-        tracker.log_artifacts(run_id, folder)
+        tracker.log_metrics(handle.run_id, result.metrics())
+        tracker.log_artifacts(handle.run_id, folder)
     return result
+
+
+def _encoding(handle: RunHandle, plan: StudyPlan) -> tuple[dict[str, float] | None, str]:
+    """The run's stored encoder's speed on images of its input size (torch at the plan's
+    thread count), or why there is none."""
+    import torch
+
+    from bench.retrieval.cost import encoding_rate
+
+    try:
+        pipeline = handle.pipeline
+    except BenchError as exc:
+        return None, str(exc)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(plan.settings.threads)
+    try:
+        rate = encoding_rate(handle.encode, (pipeline.channels, pipeline.size, pipeline.size), plan.settings)
+    finally:
+        torch.set_num_threads(threads)
+    return rate, ""
 
 
 def _row_line(row: dict) -> str:
@@ -156,7 +178,10 @@ def print_study(result: StudyResult) -> None:
                       "exact" if row["recall"] is None else f"{row['recall']:.3f}")
     console.print(table)
     clock = {r.get("clock", "cpu") for r in result.rows}
-    for line in ("times (build, query: one query's median and 99th percentile, batch: one batch's median; q/s: "
+    encoding = (f"encoder: {result.encoding['ms_per_image']:.1f} ms per image, {result.encoding['images_per_s']:,.0f} "
+                f"images/s in batches of {result.encoding['batch']:.0f}") if result.encoding else \
+        f"encoder: not measured ({result.encoding_note or 'not asked'})"
+    for line in (encoding, "times (build, query: one query's median and 99th percentile, batch: one batch's median; q/s: "
                  f"batched) count {'CPU time at one thread' if clock == {'cpu'} else 'wall time'}; "
                  "wall ms: a single query's median wall time on this (shared) machine",
                  f"peak memory (max RSS of this process): {result.peak_rss_bytes / 2**20:,.0f} MiB",

@@ -216,6 +216,26 @@ def measure(kind: Kind, database: np.ndarray, queries: np.ndarray, dim: int, set
     return row, hits
 
 
+def encoding_rate(encode: Callable[[np.ndarray], object], shape: tuple[int, ...], settings: CostSettings,
+                  seed: int = 0) -> dict[str, float]:
+    """How fast ``encode`` turns uint8 images of ``shape`` (C, H, W) into codes: the median
+    time of one image (``settings.queries`` times, at most 50) and images/s in batches of
+    ``settings.batch`` (``settings.batches`` of them), on :func:`clock_for`'s clock.
+
+    >>> rate = encoding_rate(lambda x: x.sum(), (1, 2, 2), CostSettings(queries=3, batch=4, batches=2))
+    >>> sorted(rate), rate["batch"]
+    (['batch', 'images_per_s', 'ms_per_image'], 4.0)
+    """
+    clock_name, clock = clock_for(settings.threads)
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (settings.batch, *shape), dtype=np.uint8)
+    encode(images[:1])  # warm-up (lazy initialisation)
+    singles = timed(lambda i: encode(images[i % len(images)][None]), min(settings.queries, 50), clock)
+    batches = timed(lambda i: encode(images), settings.batches, clock)
+    return {"ms_per_image": float(np.median(singles)), "images_per_s": len(images) * len(batches) / (batches.sum() / 1000),
+            "batch": float(len(images))}
+
+
 def measure_sizes(kinds: Sequence[Kind], database: np.ndarray, queries: np.ndarray, dim: int,
                   sizes: Sequence[int], settings: CostSettings, caps: dict[Kind, int],
                   on_row: Callable[[CostRow], None] = lambda row: None) -> list[CostRow]:

@@ -24,7 +24,13 @@ from bench.retrieval.cost import (
 )
 from bench.retrieval.distractors import CodeModel, FloatModel, normalise
 from bench.retrieval.index import IndexKind, padded_bits
-from bench.tracking.cost_metrics import BYTES_PER_FACE, FLOAT_BYTES_PER_FACE, cost_metric
+from bench.tracking.cost_metrics import (
+    BYTES_PER_FACE,
+    ENCODE_IMAGES_PER_S,
+    ENCODE_MS,
+    FLOAT_BYTES_PER_FACE,
+    cost_metric,
+)
 
 SIZES = (10**4, 10**5, 10**6, 10**7)
 RESULTS_FILE = "retrieval_cost.json"
@@ -62,6 +68,8 @@ class StudyResult:
     skipped: list[str]
     bit_means: dict[str, list[float]]  # gallery vs distractors, per bit
     peak_rss_bytes: int
+    encoding: dict[str, float] | None = None  # cost.encoding_rate of the run's stored encoder
+    encoding_note: str = ""  # why there is none
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -89,6 +97,8 @@ class StudyResult:
                         if row[column] is not None})
             if row["kind"] == FloatKind.FLAT:
                 out[FLOAT_BYTES_PER_FACE] = row["code_bytes"]
+        if self.encoding:
+            out.update({ENCODE_IMAGES_PER_S: self.encoding["images_per_s"], ENCODE_MS: self.encoding["ms_per_image"]})
         return out
 
 
@@ -139,13 +149,14 @@ def run_study(gallery: np.ndarray, labels: np.ndarray, queries: np.ndarray, bits
     top = max(plan.sizes)
     model = CodeModel.fit(gallery01, labels)
     database = np.concatenate([gallery, model.packed(max(0, top - len(gallery)), plan.seed)])[:top]
-    skipped = [f"{kind} above {plan.caps[kind]:,} faces" for kind in (*plan.kinds, *plan.float_kinds)
+    floats_on = plan.float_kinds if plan.float_dim else ()
+    skipped = [f"{kind} above {plan.caps[kind]:,} faces" for kind in (*plan.kinds, *floats_on)
                if kind in plan.caps and top > plan.caps[kind]]
     rows = measure_sizes(plan.kinds, database, queries, padded_bits(bits), plan.sizes, plan.settings, plan.caps, on_row)
     means = bit_means(gallery01, database[len(gallery):], bits)
     del database
     floats = "none"
-    if plan.float_kinds and plan.float_dim:
+    if floats_on:
         float_top = min(top, max(plan.caps.get(k, top) for k in plan.float_kinds))
         if embeddings is None:
             fmodel = FloatModel.modelled_on(model, plan.float_dim, plan.seed)

@@ -8,6 +8,8 @@ import math
 
 BYTES_PER_FACE = "cost_bytes_per_face"  # one packed code (bits padded to whole bytes)
 FLOAT_BYTES_PER_FACE = "cost_float_bytes_per_face"  # one float32 embedding of the top line
+ENCODE_IMAGES_PER_S = "cost_encode_images_per_s"  # the run's stored encoder, batched
+ENCODE_MS = "cost_encode_ms_per_image"  # one image at a time
 WHATS = ("query_ms", "p99_ms", "qps", "build_s", "ram_bytes_per_face", "recall")
 
 
