@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from bench.api.errors import BenchError
+from bench.data.faces import RUN_TAGS
 
 CHIP_SIZE = 150
 PADDING = 0.25
@@ -37,12 +38,6 @@ class Aligned:
     chips: np.ndarray
     fallback: np.ndarray  # (N,) bool
     seconds: float
-
-    def summary(self, padding: float = PADDING) -> str:
-        """One line for ``bench data info``."""
-        size = self.chips.shape[-1]
-        return (f"dlib 5-point, {size} px, padding {padding}: {int(self.fallback.sum())} of "
-                f"{len(self.fallback)} images without a detected face ({FALLBACK}); {self.seconds:.1f} s")
 
 
 def check_align(dataset: str, align: str) -> None:
@@ -104,11 +99,17 @@ def align_images(images: Sequence[np.ndarray], size: int = CHIP_SIZE, padding: f
     return Aligned(chips, fallback, time.perf_counter() - start)
 
 
-def alignment_meta(aligned: Aligned, names: Sequence[str], padding: float = PADDING) -> dict:
-    """What a dataset records about its alignment: the summary line, the fallback count
-    (also a run tag, through ``run_tags``) and the files that fell back."""
+def alignment_meta(fallback: Sequence[str], total: int, size: int, seconds: float) -> dict:
+    """What a dataset records about its alignment, given the names of the images that fell
+    back: a summary line (``bench data info``), those names, and the fallback count as a
+    run tag (``facehash.data.alignment.fallback``).
+
+    >>> alignment_meta(["s1/2.pgm"], 10, 150, 1.0)["alignment"]
+    'dlib 5-point, 150 px, padding 0.25: 1 of 10 images without a detected face (whole image resized); 1.0 s'
+    """
     return {
-        "alignment": aligned.summary(padding),
-        "alignment_fallback": [n for n, f in zip(names, aligned.fallback.tolist(), strict=True) if f],
-        "run_tags": {"alignment": "dlib-5pt", "alignment.fallback": str(int(aligned.fallback.sum()))},
+        "alignment": (f"dlib 5-point, {size} px, padding {PADDING}: {len(fallback)} of {total} images "
+                      f"without a detected face ({FALLBACK}); {seconds:.1f} s"),
+        "alignment_fallback": list(fallback),
+        RUN_TAGS: {"alignment": "dlib-5pt", "alignment.fallback": str(len(fallback))},
     }

@@ -86,7 +86,8 @@ def load_orl(
     if align == "dlib":
         aligned = align_images(images, size=size)
         rgb = aligned.chips
-        meta.update(alignment_meta(aligned, names))
+        fallback = [n for n, f in zip(names, aligned.fallback.tolist(), strict=True) if f]
+        meta.update(alignment_meta(fallback, len(names), size, aligned.seconds))
     else:
         gray = np.stack(images)[:, None]  # (N, 1, 112, 92)
         rgb = np.repeat(resize_uint8(gray, size), 3, axis=1)  # 3 x size x size, gray replicated
