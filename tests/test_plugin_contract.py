@@ -13,9 +13,10 @@ from test_training_step import HostReadLog, plain_accel, whole
 from torch import nn
 
 from bench import hookimpl
-from bench.api.contract import KINDS
+from bench.api import hookspecs
 from bench.api.errors import BenchError
 from bench.api.interfaces import Backbone, BuildContext, HashHead, StepContext
+from bench.api.kinds import KINDS, readme_table
 from bench.api.methods import PartSpec, ScheduleSpec, TrainingSpec
 from bench.api.pluginhost import load_plugins
 from bench.cli.parsing import parse_loss
@@ -58,7 +59,7 @@ class Dimless(Backbone):
 class NarrowHead(HashHead):
     def __init__(self, ctx, feature_dims):
         super().__init__()
-        self.bits, self.output_dims = ctx.bits, {"u": ctx.bits - 1}
+        self.output_dims = {"u": ctx.bits - 1}
 
 
 class ModuleLoss(nn.Module):
@@ -128,8 +129,30 @@ def test_built_parts_are_held_to_their_base_class(host, overrides, message):
     assert str(caught.value) == message
 
 
+def readme_plugin_section() -> str:
+    return (ROOT / "README.md").read_text().split("## Writing a plugin")[1].split("\n## ")[0]
+
+
+def test_the_one_table_of_kinds_is_what_readme_the_hooks_the_host_and_bench_plugins_show(host, cli):
+    """README's table, the hook specs, the host's registries and ``bench plugins`` all derive
+    from bench.api.kinds.KINDS: any of them drifting from it fails here."""
+    section = readme_plugin_section()
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    assert "\n".join(table) == readme_table()
+    assert [row.split(" | ")[0].removeprefix("| ") for row in table[2:]] == [k.label for k in KINDS.values()]
+    specs = {name for name in dir(hookspecs) if name.startswith("register_")}
+    assert specs == {kind.hook for kind in KINDS.values()}
+    assert set(host.manager.hook.__dict__) >= specs
+    assert list(host.registries) == list(KINDS) and [r.kind for r in host.registries.values()] == [
+        k.label for k in KINDS.values()]
+    code, out, err = cli("plugins")
+    assert code == 0, err
+    shown = {line.split("│")[1].strip() for line in out.splitlines() if line.count("│") > 2}
+    assert shown - {""} == {k.label for k in KINDS.values()}  # every kind has a built-in entry
+
+
 def test_readme_shows_every_kinds_call_and_the_step_context():
-    section = (ROOT / "README.md").read_text().split("## Writing a plugin")[1].split("\n## ")[0]
+    section = readme_plugin_section()
     for kind in KINDS.values():
         assert kind.call in section, kind.label
     for field in ("labels", "indices", "epoch", "step", "total_steps"):
