@@ -20,6 +20,7 @@ from bench.data.preprocess import Normaliser
 from bench.evaluation.codes import sign_codes
 from bench.evaluation.encoding import encode_codes, encode_relaxed
 from bench.running.identity import execution_tags
+from bench.running.prepared import DeepRun, FittedRun
 from bench.running.planning import plan_runs
 from bench.training.acceleration import (
     Acceleration,
@@ -125,7 +126,8 @@ def test_deep_runs_are_tagged_with_their_acceleration(host):
     tags = execution_tags(run.device, run.acceleration)
     assert tags["facehash.accel.precision"] == "bf16" and tags["facehash.accel.compile"] == "false"
     [lsh] = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(), device="cpu")
-    fitted = execution_tags(lsh.device, lsh.acceleration)  # the device and CPU facts, no acceleration
+    assert isinstance(run, DeepRun) and isinstance(lsh, FittedRun) and not hasattr(lsh, "acceleration")
+    fitted = execution_tags(lsh.device, None)  # the device and CPU facts, no acceleration
     assert fitted["facehash.device"] == "cpu" and not any(k.startswith("facehash.accel.") for k in fitted)
 
 

@@ -76,6 +76,7 @@ def run_command(
     from bench.config.protocol import STANDARD_ALIASES
     from bench.config.settings import build_protocol, split_sets
     from bench.running.planning import plan_runs
+    from bench.running.prepared import DeepRun
     from bench.tracking import tags as T
     from bench.tracking.client import (
         Tracker,
@@ -105,7 +106,7 @@ def run_command(
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     warn_cluster_store(executor, ray_address, uri)
-    deep = [r for r in runs if r.method.kind == "deep"]  # a fitted run's fingerprint leaves out the budget
+    deep = [r for r in runs if isinstance(r, DeepRun)]  # a fitted run's fingerprint leaves out the budget
     data, fp = runs[0].data, (deep or runs)[0].protocol_fingerprint
     experiment = experiment or f"facehash-{protocol.dataset}-{fp}"
     check_experiment_name(experiment)

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from bench.api.errors import BenchError
+from bench.api.methods import DeepMethod, Method
 from bench.api.search import Dimension, parse_space
 from bench.config.hashing import stable_hash
 
@@ -36,13 +37,13 @@ def read_space_file(path: Path, methods: list[str]) -> dict[str, dict[str, Dimen
     return {m: space for m in methods}
 
 
-def method_space(name: str, method: Any, from_file: dict[str, dict[str, Dimension]] | None) -> dict[str, Dimension]:
+def method_space(name: str, method: Method, from_file: dict[str, dict[str, Dimension]] | None) -> dict[str, Dimension]:
     """The space tuned for ``name``: the file's when it gives one, else the declared one.
     Only a deep method (trained by the harness) has one."""
-    if getattr(method, "kind", None) != "deep":
+    if not isinstance(method, DeepMethod):
         raise BenchError(f"method '{name}' is not trained by the harness (kind {method.kind}); "
                          "bench tune tunes deep methods")
-    space = (from_file or {}).get(name) or dict(getattr(method, "search_space", {}) or {})
+    space = (from_file or {}).get(name) or dict(method.search_space)
     if not space:
         raise BenchError(f"method '{name}' declares no search space; give one with --space FILE "
                          "(YAML: optimizer.lr: {kind: float, low: 1.0e-4, high: 1.0e-2, log: true})")
