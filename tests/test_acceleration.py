@@ -20,8 +20,8 @@ from bench.data.preprocess import Normaliser
 from bench.evaluation.codes import sign_codes
 from bench.evaluation.encoding import encode_codes, encode_relaxed
 from bench.running.identity import execution_tags
-from bench.running.prepared import DeepRun, FittedRun
 from bench.running.planning import plan_runs
+from bench.running.prepared import DeepRun, FittedRun
 from bench.training.acceleration import (
     Acceleration,
     AccelerationSpec,

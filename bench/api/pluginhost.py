@@ -111,8 +111,8 @@ def load_plugins(extra_plugins: dict[str, Any] | None = None) -> PluginHost:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=ep.name)
         except Exception as exc:  # noqa: BLE001 - any import error is the plugin's problem
             failures.append(PluginFailure(ep.name, f"{type(exc).__name__}: {exc}"))
-    for plugin, dist in pm.list_plugin_distinfo():
-        versions[pm.get_name(plugin)] = f"{dist.project_name} {dist.version}"
+    for plugin, info in pm.list_plugin_distinfo():
+        versions[pm.get_name(plugin) or repr(plugin)] = f"{info.project_name} {info.version}"
     for name, plugin in (extra_plugins or {}).items():
         pm.register(plugin, name=name)
         versions.setdefault(name, "(in process)")

@@ -99,6 +99,17 @@ def selection_tags(config: DeepMethodConfig, data: FaceData) -> dict[str, str]:
     return {T.SELECTION_APPLIED: training.selection}
 
 
+def check_deep_config(host: PluginHost, config: DeepMethodConfig) -> None:
+    """Every part of a deep config exists and accepts its options, its normaliser exists and
+    the checkpoint it starts from is there (nothing is built)."""
+    check_parts(host, config)
+    if config.normalisation:
+        host.normalisers.resolve(config.normalisation)
+    if config.training.init_from and not Path(config.training.init_from).is_file():
+        raise BenchError(f"training.init_from: no checkpoint at {config.training.init_from}; "
+                         "give a finished run's checkpoint.pt (its artifact or bench-output folder)")
+
+
 def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolConfig:
     """The protocol of ``standard='released'``: the gallery is the whole training file, so a
     registered dataset with a ``val`` option gets ``val=0`` unless it was given (a given value
@@ -165,13 +176,8 @@ def plan_runs(
             name, method, protocol, backbone=backbone, head=head, loss=loss, sets=sets, known_methods=known,
         )
         deep = isinstance(config, DeepMethodConfig)
-        if deep:
-            check_parts(host, config)
-            if config.normalisation:
-                host.normalisers.resolve(config.normalisation)
-            if config.training.init_from and not Path(config.training.init_from).is_file():
-                raise BenchError(f"training.init_from: no checkpoint at {config.training.init_from}; "
-                                 "give a finished run's checkpoint.pt (its artifact or bench-output folder)")
+        if isinstance(config, DeepMethodConfig):
+            check_deep_config(host, config)
         for split_protocol, b, seed in ((p, b, s) for p in protocols for b in bits for s in seeds):
             spec = RunSpec(
                 method=name, bits=b, seed=seed, protocol=split_protocol,

@@ -103,6 +103,8 @@ def open_run(run: PreparedRun, tracker: Tracker, experiment_id: str, parent_id: 
 
 def end_run(tracker: Tracker, result: RunResult) -> None:
     """End the result's run with its status; one that did not finish keeps its reason."""
+    if result.run_id is None:  # never opened: nothing to end
+        return
     if result.status != store.FINISHED:
         tracker.set_tags(result.run_id, {T.FAILURE_REASON: result.reason[:4000]})
     tracker.end(result.run_id, result.status)

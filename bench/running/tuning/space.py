@@ -70,8 +70,8 @@ def corners(space: dict[str, Dimension]) -> list[dict[str, Any]]:
     """
     def end(d: Dimension, high: bool) -> Any:
         if d.kind == "categorical":
-            return d.choices[-1 if high else 0]
-        value = d.high if high else d.low
+            return d.options()[-1 if high else 0]
+        value = d.bounds()[1 if high else 0]
         return int(value) if d.kind == "int" else value
     return [{k: end(d, high) for k, d in space.items()} for high in (False, True)]
 
@@ -83,11 +83,12 @@ def distributions(space: dict[str, Dimension]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, d in space.items():
         if d.kind == "categorical":
-            out[key] = CategoricalDistribution(d.choices)
+            out[key] = CategoricalDistribution(d.options())
         elif d.kind == "int":
-            out[key] = IntDistribution(int(d.low), int(d.high), log=d.log)
+            low, high = map(int, d.bounds())
+            out[key] = IntDistribution(low, high, log=d.log)
         else:
-            out[key] = FloatDistribution(d.low, d.high, log=d.log)
+            out[key] = FloatDistribution(*d.bounds(), log=d.log)
     return out
 
 
@@ -96,9 +97,9 @@ def suggest(trial: Any, space: dict[str, Dimension]) -> dict[str, Any]:
     params = {}
     for key, d in space.items():
         if d.kind == "categorical":
-            params[key] = trial.suggest_categorical(key, d.choices)
+            params[key] = trial.suggest_categorical(key, d.options())
         elif d.kind == "int":
-            params[key] = trial.suggest_int(key, int(d.low), int(d.high), log=d.log)
+            params[key] = trial.suggest_int(key, *map(int, d.bounds()), log=d.log)
         else:
-            params[key] = trial.suggest_float(key, d.low, d.high, log=d.log)
+            params[key] = trial.suggest_float(key, *d.bounds(), log=d.log)
     return params
