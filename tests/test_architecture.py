@@ -82,3 +82,17 @@ def test_the_type_check_can_fail(tmp_path):
     mypy = Path(sys.executable).with_name("mypy")
     result = subprocess.run([str(mypy), str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 1 and "has no attribute \"training\"" in result.stdout, result.stdout
+
+
+def test_run_statuses_are_named_by_the_enum_only():
+    """A run status is a member of bench.tracking.status.RunStatus, never a bare string."""
+    import re
+
+    from bench.tracking.status import RunStatus
+
+    pattern = re.compile("|".join(rf"[\"']{s.value}[\"']" for s in RunStatus))
+    bare = [f"{path.relative_to(ROOT)}:{i}" for path in (ROOT / "bench").rglob("*.py")
+            if path.name != "status.py"
+            for i, line in enumerate(path.read_text().splitlines(), 1)
+            if pattern.search(line) and ">>>" not in line]
+    assert not bare, bare

@@ -24,7 +24,7 @@ from bench.config.protocol import ProtocolConfig
 from bench.config.settings import method_config
 from bench.data.faces import TRAIN
 from bench.data.loading import load_data
-from bench.data.preprocess import Normaliser
+from bench.data.preprocess import ChannelMeanStd
 from bench.running.execution import compute_run
 from bench.running.planning import plan_runs
 from bench.training.assembly import build_optimizer, build_parts, build_scheduler, rated_parts
@@ -268,7 +268,7 @@ def test_loss_buffers_are_checkpointed_and_resumed_but_never_optimised(host, tmp
     assert set(buffers) == {MEMORY + "memory_codes", MEMORY + "memory_labels"}
     assert not optimised & {id(b) for b in buffers.values()}
     x, y = faces([10, 9, 11, 7], size=32, seed=3)
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     source = BatchSource(x, y, batch_size=8, sampler="shuffle", seed=1)
     scheduler = build_scheduler(config.schedule, optimizer, 10)
     step = TrainStep(model, loss, optimizer, normaliser, plain_accel(), 10)
@@ -297,7 +297,7 @@ def test_the_example_plugins_step_never_reads_back_to_the_host(host):
     config, model, loss = built(host, "memory-hash", train_size=16)
     optimizer = build_optimizer(config.optimizer, *rated_parts(config, model, loss), fused=True)
     x, y = faces([4] * 4, size=32, seed=2)
-    step = TrainStep(model, loss, optimizer, Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8)),
+    step = TrainStep(model, loss, optimizer, ChannelMeanStd(x, np.zeros(len(y), np.int8)),
                      plain_accel(), 2)
     step(whole(x, y), 1, 0)
     with HostReadLog() as log:

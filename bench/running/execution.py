@@ -31,6 +31,7 @@ from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker
+from bench.tracking.status import RunStatus
 from bench.training.assembly import build_parts
 from bench.training.batching import BatchSource
 from bench.training.loop import RunFailed, TrainCallbacks, Trainer, TrainResult
@@ -248,10 +249,10 @@ def execute_run(
         tracker.log_metrics(run_id, metrics)
         tracker.log_artifacts(run_id, folder)
         resumer.clear()
-        return RunResult(spec, "FINISHED", metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
+        return RunResult(spec, RunStatus.FINISHED, metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
     except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
         reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "traceback.txt").write_text(traceback.format_exc())
         tracker.log_artifacts(run_id, folder)
-        return RunResult(spec, "FAILED", {}, run_id, time.perf_counter() - start, reason)
+        return RunResult(spec, RunStatus.FAILED, {}, run_id, time.perf_counter() - start, reason)

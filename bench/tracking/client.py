@@ -19,6 +19,7 @@ from typing import Any
 from bench.api.errors import BenchError
 from bench.tracking.retry import RetryingClient
 from bench.tracking.sqlite_store import check_database_file, is_memory_uri, mlflow_client
+from bench.tracking.status import RunStatus
 from bench.tracking.tags import PARENT_RUN
 
 DEFAULT_DB = "mlflow.db"
@@ -193,5 +194,5 @@ class Tracker:
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path)
 
-    def end(self, run_id: str, status: str = "FINISHED") -> None:
+    def end(self, run_id: str, status: RunStatus = RunStatus.FINISHED) -> None:
         self.client.set_terminated(run_id, status=status)

@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from bench.api.deviations import deviation_tag
 from bench.api.errors import BenchError
 from bench.api.methods import StrictModel
 from bench.config.device import cpu_threads
@@ -99,7 +100,7 @@ class Acceleration:
             "accel.sync_every": str(self.sync_every),
         }
         if self.precision == "bf16":
-            tags["deviation.precision"] = "bf16 autocast in the backbone (reference: float32)"
+            tags[deviation_tag("precision")] = "bf16 autocast in the backbone (reference: float32)"
         if self.device.type == "cuda":
             tags["accel.cudnn_benchmark"] = str(self.cudnn_benchmark).lower()
             tags["accel.device_data_cap_mb"] = (

@@ -18,6 +18,7 @@ from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
 from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult, RunSpec
+from bench.tracking.status import RunStatus
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Task:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "prepared": None}
 
-    def failed(self, reason: str, status: str = "FAILED") -> RunResult:
+    def failed(self, reason: str, status: RunStatus = RunStatus.FAILED) -> RunResult:
         """The result of this task when its run could not report one (its worker died, or
         it never started); the coordinator records the reason and ends the run."""
         return RunResult(self.spec, status, {}, self.run_id, 0.0, reason)

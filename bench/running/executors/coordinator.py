@@ -34,8 +34,8 @@ from bench.running.spec import RunResult
 from bench.tracking import ownership, store
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker, flatten
+from bench.tracking.status import RunStatus
 
-SKIPPED = "SKIPPED"
 IF_RUNNING = ("wait", "skip")
 
 
@@ -48,15 +48,15 @@ class Outcome:
 
     @property
     def skipped(self) -> list[RunResult]:
-        return [r for r in self.results if r.status == SKIPPED]
+        return [r for r in self.results if r.status == RunStatus.SKIPPED]
 
     @property
     def ran(self) -> list[RunResult]:
-        return [r for r in self.results if r.status != SKIPPED]
+        return [r for r in self.results if r.status != RunStatus.SKIPPED]
 
     @property
     def failed(self) -> list[RunResult]:
-        return [r for r in self.results if r.status not in (SKIPPED, store.FINISHED)]
+        return [r for r in self.results if r.status not in (RunStatus.SKIPPED, RunStatus.FINISHED)]
 
     def summary(self) -> str:
         """``ran 8 (7 finished, 1 failed), skipped 0``."""
@@ -79,7 +79,7 @@ class _Lifecycle:
         getattr(self.inner, "scheduled", lambda tasks: None)(tasks)
 
     def started(self, task: Task) -> None:
-        self.tracker.client.update_run(task.run_id, status="RUNNING")
+        self.tracker.client.update_run(task.run_id, status=RunStatus.RUNNING)
         self.inner.started(task)
 
     def progress(self, task: Task, step: int, loss: float) -> None:
@@ -105,7 +105,7 @@ def end_run(tracker: Tracker, result: RunResult) -> None:
     """End the result's run with its status; one that did not finish keeps its reason."""
     if result.run_id is None:  # never opened: nothing to end
         return
-    if result.status != store.FINISHED:
+    if result.status != RunStatus.FINISHED:
         tracker.set_tags(result.run_id, {T.FAILURE_REASON: result.reason[:4000]})
     tracker.end(result.run_id, result.status)
 
@@ -159,7 +159,7 @@ def execute_runs(
             tags = {**(parent_tags or {}), T.KIND: "parent", T.SWEEP_HASH: sweep_hash}
             parent_id = tracker.start_run(experiment_id, parent_name, tags)
         else:
-            tracker.client.update_run(parent_id, status="RUNNING")
+            tracker.client.update_run(parent_id, status=RunStatus.RUNNING)
     claimer = _Claimer(tracker, experiment_id, parent_id, output_dir, force, in_process_plugins(host))
     lifecycle = _Lifecycle(tracker, reporter, claimer.heartbeat)
     results: dict[int, RunResult] = {}
@@ -173,7 +173,7 @@ def execute_runs(
                        if i not in results and i not in {t.index for t in tasks}}  # now: held elsewhere
             if pending and if_running == "skip":
                 for i, run in pending.items():
-                    results[i] = RunResult(run.spec, SKIPPED, reason=f"another process ({claimer.owners[i]}) is running it")
+                    results[i] = RunResult(run.spec, RunStatus.SKIPPED, reason=f"another process ({claimer.owners[i]}) is running it")
                 pending = {}
             if tasks:
                 if not announced:  # the reporter learns the first batch up front (later ones as they start)
@@ -195,10 +195,10 @@ def execute_runs(
         for task in claimer.tasks:
             if task.index not in lifecycle.done:
                 try:
-                    end_run(tracker, task.failed(f"{why}; rerun the sweep to continue this run", "KILLED"))
+                    end_run(tracker, task.failed(f"{why}; rerun the sweep to continue this run", RunStatus.KILLED))
                 except Exception:  # noqa: BLE001, S110 - the store is unreachable; rerunning continues the run
                     pass
-        tracker.end(parent_id, "KILLED")
+        tracker.end(parent_id, RunStatus.KILLED)
         raise
     finally:
         claimer.heartbeat.stop()
@@ -206,7 +206,7 @@ def execute_runs(
     tracker.set_tags(parent_id, {T.RUNS_RAN: str(len(outcome.ran)),
                                  T.RUNS_SKIPPED: str(len(outcome.skipped)),
                                  T.RUNS_FAILED: str(len(outcome.failed))})
-    tracker.end(parent_id, "FAILED" if outcome.failed else "FINISHED")
+    tracker.end(parent_id, RunStatus.FAILED if outcome.failed else RunStatus.FINISHED)
     return outcome
 
 
@@ -239,9 +239,9 @@ class _Claimer:
             spec = run.spec
             found = [] if self.force else store.runs_of_config(tracker, experiments, spec.config_hash(), run.checksum,
                                                                run.code_fingerprint)
-            finished = [r for r in found if r.info.status == store.FINISHED]
+            finished = [r for r in found if r.info.status == RunStatus.FINISHED]
             if finished:
-                results[i] = RunResult(spec, SKIPPED, dict(finished[0].data.metrics), finished[0].info.run_id)
+                results[i] = RunResult(spec, RunStatus.SKIPPED, dict(finished[0].data.metrics), finished[0].info.run_id)
                 continue
             holders = [owner for owner in map(ownership.held_elsewhere, found) if owner]
             if holders:
@@ -252,7 +252,7 @@ class _Claimer:
                 tracker.set_tags(run_id, ownership.claim_tags())
             else:
                 run_id = open_run(run, tracker, self.experiment_id, self.parent_id)
-            tracker.client.update_run(run_id, status="SCHEDULED")
+            tracker.client.update_run(run_id, status=RunStatus.SCHEDULED)
             self.heartbeat.hold(run_id)
             tasks.append(Task(i, spec, run_id, tracker.uri, self.experiment_id, self.parent_id, str(self.output_dir),
                               self.plugins, prepared=run))
