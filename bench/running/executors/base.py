@@ -47,9 +47,15 @@ class Task:
 
 
 class Reporter(Protocol):
-    """Receives progress from an executor (called in the coordinating process). A reporter
-    may also define ``scheduled(tasks)``: the coordinator calls it once with every task it
-    will execute, before the executor starts."""
+    """Receives progress from an executor and the coordinator (called in the coordinating process)."""
+
+    def scheduled(self, tasks: list[Task]) -> None:
+        """Called once by the coordinator with every task it will execute, before the executor starts."""
+        ...
+
+    def note(self, text: str) -> None:
+        """Something about the whole invocation (a run another process holds, ...)."""
+        ...
 
     def started(self, task: Task) -> None: ...
 
@@ -62,6 +68,12 @@ class Reporter(Protocol):
 
 class NullReporter:
     """A reporter that ignores everything."""
+
+    def scheduled(self, tasks: list[Task]) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
 
     def started(self, task: Task) -> None:
         pass

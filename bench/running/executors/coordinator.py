@@ -75,8 +75,10 @@ class _Lifecycle:
         self.done: set[int] = set()
 
     def scheduled(self, tasks: list[Task]) -> None:
-        """Tell the reporter, when it asks (``scheduled`` is optional), which tasks will run."""
-        getattr(self.inner, "scheduled", lambda tasks: None)(tasks)
+        self.inner.scheduled(tasks)
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
 
     def started(self, task: Task) -> None:
         self.tracker.client.update_run(task.run_id, status=RunStatus.RUNNING)
@@ -187,7 +189,7 @@ def execute_runs(
                 text = (f"waiting for {len(pending)} run(s) that another process is training: "
                         + ", ".join(f"{run.spec.name} ({claimer.owners[i]})" for i, run in pending.items()))
                 if text != waiting:
-                    _note(reporter, text)
+                    reporter.note(text)
                     waiting = text
                 time.sleep(poll_seconds)
     except BaseException as exc:
@@ -208,13 +210,6 @@ def execute_runs(
                                  T.RUNS_FAILED: str(len(outcome.failed))})
     tracker.end(parent_id, RunStatus.FAILED if outcome.failed else RunStatus.FINISHED)
     return outcome
-
-
-def _note(reporter: Reporter, text: str) -> None:
-    """Tell the reporter something about the whole invocation (reporters without ``note`` ignore it)."""
-    note = getattr(reporter, "note", None)
-    if note is not None:
-        note(text)
 
 
 class _Claimer:
