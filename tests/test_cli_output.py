@@ -31,11 +31,11 @@ def test_importing_the_cli_imports_no_heavy_module():
 
 
 def test_the_run_defaults_are_the_protocol_defaults():
-    from bench.cli import run
+    from bench.cli import options
     from bench.config.protocol import ProtocolConfig
 
     defaults = ProtocolConfig()
-    assert (run.DEFAULT_DATASET, run.DEFAULT_EPOCHS, run.DEFAULT_STANDARD, run.DEFAULT_SPLIT) == (
+    assert (options.DEFAULT_DATASET, options.DEFAULT_EPOCHS, options.DEFAULT_STANDARD, options.DEFAULT_SPLIT) == (
         defaults.dataset, defaults.epochs, defaults.standard, defaults.split)
     from bench.cli import data
     assert data.DEFAULT_INPUT_SIZE == defaults.input_size

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
@@ -36,7 +37,15 @@ from bench.tracking import tags as T
 from bench.tracking.client import Tracker, flatten
 from bench.tracking.status import RunStatus
 
-IF_RUNNING = ("wait", "skip")
+IfRunning = Literal["wait", "skip"]  # what to do with a run another live process is training
+IF_RUNNING: tuple[str, ...] = get_args(IfRunning)
+
+
+def check_if_running(value: str) -> IfRunning:
+    """``--if-running`` is ``wait`` or ``skip`` (checked before anything is written)."""
+    if value == "wait" or value == "skip":
+        return value
+    raise BenchError(f"--if-running '{value}': use wait (for the process training the run) or skip")
 
 
 @dataclass
@@ -141,7 +150,7 @@ def execute_runs(
     parent_name: str = "sweep",
     parent_tags: dict[str, str] | None = None,
     reporter: Reporter | None = None,
-    if_running: str = "wait",
+    if_running: IfRunning = "wait",
     poll_seconds: float = 2.0,
 ) -> Outcome:
     """Skip, reopen or open each run under one parent, execute the rest, close the parent.
@@ -149,8 +158,6 @@ def execute_runs(
     A run another live process is training is waited for (``if_running="wait"``: it is
     skipped once that process finishes it, taken over if that process dies) or skipped
     (``"skip"``)."""
-    if if_running not in IF_RUNNING:
-        raise BenchError(f"--if-running '{if_running}': use wait or skip")
     runs = unique_runs(runs)
     reporter = reporter or NullReporter()
     sweep_hash = stable_hash(sorted(run_key(r) for r in runs))[:16]

@@ -38,9 +38,10 @@ KILL_AT_TRIAL_ENV = "FACEHASH_BENCH_TEST_KILL_AT_TRIAL"
 Report = Callable[[int, float], None]  # (epoch, objective so far); may raise to prune
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrialPlan:
-    """What every trial of one study shares (plain data: it travels to Ray workers)."""
+    """What every trial of one study shares (plain data: it travels to Ray workers). The
+    study, its parent run and experiment are filled in as the study is set up and opened."""
 
     method: str
     bits: int
@@ -51,10 +52,10 @@ class TrialPlan:
     device: str
     acceleration: AccelerationSpec
     tracking_uri: str
-    experiment_id: str
-    parent_id: str
-    study: str
     executor: str
+    experiment_id: str = ""
+    parent_id: str = ""
+    study: str = ""
     plugins: tuple[tuple[str, str | None], ...] = ()
 
     def prepare(self, params: dict[str, Any], seeds: list[int] | None = None, host: Any = None) -> list:
