@@ -32,8 +32,9 @@ CUDA_SYNC_EVERY = 25  # steps between host reads of the loss on CUDA (each read 
 
 
 class AccelerationSpec(StrictModel):
-    """Execution settings of a run (not part of its configuration hash: they change speed,
-    and under ``bf16`` the rounding, but not what is trained)."""
+    """Execution settings of a run. They change speed, and under ``bf16`` the rounding, but
+    not what is trained, so they are not part of its configuration hash, except an explicit
+    ``precision`` (``bf16`` or ``fp32``: :meth:`bench.running.spec.RunSpec.config_hash`)."""
 
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     compile: bool = False
