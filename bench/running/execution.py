@@ -192,7 +192,7 @@ def compute_run(
         query = encode_codes(trained.model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(
-                              host=run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
+                              run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
     collapsed = collapse_note(gallery)
     if collapsed:  # flagged in the results table and `bench runs`
         tags[T.CODES_COLLAPSED] = collapsed

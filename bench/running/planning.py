@@ -156,7 +156,7 @@ def plan_runs(
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
     resolved_accel = resolve_acceleration(acceleration, resolved_device)
     host.normalisers.resolve(protocol.normalisation)  # an unknown name fails here, listing the known ones
-    registered_metrics(host=host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
+    registered_metrics(host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
     known = frozenset(host.methods.names())
     split_seeds = check_split_seeds(split_seeds) if split_seeds else [protocol.split_seed]
     if data is not None and protocol.split == "closed-set" and split_seeds != [protocol.split_seed]:
