@@ -38,13 +38,13 @@ from bench.tracking.client import Tracker, flatten
 from bench.tracking.status import RunStatus
 
 IfRunning = Literal["wait", "skip"]  # what to do with a run another live process is training
-IF_RUNNING: tuple[str, ...] = get_args(IfRunning)
 
 
 def check_if_running(value: str) -> IfRunning:
     """``--if-running`` is ``wait`` or ``skip`` (checked before anything is written)."""
-    if value == "wait" or value == "skip":
-        return value
+    for choice in get_args(IfRunning):  # the Literal's choices, declared once
+        if value == choice:
+            return choice
     raise BenchError(f"--if-running '{value}': use wait (for the process training the run) or skip")
 
 
