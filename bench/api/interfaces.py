@@ -102,11 +102,6 @@ class HashHead(nn.Module):
         super().__init__()
         self.output_dims: dict[str, int] = {}
 
-    @property
-    def bits(self) -> int:
-        """K, the width of the code ``u`` (0 before :attr:`output_dims` is set)."""
-        return self.output_dims.get("u", 0)
-
 
 class LossPart(nn.Module):
     """One named term of a loss: ``forward(outputs, context)`` returns a scalar tensor,

@@ -75,6 +75,7 @@ class BlockHead(HashHead):
         super().__init__()
         if c < 2:
             raise BenchError(f"head 'block': c={c} gives blocks of one value; use c >= 2 (DCBH: 6)")
+        self.bits = ctx.bits
         self.c = c
         width = c * ctx.bits
         self.linear = nn.Linear(sum(feature_dims.values()), width)

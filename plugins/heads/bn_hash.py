@@ -27,6 +27,7 @@ class BNHashHead(HashHead):
         super().__init__()
         if init not in LINEAR_INITS:
             raise BenchError(f"head 'bn-hash': init '{init}' is unknown; use one of {', '.join(LINEAR_INITS)}")
+        self.bits = ctx.bits
         self.linear = init_linear(nn.Linear(sum(feature_dims.values()), ctx.bits, bias=bias), init)
         self.norm = nn.BatchNorm1d(ctx.bits)
         self.output_dims = {"u": ctx.bits}

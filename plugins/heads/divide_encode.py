@@ -43,6 +43,7 @@ class DivideEncodeHead(HashHead):
         super().__init__()
         if split < 1:
             raise BenchError(f"head 'divide-encode': split={split}; use a positive slice width (DDH: 4)")
+        self.bits = ctx.bits
         width = split * ctx.bits
         in_dim = sum(feature_dims.values())
         if face_feature:

@@ -34,6 +34,7 @@ class FCHead(HashHead):
                 f"head 'fc': activation '{activation}', init '{init}': use activation tanh|none "
                 f"and init {'|'.join(LINEAR_INITS)}"
             )
+        self.bits = ctx.bits
         self.activation = activation
         self.linear = init_linear(nn.Linear(sum(feature_dims.values()), ctx.bits), init)
         self.output_dims = {"u": ctx.bits}
