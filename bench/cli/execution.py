@@ -12,8 +12,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from bench.api import pluginhost
 from bench.api.errors import BenchError
-from bench.api.pluginhost import PluginHost, default_host
+from bench.api.pluginhost import PluginHost
 from bench.api.registry import check_options
 from bench.cli.app import console, err_console
 from bench.cli.progress import ProgressReporter
@@ -47,7 +48,7 @@ def build_executor(host: PluginHost, name: str, max_parallel: int | None, ray_ad
 
 def command_host() -> PluginHost:
     """The plugin host every command starts from, each plugin that failed to load warned about."""
-    host = default_host()
+    host = pluginhost.default_host()  # looked up when called (tests replace it)
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
     return host
