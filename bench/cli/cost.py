@@ -76,6 +76,7 @@ def cost_command(
     from bench.retrieval.study import StudyPlan
     from bench.tracking.client import check_tracking_uri, resolve_tracking_uri
     from bench.tracking.reading import StoreReader
+    from bench.tracking.status import RunStatus
 
     plan_sizes = parse_sizes(sizes)
     binary = tuple(dict.fromkeys(index_kind(name.strip()) for name in kinds.split(",") if name.strip()))
@@ -90,7 +91,7 @@ def cost_command(
     if run_ids:
         runs = [reader.find(ref) for ref in run_ids]
     else:
-        runs = [r for r in reader.search(experiment, status="FINISHED") if tags.METHOD in r.data.tags]
+        runs = [r for r in reader.search(experiment, status=RunStatus.FINISHED) if tags.METHOD in r.data.tags]
         if not runs:
             raise BenchError(f"no finished run of `bench run` in {uri}" + (f" (experiment {experiment})" if experiment else ""))
     if out is not None and len(runs) > 1:
