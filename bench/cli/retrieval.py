@@ -20,6 +20,7 @@ from bench.cli.app import app, console
 
 if TYPE_CHECKING:
     from bench.retrieval.runs import RunHandle
+    from bench.retrieval.search import QueryResult
 
 index_app = typer.Typer(help="Build faiss binary indexes of a run's gallery codes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -135,8 +136,13 @@ def search_command(
     tracking_uri: UriOpt = None,
 ) -> None:
     """Search a finished run's gallery index by image or with its query split."""
-    from bench.retrieval.index import check_range, index_kind
-    from bench.retrieval.search import check_lengths, query_codes, run_search
+    from bench.retrieval.index import EXACT_KINDS, check_range, index_kind
+    from bench.retrieval.search import (
+        check_lengths,
+        query_codes,
+        recall_against_exhaustive,
+        run_search,
+    )
     from bench.retrieval.store import load_run_index
 
     chosen = index_kind(kind)
@@ -148,11 +154,24 @@ def search_command(
             stored = load_run_index(owner, chosen)
             check_lengths(stored, codes.shape[1], handle.name, owner.name)
             results, search_seconds = run_search(owner, stored, codes, names, labels, k=k, radius=radius)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False,
-                  title=f"{chosen.value} index of {handle.name}: " + (f"within radius {radius}" if radius is not None else f"top {k}"))
+            recall = None if radius is not None or chosen in EXACT_KINDS else \
+                recall_against_exhaustive(owner.codes.gallery, stored, codes, k)
+    title = f"{chosen.value} index of {owner.name}: " + (f"within radius {radius}" if radius is not None else f"top {k}")
+    console.print(results_table(title, results[:limit]))
+    encoding = "the run's stored query codes, no encoding" if query_split else f"encoding {encode_seconds * 1000:.1f} ms"
+    say(f"{len(results)} quer{'y' if len(results) == 1 else 'ies'}: {encoding}, searching {search_seconds * 1000:.2f} ms"
+        + (f" (first {limit} shown)" if len(results) > limit else ""))
+    if recall is not None:
+        say(f"{chosen.value} is approximate: recall of the true {k} nearest against exhaustive search {recall:.4f}")
+
+
+def results_table(title: str, results: list[QueryResult]) -> Table:
+    """One row per match: the query (and its identity, when known), rank, distance, image id,
+    identity and whether it is the query's identity."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title)
     for column in ("query", "rank", "distance", "image id", "identity", "same"):
         table.add_column(column, justify="right" if column in ("rank", "distance", "image id") else "left")
-    for result in results[:limit]:
+    for result in results:
         query = escape(result.query) + (f" ({escape(result.identity)})" if result.identity else "")
         if not result.matches:
             table.add_row(query, "-", "-", "-", "nothing found", "-")
@@ -160,9 +179,7 @@ def search_command(
             same = "-" if match.same is None else ("yes" if match.same else "no")
             table.add_row(query if match.rank == 1 else "", str(match.rank), str(match.distance),
                           str(match.image_id), escape(match.identity), same)
-    console.print(table)
-    say(f"{len(results)} quer{'y' if len(results) == 1 else 'ies'}: encoding {encode_seconds * 1000:.1f} ms, "
-        f"searching {search_seconds * 1000:.2f} ms" + (f" (first {limit} shown)" if len(results) > limit else ""))
+    return table
 
 
 @app.command("serve")

@@ -62,7 +62,7 @@ class RunHandle:
 
     @cached_property
     def codes(self) -> Codes:
-        path = self._artifact(CODES_FILE, required=True, why="only finished child runs of `bench run` store codes")
+        path = self._artifact(CODES_FILE, why="only finished child runs of `bench run` store codes")
         with np.load(path) as data:
             missing = set(CODES_KEYS) - set(data.files)
             if missing:
@@ -106,11 +106,9 @@ class RunHandle:
         images = np.stack([decode_image(read_file(p), self.pipeline, str(p)) for p in paths])
         return self.encode(images)
 
-    def _artifact(self, path: str, *, required: bool, why: str = "") -> Path | None:
+    def _artifact(self, path: str, why: str) -> Path:
         if path not in self.reader.artifact_paths(self.run_id):
-            if required:
-                raise BenchError(f"run '{self.name}' has no {path} artifact; {why}")
-            return None
+            raise BenchError(f"run '{self.name}' has no {path} artifact; {why}")
         return self.reader.download(self.run_id, path, self.folder)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.api.errors import BenchError
-from bench.retrieval.index import range_search, search
+from bench.retrieval.index import IndexKind, build_index, knn_recall, range_search, search
 from bench.retrieval.runs import RunHandle
 from bench.retrieval.store import StoredIndex
 
@@ -80,3 +80,10 @@ def run_search(handle: RunHandle, index: StoredIndex, codes: np.ndarray, names: 
                                         None if label is None else g == label))
         results.append(result)
     return results, seconds
+
+
+def recall_against_exhaustive(gallery: np.ndarray, index: StoredIndex, codes: np.ndarray, k: int) -> float:
+    """The recall of the true ``k`` nearest of ``codes`` in ``index`` (built from ``gallery``,
+    the codes in index order) against exhaustive search (:func:`bench.retrieval.index.knn_recall`)."""
+    exact = search(build_index(gallery, IndexKind.FLAT), IndexKind.FLAT, codes, k)
+    return knn_recall(search(index.index, index.kind, codes, k), exact)
