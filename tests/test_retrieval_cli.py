@@ -165,7 +165,8 @@ def test_flat_index_search_equals_the_evaluation_engine(orl):
         assert [m.same for m in result.matches] == (codes["gallery_labels"][order] == codes["query_labels"][q]).tolist()
     code, out, err = bench("search", RUN, "--query-split", "--k", "3", "--tracking-uri", uri)
     assert code == 0, err
-    assert "80 queries: the run's stored query codes, no encoding, searching" in out and re.search(r"query \d+ \(s\d+\)", out)
+    assert "80 queries: the run's stored query codes, no encoding, searching" in out
+    assert f"flat index of {RUN}: top 3" in out  # the run's name as it is, brackets included and re.search(r"query \d+ \(s\d+\)", out)
 
 
 def test_search_by_image_radius_and_approximate_kinds(orl):

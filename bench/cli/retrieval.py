@@ -168,7 +168,7 @@ def search_command(
 def results_table(title: str, results: list[QueryResult]) -> Table:
     """One row per match: the query (and its identity, when known), rank, distance, image id,
     identity and whether it is the query's identity."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=escape(title))
     for column in ("query", "rank", "distance", "image id", "identity", "same"):
         table.add_column(column, justify="right" if column in ("rank", "distance", "image id") else "left")
     for result in results:
