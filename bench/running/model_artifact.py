@@ -33,7 +33,7 @@ def model_metadata(run: PreparedRun) -> dict[str, Any]:
     normalisation, _ = input_pipeline(protocol, run.config)
     return {"method": run.spec.method, "dataset": protocol.dataset, "input": pipeline.as_dict(),
             "normalisation": normalisation, "normalisation_split": SPLIT_NAMES[QUERY],
-            "config_hash": run.spec.config_hash()}
+            "config_hash": run.spec.config_hash(), "trained_on": run.device.type}
 
 
 def store_model(folder: Path, run: PreparedRun, model: torch.nn.Module, normaliser: Any) -> dict[str, str]:
