@@ -78,7 +78,7 @@ def test_the_run_stores_an_mlflow_model_with_signature_and_pipeline(orl):
                                                                      np.dtype(np.int8), (-1, 48))
     meta = model.metadata["facehash"]
     assert meta["bits"] == 48 and meta["method"] == "dcbh" and meta["normalisation"] == "channel-mean-std"
-    assert meta["input"] == {"size": 32, "channels": 3, "grey": True, "crop": 1.0}
+    assert meta["input"] == {"size": 32, "channels": 3, "grey": True, "crop": 1.0, "align": "none"}
 
 
 @pytest.mark.parametrize("fmt,suffix", [("onnx", "onnx"), ("torchscript", "pt")])

@@ -26,6 +26,7 @@ index_app = typer.Typer(help="Build faiss binary indexes of a run's gallery code
 app.add_typer(index_app, name="index")
 
 RunArg = Annotated[str, typer.Argument(help="A finished child run of `bench run`: its id, name (dcbh-48b-s0) or a unique id prefix.")]
+AlignedOpt = Annotated[bool, typer.Option("--aligned", help="The files are face chips already aligned as the run's dataset aligns them (needed for a dataset built with align=dlib).")]
 UriOpt = Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///./mlflow.db).")]
 KindOpt = Annotated[str, typer.Option(help="Index kind: flat (exact), hash, multihash, ivf or hnsw.")]
 
@@ -52,6 +53,7 @@ def encode_command(
     run: RunArg,
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, PGM, ...).")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the codes to this .npz (codes: int8 {-1,+1}, packed: uint8 bytes, files) instead of printing them.")] = None,
+    aligned: AlignedOpt = False,
     tracking_uri: UriOpt = None,
 ) -> None:
     """Encode image files with a finished deep run's stored model (its input pipeline included)."""
@@ -60,7 +62,7 @@ def encode_command(
     from bench.evaluation.codes import pack_codes
 
     with opened(run, tracking_uri) as handle:
-        codes = handle.encode_files(list(images))
+        codes = handle.encode_files(list(images), aligned)
     if output is not None:
         partial = output.with_name(output.name + ".partial.npz")
         np.savez(partial, codes=codes, packed=pack_codes(codes), files=np.asarray([str(p) for p in images]))
@@ -133,6 +135,7 @@ def search_command(
     radius: Annotated[int | None, typer.Option(help="Every gallery image within this Hamming distance instead of the k nearest.")] = None,
     index_run: Annotated[str | None, typer.Option(help="Search the index stored with this run instead (same code length).")] = None,
     limit: Annotated[int, typer.Option(help="Show at most this many queries.", min=1)] = 20,
+    aligned: AlignedOpt = False,
     tracking_uri: UriOpt = None,
 ) -> None:
     """Search a finished run's gallery index by image or with its query split."""
@@ -147,7 +150,7 @@ def search_command(
 
     chosen = index_kind(kind)
     with opened(run, tracking_uri) as handle:
-        codes, names, labels, encode_seconds = query_codes(handle, list(image or []), query_split)
+        codes, names, labels, encode_seconds = query_codes(handle, list(image or []), query_split, aligned)
         if radius is not None:
             check_range(chosen, radius, codes.shape[1])
         with opened(index_run or run, tracking_uri) as owner:

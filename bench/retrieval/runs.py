@@ -101,9 +101,10 @@ class RunHandle:
         with torch.no_grad():
             return self.model.encoder(torch.from_numpy(np.ascontiguousarray(images))).numpy()
 
-    def encode_files(self, paths: list[Path]) -> np.ndarray:
-        """Codes of image files, each read through the run's input pipeline."""
-        images = np.stack([decode_image(read_file(p), self.pipeline, str(p)) for p in paths])
+    def encode_files(self, paths: list[Path], aligned: bool = False) -> np.ndarray:
+        """Codes of image files, each read through the run's input pipeline (``aligned``: the
+        files are face chips already aligned as the run's dataset aligns them)."""
+        images = np.stack([decode_image(read_file(p), self.pipeline, str(p), aligned) for p in paths])
         return self.encode(images)
 
     def _artifact(self, path: str, why: str) -> Path:

@@ -46,7 +46,8 @@ def check_lengths(index: StoredIndex, bits: int, encoder_run: str, index_run: st
                          f"{bits} bits (`bench index build {encoder_run} --kind {index.kind.value}`)")
 
 
-def query_codes(handle: RunHandle, images: list[Path], query_split: bool) -> tuple[np.ndarray, list[str], list[int | None], float]:
+def query_codes(handle: RunHandle, images: list[Path], query_split: bool,
+                aligned: bool = False) -> tuple[np.ndarray, list[str], list[int | None], float]:
     """Codes, names and labels of the queries: image files (encoded now; their identity is
     unknown) or the run's stored query split. Also the seconds encoding took."""
     if bool(images) == query_split:
@@ -56,7 +57,7 @@ def query_codes(handle: RunHandle, images: list[Path], query_split: bool) -> tup
         return codes.query, [f"query {int(i)}" for i in codes.query_ids], [int(v) for v in codes.query_labels], 0.0
     handle.model  # noqa: B018 - downloaded and loaded before the clock starts: the time is encoding alone
     start = time.perf_counter()
-    encoded = handle.encode_files(images)
+    encoded = handle.encode_files(images, aligned)
     return encoded, [str(p) for p in images], [None] * len(images), time.perf_counter() - start
 
 
