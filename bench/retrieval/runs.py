@@ -19,6 +19,7 @@ from bench.evaluation.codes import unpack_codes
 from bench.tracking import tags as T
 from bench.tracking.models import MODEL_DIR, StoredModel, load_model
 from bench.tracking.reading import StoreReader
+from bench.tracking.status import RunStatus
 
 CODES_FILE = "codes.npz"
 CODES_KEYS = ("gallery_codes", "query_codes", "gallery_labels", "query_labels", "gallery_index", "query_index", "bits")
@@ -128,7 +129,7 @@ def open_run(reader: StoreReader, ref: str, folder: Path) -> RunHandle:
     name = run.data.tags.get(T.RUN_NAME, run.info.run_id)
     if T.METHOD not in run.data.tags:
         raise BenchError(f"run '{name}' is a parent run; name one of its child runs (`bench runs` lists them)")
-    if run.info.status != "FINISHED":
+    if run.info.status != RunStatus.FINISHED:
         raise BenchError(f"run '{name}' is {run.info.status}, not finished; only a finished run has codes and a "
                          "model (finish it with `bench run`, which resumes it)")
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,6 @@ import yaml
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
-from bench.api.methods import FittedMethod
 from bench.data.faces import QUERY, TRAIN, VAL
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
@@ -29,10 +28,11 @@ from bench.evaluation.encoding import encode_codes
 from bench.evaluation.plugin_metrics import registered_metrics
 from bench.running.identity import execution_tags, input_pipeline
 from bench.running.model_artifact import store_model
-from bench.running.planning import PreparedRun
+from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker
+from bench.tracking.status import RunStatus
 from bench.training.assembly import build_parts
 from bench.training.batching import BatchSource
 from bench.training.loop import RunFailed, TrainCallbacks, Trainer, TrainResult
@@ -94,7 +94,7 @@ def validation_scorer(run: PreparedRun, model: Any, gallery_images: Any, normali
 
 
 def train_deep(
-    run: PreparedRun,
+    run: DeepRun,
     normaliser: Any,
     *,
     log_metrics=lambda metrics, step: None,
@@ -162,7 +162,7 @@ def compute_run(
     With a ``resumer``, a deep method checkpoints every epoch and continues from the run's
     last checkpoint when one exists (``on_resume(epoch)`` is called then).
     """
-    spec, data, device, method, config = run.spec, run.data, run.device, run.method, run.config
+    spec, data, device = run.spec, run.data, run.device
     seed_everything(spec.seed)
     protocol = spec.protocol
     normaliser = build_normaliser(run)
@@ -173,12 +173,14 @@ def compute_run(
     state = model = None
     extra: dict[str, float] = {}
     tags: dict[str, str] = {}
-    if isinstance(method, FittedMethod):
+    if isinstance(run, FittedRun):
+        method = run.method
+
         def vectors(x: np.ndarray, part: int) -> np.ndarray:
             normalised = normaliser.apply(torch.from_numpy(x), part)
             return (normalised.flatten(1) if method.inputs == "vectors" else normalised).numpy()
 
-        encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, config)
+        encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, run.config)
         gallery = sign_codes(encoder(vectors(gallery_x, gallery_part)))
         query = sign_codes(encoder(vectors(query_x, QUERY)))
     else:
@@ -193,7 +195,7 @@ def compute_run(
         query = encode_codes(trained.model, query_x, normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(
-                              host=run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
+                              run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
     collapsed = collapse_note(gallery)
     if collapsed:  # flagged in the results table and `bench runs`
         tags[T.CODES_COLLAPSED] = collapsed
@@ -220,7 +222,7 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
     save_evaluation_artifacts(computed.evaluation, folder)
     if computed.state is not None:
         atomic_save(computed.state, folder / "checkpoint.pt")
-    if computed.trained is not None:
+    if computed.trained is not None and isinstance(run, DeepRun):
         computed.tags.update(store_model(folder, run, computed.trained, computed.normaliser))
 
 
@@ -235,7 +237,7 @@ def execute_run(
     checkpoint when one exists); a failure is logged with its traceback and returned as a
     FAILED result with the reason."""
     spec = run.spec
-    tracker.set_tags(run_id, execution_tags(run.device, run.acceleration))
+    tracker.set_tags(run_id, execution_tags(run.device, run.acceleration if isinstance(run, DeepRun) else None))
     folder = output_dir / spec.folder_name
     (folder / "traceback.txt").unlink(missing_ok=True)  # from an earlier attempt of this run
     resumer = Resumer(output_dir / "resume" / folder.name, run_id, spec.config_hash())
@@ -254,10 +256,10 @@ def execute_run(
         tracker.log_metrics(run_id, metrics)
         tracker.log_artifacts(run_id, folder)
         resumer.clear()
-        return RunResult(spec, "FINISHED", metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
+        return RunResult(spec, RunStatus.FINISHED, metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
     except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
         reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "traceback.txt").write_text(traceback.format_exc())
         tracker.log_artifacts(run_id, folder)
-        return RunResult(spec, "FAILED", {}, run_id, time.perf_counter() - start, reason)
+        return RunResult(spec, RunStatus.FAILED, {}, run_id, time.perf_counter() - start, reason)

@@ -19,12 +19,12 @@ from bench.data.faces import QUERY, SPLIT_NAMES
 from bench.data.imagefile import pipeline_for
 from bench.evaluation.encoder import CodeEncoder
 from bench.running.identity import input_pipeline
-from bench.running.planning import PreparedRun
+from bench.running.prepared import DeepRun
 from bench.tracking import tags as T
 from bench.tracking.models import TORCHSCRIPT_FILE, save_model
 
 
-def model_metadata(run: PreparedRun) -> dict[str, Any]:
+def model_metadata(run: DeepRun) -> dict[str, Any]:
     """The metadata a run's model is saved with: method, dataset, code length's companions
     (input pipeline, normalisation and the split whose statistics new images take)."""
     protocol = run.spec.protocol
@@ -36,7 +36,7 @@ def model_metadata(run: PreparedRun) -> dict[str, Any]:
             "config_hash": run.spec.config_hash(), "trained_on": run.device.type}
 
 
-def store_model(folder: Path, run: PreparedRun, model: torch.nn.Module, normaliser: Any) -> dict[str, str]:
+def store_model(folder: Path, run: DeepRun, model: torch.nn.Module, normaliser: Any) -> dict[str, str]:
     """Save the run's encoder (``model`` with its selected weights) into ``folder / model``;
     returns the ``facehash.model`` tag: ``stored`` or why not."""
     was_device = next(model.parameters()).device
