@@ -22,6 +22,7 @@ import yaml
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
 from bench.data.faces import QUERY, TRAIN, VAL
+from bench.data.preprocess import Normaliser
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
@@ -56,8 +57,8 @@ class Computed:
     state: dict | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # known only after training
-    trained: Any = None  # a deep method's trained model (selected weights), for its model artifact
-    normaliser: Any = None
+    trained: torch.nn.Module | None = None  # a deep method's model (selected weights), for its model artifact
+    normaliser: Normaliser | None = None  # and the normalisation its inputs took
 
 
 @dataclass
@@ -222,7 +223,7 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
     save_evaluation_artifacts(computed.evaluation, folder)
     if computed.state is not None:
         atomic_save(computed.state, folder / "checkpoint.pt")
-    if computed.trained is not None and isinstance(run, DeepRun):
+    if computed.trained is not None and computed.normaliser is not None and isinstance(run, DeepRun):
         computed.tags.update(store_model(folder, run, computed.trained, computed.normaliser))
 
 

@@ -17,6 +17,7 @@ import torch
 
 from bench.data.faces import QUERY, SPLIT_NAMES
 from bench.data.imagefile import pipeline_for
+from bench.data.preprocess import Normaliser
 from bench.evaluation.encoder import CodeEncoder
 from bench.running.identity import input_pipeline
 from bench.running.prepared import DeepRun
@@ -36,7 +37,7 @@ def model_metadata(run: DeepRun) -> dict[str, Any]:
             "config_hash": run.spec.config_hash(), "trained_on": run.device.type}
 
 
-def store_model(folder: Path, run: DeepRun, model: torch.nn.Module, normaliser: Any) -> dict[str, str]:
+def store_model(folder: Path, run: DeepRun, model: torch.nn.Module, normaliser: Normaliser) -> dict[str, str]:
     """Save the run's encoder (``model`` with its selected weights) into ``folder / model``;
     returns the ``facehash.model`` tag: ``stored`` or why not."""
     was_device = next(model.parameters()).device
