@@ -87,6 +87,14 @@ class Backbone(nn.Module):
         self.feature_dims: dict[str, int] = {}
 
 
+class PretrainedBackbone(Backbone):
+    """A backbone whose weights come pretrained (a face-recognition network). ``bench run
+    --backbone NAME`` runs every deep method on it frozen by default (its features computed
+    once and cached; only the head and the loss train) or, with ``--backbone-mode
+    fine-tune``, trained at a reduced learning rate; see :class:`bench.config.protocol.PretrainedSpec`.
+    """
+
+
 class HashHead(nn.Module):
     """Maps named features to a relaxed code ``u`` in R^K and possibly other outputs.
 

@@ -20,10 +20,17 @@ import torch
 
 from bench.api.contract import check_parts
 from bench.api.errors import BenchError
+from bench.api.interfaces import PretrainedBackbone
 from bench.api.methods import DeepMethod, Method
 from bench.api.pluginhost import PluginHost
 from bench.config.device import resolve_device
-from bench.config.protocol import ProtocolConfig, evaluation_fingerprint, fingerprint
+from bench.config.protocol import (
+    BackboneMode,
+    PretrainedSpec,
+    ProtocolConfig,
+    evaluation_fingerprint,
+    fingerprint,
+)
 from bench.config.settings import LossEdit, applies_to, method_config
 from bench.data.faces import VAL, FaceData
 from bench.data.loading import apply_split, dataset_for
@@ -130,6 +137,39 @@ def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolCon
     return protocol.model_copy(update={"dataset_options": options})
 
 
+def is_pretrained(host: PluginHost, backbone: str) -> bool:
+    """Whether the registered backbone ``backbone`` is a :class:`PretrainedBackbone` (an
+    unknown name fails here, listing the known ones)."""
+    factory = host.backbones.get(backbone)
+    return isinstance(factory, type) and issubclass(factory, PretrainedBackbone)
+
+
+def with_pretrained(host: PluginHost, protocol: ProtocolConfig, backbone: str | None,
+                    mode: str | None) -> ProtocolConfig:
+    """The protocol with the pretrained backbone deep methods run on: ``--backbone NAME``
+    with ``--backbone-mode`` (frozen or fine-tune; default frozen for a
+    :class:`PretrainedBackbone`), on top of what ``protocol.pretrained`` already says (a
+    sweep file, ``--set protocol.pretrained.lr_mult=X``). Without a mode, a backbone that is
+    not pretrained replaces each deep method's own and trains from scratch, as before."""
+    given = protocol.pretrained
+    if backbone is None:
+        if mode is not None or (given is not None and not given.backbone):
+            raise BenchError("--backbone-mode and protocol.pretrained need a backbone: "
+                             "add --backbone NAME (bench plugins lists the backbones)")
+        return protocol
+    pretrained = is_pretrained(host, backbone)
+    if mode is None and given is None and not pretrained:
+        return protocol
+    try:
+        chosen = BackboneMode(mode) if mode is not None else given.mode if given is not None else BackboneMode.FROZEN
+    except ValueError:
+        raise BenchError(f"--backbone-mode '{mode}': use frozen (features computed once, only the head and "
+                         "the loss train) or fine-tune (the backbone trains at a reduced rate)") from None
+    spec = (given or PretrainedSpec()).model_dump()
+    spec.update(backbone=backbone, mode=chosen)
+    return protocol.model_copy(update={"pretrained": PretrainedSpec(**spec)})
+
+
 def plan_runs(
     host: PluginHost,
     *,
@@ -146,16 +186,19 @@ def plan_runs(
     acceleration: AccelerationSpec | None = None,
     data: FaceData | None = None,
     split_seeds: Sequence[int] | None = None,
+    backbone_mode: str | None = None,
 ) -> list[PreparedRun]:
     """Expand and validate runs, then prepare each; raises :class:`BenchError` on any bad input.
 
     ``data``: the runs' dataset, when it is not the protocol's registered one (tests, scripts);
     an open-set protocol re-splits it by identity. ``split_seeds``: run every configuration on
-    each of these splits (default: the protocol's ``split_seed``).
+    each of these splits (default: the protocol's ``split_seed``). ``backbone_mode``: how deep
+    methods use a pretrained ``backbone`` (:func:`with_pretrained`).
     """
     if not methods:
         raise BenchError("--method names no method; give one or a comma list, e.g. --method lsh,dcbh")
     acceleration = acceleration or AccelerationSpec()
+    protocol = with_pretrained(host, protocol, backbone, backbone_mode)
     if protocol.standard == "released":
         protocol = released_protocol(host, protocol)
         if acceleration.precision == "auto":  # the released code's float32 arithmetic
@@ -175,7 +218,8 @@ def plan_runs(
     for name in methods:
         method = host.methods.get(name)
         deep = isinstance(method, DeepMethod)
-        overrides = {"backbone": backbone, "head": head, "loss": ",".join(str(e) for e in loss),
+        mode = protocol.pretrained.mode.value if deep and protocol.pretrained is not None else None
+        overrides = {"backbone": backbone, "backbone_mode": mode, "head": head, "loss": ",".join(str(e) for e in loss),
                      "set": [f"{k}={v}" for k, v in sets if applies_to(k, name, known)]}
         for b in bits:
             problem = method.check_bits(b)
