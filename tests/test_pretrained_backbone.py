@@ -19,7 +19,7 @@ PLUGIN = '''
 import torch
 from torch import nn
 from bench import hookimpl
-from bench.api.interfaces import PretrainedBackbone
+from bench.api.interfaces import BackboneInputs, PretrainedBackbone
 from baselines.embedding import embedding_methods
 
 CALLS = {"forward": 0}
@@ -39,15 +39,31 @@ class TinyNet(PretrainedBackbone):
         return {"embedding": self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))}
 
 
+class TinyNet16(TinyNet):
+    """The stand-in reading its own view of the data: 16 px images, pixels / 255."""
+
+    expects = BackboneInputs(input_size=16, normalisation="unit")
+
+    def forward(self, x):
+        assert x.shape[2:] == (16, 16) and float(x.max()) <= 1.0
+        return super().forward(x)
+
+
+def build_tiny16(ctx, width=4) -> TinyNet16:
+    return TinyNet16(ctx, width)
+
+
 @hookimpl
 def register_backbones(register):
     register("tiny-pretrained", TinyNet)
+    register("tiny-16", build_tiny16)
 
 
 @hookimpl
 def register_methods(register):
     for name, method in embedding_methods("tiny", "tiny-pretrained").items():
         register(name, method)
+    register("tiny16-pca-itq", embedding_methods("tiny16", "tiny-16")["tiny16-pca-itq"])
 '''
 
 
@@ -189,3 +205,20 @@ def test_bad_backbone_modes_are_one_line(cli, store, tiny_plugin):
     code, _, err = cli("run", "--method", "csq", "--bits", "8", "--backbone", "tiny-pretrained",
                        "--set", "backbone.lr_mult=0.5", "--tracking-uri", store, *TINY)
     assert code == 2 and "protocol.pretrained.lr_mult" in err
+
+
+def test_a_backbone_reads_its_own_view_of_the_same_split(cli, store, tiny_plugin):
+    """A factory annotated to return a PretrainedBackbone whose ``expects`` asks for 16 px
+    images and the unit normaliser: its floor and a frozen and a fine-tuned deep run read
+    that view (the network asserts it), tagged; the runs keep the protocol's split."""
+    for extra in ([], ["--backbone", "tiny-16"], ["--backbone", "tiny-16", "--backbone-mode", "fine-tune"]):
+        method = "csq" if extra else "tiny16-pca-itq"
+        code, _, err = cli("run", "--method", method, "--bits", "8", "--epochs", "1", *extra,
+                           "--tracking-uri", store, *TINY)
+        assert code == 0, err
+    runs = _children(store)
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    for run in runs:
+        assert run.data.tags["facehash.pretrained.input_size"] == "16"
+        assert run.data.tags["facehash.input.normalisation"] == "unit"
+    assert len({r.data.tags["facehash.split_checksum"] for r in runs}) == 1

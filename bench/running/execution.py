@@ -120,7 +120,7 @@ def train_deep(
     accel.activate()
     t = config.training
     kept = int(len(train_y) * (1 - t.holdout_fraction))  # Keras validation_split: the first part trains
-    ctx = BuildContext(spec.bits, data.train_classes, data.image_shape, spec.seed, train_size=kept)
+    ctx = BuildContext(spec.bits, data.train_classes, tuple(train_x.shape[1:]), spec.seed, train_size=kept)
     model, loss = build_parts(run.host, config, ctx, backbone=inputs.backbone)
     tags: dict[str, str] = dict(inputs.tags)
     if t.init_from:

@@ -116,7 +116,7 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
     normalisation, augmentation = input_pipeline(spec.protocol, config)
     tags.update({T.INPUT_NORMALISATION: normalisation, T.INPUT_AUGMENTATION: augmentation,
                  T.VALIDATION_IMAGES: str(int((data.split == VAL).sum()))})
-    tags.update(pretrained_tags(spec, method, config, data))
+    tags.update(pretrained_tags(spec, method, config))
     if isinstance(method, DeepMethod):
         training = config.training
         tags.update({f"{T.LOOP_PREFIX}{name}": str(getattr(training, name)) for name in type(training).added_fields
@@ -127,7 +127,7 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
     return tags
 
 
-def pretrained_tags(spec: RunSpec, method: Method, config: Any, data: FaceData) -> dict[str, str]:
+def pretrained_tags(spec: RunSpec, method: Method, config: Any) -> dict[str, str]:
     """A run on a pretrained backbone's features: the backbone, its mode (a fitted method on
     embeddings is frozen), the fine-tuned rate multiplier, how the method's outputs rank
     (fitted methods), and what the dataset says of its images (e.g. face-alignment fallbacks,
@@ -143,8 +143,6 @@ def pretrained_tags(spec: RunSpec, method: Method, config: Any, data: FaceData) 
         backbone = method.embedding_backbone(config)
         if backbone is not None:
             tags.update({T.PRETRAINED_BACKBONE: backbone.name, T.PRETRAINED_MODE: BackboneMode.FROZEN.value})
-    if T.PRETRAINED_BACKBONE in tags:
-        tags.update({f"{T.DATA_PREFIX}{k}": str(v) for k, v in data.meta.get("run_tags", {}).items()})
     return tags
 
 

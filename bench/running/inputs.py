@@ -21,9 +21,11 @@ import numpy as np
 from bench.api.interfaces import Backbone
 from bench.api.methods import FittedMethod
 from bench.config.protocol import BackboneMode
+from bench.data.faces import FaceData
 from bench.data.preprocess import Normaliser
 from bench.running.identity import input_pipeline
 from bench.running.planning import PreparedRun
+from bench.running.views import backbone_view
 from bench.tracking import tags as T
 from bench.training.embeddings import FeatureTable, PassThrough, as_inputs, dataset_embeddings
 
@@ -52,10 +54,23 @@ def frozen(run: PreparedRun) -> bool:
     return pretrained is not None and pretrained.mode is BackboneMode.FROZEN
 
 
+def view(run: PreparedRun, backbone: str, normaliser: Normaliser) -> tuple[FaceData, Normaliser]:
+    """The images ``backbone`` reads for the run and their normaliser (the run's own when the
+    backbone expects nothing particular; :mod:`bench.running.views`)."""
+    data, name = backbone_view(run.host, run.spec.protocol, run.spec.data_root, backbone, run.data, normaliser.kind)
+    if data is run.data:
+        return data, normaliser
+    return data, run.host.normalisers.build(name, data.images, data.split)
+
+
 def deep_inputs(run: PreparedRun, normaliser: Normaliser) -> RunInputs:
-    """A deep run's inputs: the images, or the frozen backbone's features."""
-    data = run.data
+    """A deep run's inputs: the images (those its pretrained backbone reads, fine-tuned), or
+    the frozen backbone's features."""
     _, augmentation = input_pipeline(run.spec.protocol, run.config)
+    pretrained = run.spec.protocol.pretrained
+    data = run.data
+    if pretrained is not None:
+        data, normaliser = view(run, pretrained.backbone, normaliser)
     if not frozen(run):
         return RunInputs(data.images, data.labels, data.split, normaliser, augmentation)
     features = dataset_embeddings(run.host, run.config.backbone, data, normaliser, run.device)
@@ -71,5 +86,6 @@ def embedding_vectors(run: PreparedRun, method: FittedMethod, normaliser: Normal
     spec = method.embedding_backbone(run.config)
     if spec is None:
         raise TypeError(f"method '{run.spec.method}' has inputs 'embeddings' but names no backbone")
-    features = dataset_embeddings(run.host, spec, run.data, normaliser, run.device)
+    data, normaliser = view(run, spec.name, normaliser)
+    features = dataset_embeddings(run.host, spec, data, normaliser, run.device)
     return as_inputs(features)[:, :, 0, 0]

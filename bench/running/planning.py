@@ -20,7 +20,6 @@ import torch
 
 from bench.api.contract import check_parts
 from bench.api.errors import BenchError
-from bench.api.interfaces import PretrainedBackbone
 from bench.api.methods import DeepMethod, Method
 from bench.api.pluginhost import PluginHost
 from bench.config.device import resolve_device
@@ -35,8 +34,9 @@ from bench.config.settings import LossEdit, applies_to, method_config
 from bench.data.faces import VAL, FaceData
 from bench.data.loading import apply_split, dataset_for
 from bench.evaluation.plugin_metrics import registered_metrics
-from bench.running.identity import code_fingerprint, identity_tags
+from bench.running.identity import code_fingerprint, identity_tags, input_pipeline
 from bench.running.spec import RunSpec
+from bench.running.views import backbone_view, is_pretrained, run_backbone
 from bench.tracking import tags as T
 from bench.training.acceleration import Acceleration, AccelerationSpec, resolve_acceleration
 
@@ -85,8 +85,25 @@ def prepare_run(
     protocol_fp = fingerprint(spec.protocol, data.pool_checksum(), trained=isinstance(method, DeepMethod))
     code = code_fingerprint(host, spec, method, config)
     tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code), **selection_tags(config, data),
-            T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.pool_checksum())}
+            T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.pool_checksum()),
+            **view_tags(host, spec, method, config, data)}
     return PreparedRun(spec, host, method, config, device, acceleration, data, protocol_fp, code, tags)
+
+
+def view_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, data: FaceData) -> dict[str, str]:
+    """What the data a run's pretrained backbone reads says of its images (e.g. how many
+    faces went unaligned: ``FaceData.meta["run_tags"]`` as ``facehash.data.*``), and the
+    view's normaliser; loading the view here also checks it before any run starts."""
+    backbone = run_backbone(method, config, spec.protocol)
+    if backbone is None:
+        return {}
+    normalisation, _ = input_pipeline(spec.protocol, config)
+    view, view_normalisation = backbone_view(host, spec.protocol, spec.data_root, backbone, data, normalisation)
+    if view is data:
+        return {}
+    tags = {f"{T.DATA_PREFIX}{k}": str(v) for k, v in view.meta.get("run_tags", {}).items()}
+    return {**tags, T.PRETRAINED_INPUT_SIZE: str(view.image_shape[1]),
+            T.INPUT_NORMALISATION: view_normalisation}
 
 
 def check_split_seeds(split_seeds: Sequence[int]) -> list[int]:
@@ -135,13 +152,6 @@ def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolCon
         if "val" in inspect.signature(getattr(factory, "func", factory)).parameters:
             options["val"] = 0
     return protocol.model_copy(update={"dataset_options": options})
-
-
-def is_pretrained(host: PluginHost, backbone: str) -> bool:
-    """Whether the registered backbone ``backbone`` is a :class:`PretrainedBackbone` (an
-    unknown name fails here, listing the known ones)."""
-    factory = host.backbones.get(backbone)
-    return isinstance(factory, type) and issubclass(factory, PretrainedBackbone)
 
 
 def with_pretrained(host: PluginHost, protocol: ProtocolConfig, backbone: str | None,

@@ -89,6 +89,7 @@ CODES_COLLAPSED = "facehash.codes_collapsed"  # set only when they did: "all cod
 PRETRAINED_BACKBONE = "facehash.pretrained.backbone"
 PRETRAINED_MODE = "facehash.pretrained.mode"
 PRETRAINED_LR_MULT = "facehash.pretrained.lr_mult"
+PRETRAINED_INPUT_SIZE = "facehash.pretrained.input_size"  # the image size the backbone reads, where it is not the protocol's
 RANKING = "facehash.ranking"  # hamming (binary codes) or cosine (a float top line's embeddings)
 DATA_PREFIX = "facehash.data."  # what the dataset says of how its images were prepared (FaceData.meta["run_tags"])
 
