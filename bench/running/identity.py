@@ -24,7 +24,7 @@ from bench.api.pluginhost import PluginHost
 from bench.api.registry import Entry, Registry
 from bench.config.hashing import stable_hash
 from bench.config.protocol import BackboneMode
-from bench.data.faces import VAL, FaceData
+from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.running.spec import RunSpec
 from bench.tracking import tags as T
 from bench.tracking.client import git_commit
@@ -116,6 +116,7 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
     normalisation, augmentation = input_pipeline(spec.protocol, config)
     tags.update({T.INPUT_NORMALISATION: normalisation, T.INPUT_AUGMENTATION: augmentation,
                  T.VALIDATION_IMAGES: str(int((data.split == VAL).sum()))})
+    tags.update({f"{T.DATA_PREFIX}{k}": str(v) for k, v in data.meta.get(RUN_TAGS, {}).items()})
     tags.update(pretrained_tags(spec, method, config))
     if isinstance(method, DeepMethod):
         training = config.training

@@ -31,7 +31,7 @@ from bench.config.protocol import (
     fingerprint,
 )
 from bench.config.settings import LossEdit, applies_to, method_config
-from bench.data.faces import VAL, FaceData
+from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.data.loading import apply_split, dataset_for
 from bench.evaluation.plugin_metrics import registered_metrics
 from bench.running.identity import code_fingerprint, identity_tags, input_pipeline
@@ -101,7 +101,7 @@ def view_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, data
     view, view_normalisation = backbone_view(host, spec.protocol, spec.data_root, backbone, data, normalisation)
     if view is data:
         return {}
-    tags = {f"{T.DATA_PREFIX}{k}": str(v) for k, v in view.meta.get("run_tags", {}).items()}
+    tags = {f"{T.DATA_PREFIX}{k}": str(v) for k, v in view.meta.get(RUN_TAGS, {}).items()}
     return {**tags, T.PRETRAINED_INPUT_SIZE: str(view.image_shape[1]),
             T.INPUT_NORMALISATION: view_normalisation}
 
