@@ -128,3 +128,16 @@ def test_bf16_autocast_stays_close(model: DlibResNet, originals) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             half = model(x)[DESCRIPTOR].float()
     assert torch.nn.functional.cosine_similarity(full, half).min() > 0.99
+
+
+def test_speed_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "dlib_resnet_speed.py"
+    spec = importlib.util.spec_from_file_location("dlib_resnet_speed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--smoke"])
+    out = capsys.readouterr().out
+    bound = float(out.split("max |ours - dlib| = ")[1].split()[0])
+    assert bound < 1e-4 and "images/s" in out

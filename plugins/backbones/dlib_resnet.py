@@ -85,6 +85,9 @@ def layer_stack() -> list[Token]:
 class Affine(nn.Module):
     """A folded batch norm: ``x * scale + shift`` per channel, both fixed buffers."""
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.register_buffer("scale", torch.ones(channels))
@@ -154,6 +157,7 @@ class DlibResNet(PretrainedBackbone):
                 cin = filters
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(cin, 128, bias=False)
+        self.means: torch.Tensor
         self.register_buffer("means", torch.tensor(MEANS))
         self.feature_dims = {DESCRIPTOR: 128}
 
@@ -164,17 +168,20 @@ class DlibResNet(PretrainedBackbone):
 
     def load_network(self, net: Network) -> None:
         """Copy the weights of a read dlib network (its layers bottom first) into this one."""
-        convs = [self.conv1] + [c for b in self.blocks for c in (b.conv1, b.conv2)]
-        affines = [self.affine1] + [a for b in self.blocks for a in (b.affine1, b.affine2)]
+        blocks: list[ResidualBlock] = [b for b in self.blocks if isinstance(b, ResidualBlock)]
+        convs = [self.conv1] + [c for b in blocks for c in (b.conv1, b.conv2)]
+        affines = [self.affine1] + [a for b in blocks for a in (b.affine1, b.affine2)]
         read_convs = [layer for layer in net.layers if layer.token.kind == "con"]
         read_affines = [layer for layer in net.layers if layer.token.kind == "affine"]
         with torch.no_grad():
             for module, layer in zip(convs, read_convs, strict=True):
                 module.weight.copy_(torch.from_numpy(layer.tensors["weight"]))
-                module.bias.copy_(torch.from_numpy(layer.tensors.get("bias", np.zeros(module.out_channels, np.float32))))
-            for module, layer in zip(affines, read_affines, strict=True):
-                module.scale.copy_(torch.from_numpy(layer.tensors["scale"]))
-                module.shift.copy_(torch.from_numpy(layer.tensors["shift"]))
+                bias = layer.tensors.get("bias", np.zeros(module.out_channels, np.float32))
+                if module.bias is not None:
+                    module.bias.copy_(torch.from_numpy(bias))
+            for affine, layer in zip(affines, read_affines, strict=True):
+                affine.scale.copy_(torch.from_numpy(layer.tensors["scale"]))
+                affine.shift.copy_(torch.from_numpy(layer.tensors["shift"]))
             self.fc.weight.copy_(torch.from_numpy(net.layers[-1].tensors["weight"]))
             self.means.copy_(torch.tensor(net.means))
         fused = [layer for layer in net.layers if layer.flags.get("relu") or layer.flags.get("disabled")]

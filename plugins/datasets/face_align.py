@@ -62,7 +62,7 @@ class DlibAligner:
 
     def __init__(self, size: int = CHIP_SIZE, padding: float = PADDING) -> None:
         try:
-            import dlib
+            import dlib  # type: ignore[import-untyped]
         except ImportError:
             raise BenchError("face alignment needs dlib; install it with 'pip install dlib-bin'") from None
         from plugins.backbones.dlib_resnet import models_folder
