@@ -103,6 +103,10 @@ def test_top_line_and_floors_on_embeddings_in_one_table(cli, store, tiny_plugin)
     floats = {r.data.metrics["map"] for r in runs if r.data.tags["facehash.method"] == "tiny-float"}
     assert len(floats) == 1  # no bits: the same top line at every code length
     assert tiny_plugin.CALLS["forward"] <= 3  # one pass per split part, shared by the 10 runs
+    code, out, err = cli("leaderboard", "--tracking-uri", store, "--dataset", "synthfaces")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if "tiny-float" in line and "│" in line]
+    assert "bytes_per_face" in out and rows and all(line.split("│")[-2].strip() == "64" for line in rows[-2:])
 
 
 def test_floor_codes_equal_the_floor_on_independent_embeddings(tiny_plugin):
