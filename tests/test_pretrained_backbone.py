@@ -103,6 +103,9 @@ def test_top_line_and_floors_on_embeddings_in_one_table(cli, store, tiny_plugin)
     floats = {r.data.metrics["map"] for r in runs if r.data.tags["facehash.method"] == "tiny-float"}
     assert len(floats) == 1  # no bits: the same top line at every code length
     assert tiny_plugin.CALLS["forward"] <= 3  # one pass per split part, shared by the 10 runs
+    top = next(r for r in runs if r.data.tags["facehash.method"] == "tiny-float")
+    code, _, err = cli("eval", top.info.run_id, "--tracking-uri", store)
+    assert code == 2 and "float top line" in err and "\n" not in err.strip()
     code, out, err = cli("leaderboard", "--tracking-uri", store, "--dataset", "synthfaces")
     assert code == 0, err
     rows = [line for line in out.splitlines() if "tiny-float" in line and "│" in line]
