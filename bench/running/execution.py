@@ -220,7 +220,7 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
     spec, data = run.spec, run.data
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    where = {"gallery_labels": data.part(data.gallery_part)[1], "query_labels": data.part(QUERY)[1],
+    where: dict[str, Any] = {"gallery_labels": data.part(data.gallery_part)[1], "query_labels": data.part(QUERY)[1],
              "gallery_index": np.flatnonzero(data.split == data.gallery_part),
              "query_index": np.flatnonzero(data.split == QUERY)}
     if computed.real_valued:  # a float top line keeps its embeddings
