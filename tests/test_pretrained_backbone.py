@@ -89,6 +89,7 @@ def test_top_line_and_floors_on_embeddings_in_one_table(cli, store, tiny_plugin)
     assert code == 0, err
     for name in methods.split(","):
         assert name in out
+    assert "B/face" in out and "bytes per face" in out  # the float row beside the codes
     runs = _children(store)
     assert len(runs) == 10 and all(r.info.status == "FINISHED" for r in runs)
     for run in runs:
