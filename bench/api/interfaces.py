@@ -118,7 +118,7 @@ class HashHead(nn.Module):
 
     ``forward`` returns a dict with at least ``"u"`` of shape ``(N, K)``; other entries
     (for example the descriptor ``"f"``) are exposed to losses. Subclasses set
-    :attr:`bits` (K) and :attr:`output_dims`, every output's width (``"u"``: K), in
+    :attr:`output_dims`, every output's width (``"u"``: K, the run's bits), in
     ``__init__``, after ``super().__init__()``. The binary code is ``sign(u)`` with
     sign(0) = +1; a head that binarises itself (GreedyHash) returns its codes as ``u``, with
     a straight-through gradient (:mod:`plugins.heads.straight_through`).
@@ -126,7 +126,6 @@ class HashHead(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.bits: int = 0
         self.output_dims: dict[str, int] = {}
 
 

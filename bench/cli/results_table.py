@@ -113,7 +113,7 @@ def results_table(results: Sequence[Any], wide: bool = False) -> Table:
             values = [with_ties(r.metrics), *(f"{r.metrics[m]:.3f}" if m in r.metrics else "-" for m in shown[1:])]
         seconds = f"{r.seconds:.1f}" if r.seconds else "-"
         label = escape(r.spec.label)
-        if getattr(r, "collapsed", ""):
+        if r.collapsed:
             label += f"\n[bold red]collapsed: {escape(r.collapsed)}[/]"
         split = [str(r.spec.protocol.split_seed)] if splits else []
         size = [bytes_cell(r.metrics.get("bytes_per_face"))] if floats else []

@@ -15,6 +15,7 @@ anything else is a dotted path into the method config (``optimizer.lr``).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,8 +121,8 @@ def method_config(
     *,
     backbone: str | None = None,
     head: str | None = None,
-    loss: list[LossEdit] = (),
-    sets: list[tuple[str, Any]] = (),
+    loss: Sequence[LossEdit] = (),
+    sets: Sequence[tuple[str, Any]] = (),
     known_methods: frozenset[str] = frozenset(),
 ) -> StrictModel:
     """The validated, resolved config of ``method`` for a run under ``protocol``.

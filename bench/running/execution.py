@@ -21,7 +21,7 @@ import yaml
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
-from bench.api.methods import FittedMethod, Ranking
+from bench.api.methods import Ranking
 from bench.data.faces import QUERY, TRAIN, VAL
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
@@ -30,10 +30,11 @@ from bench.evaluation.plugin_metrics import registered_metrics
 from bench.evaluation.real_valued import evaluate_embeddings
 from bench.running.identity import execution_tags, input_pipeline
 from bench.running.inputs import RunInputs, deep_inputs, embedding_vectors
-from bench.running.planning import PreparedRun
+from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker
+from bench.tracking.status import RunStatus
 from bench.training.assembly import build_parts
 from bench.training.batching import BatchSource
 from bench.training.loop import RunFailed, TrainCallbacks, Trainer, TrainResult
@@ -96,7 +97,7 @@ def validation_scorer(run: PreparedRun, model: Any, gallery_images: Any, inputs:
 
 
 def train_deep(
-    run: PreparedRun,
+    run: DeepRun,
     normaliser: Any,
     *,
     log_metrics=lambda metrics, step: None,
@@ -164,7 +165,7 @@ def compute_run(
     With a ``resumer``, a deep method checkpoints every epoch and continues from the run's
     last checkpoint when one exists (``on_resume(epoch)`` is called then).
     """
-    spec, data, device, method, config = run.spec, run.data, run.device, run.method, run.config
+    spec, data, device = run.spec, run.data, run.device
     seed_everything(spec.seed)
     protocol = spec.protocol
     normaliser = build_normaliser(run)
@@ -175,8 +176,9 @@ def compute_run(
     state = None
     extra: dict[str, float] = {}
     tags: dict[str, str] = {}
-    if isinstance(method, FittedMethod):
-        embeddings = embedding_vectors(run, method, normaliser) if method.inputs == "embeddings" else None
+    if isinstance(run, FittedRun):
+        method = run.method
+        embeddings = embedding_vectors(run, normaliser) if method.inputs == "embeddings" else None
 
         def vectors(x: np.ndarray, part: int) -> np.ndarray:
             if embeddings is not None:
@@ -184,7 +186,7 @@ def compute_run(
             normalised = normaliser.apply(torch.from_numpy(x), part)
             return (normalised.flatten(1) if method.inputs == "vectors" else normalised).numpy()
 
-        encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, config)
+        encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, run.config)
         if method.ranking is Ranking.COSINE:  # a float top line: exact real-valued ranking
             gallery_f, query_f = (np.asarray(encoder(vectors(x, part)), np.float32)
                                   for x, part in ((gallery_x, gallery_part), (query_x, QUERY)))
@@ -205,7 +207,7 @@ def compute_run(
         query = encode_codes(trained.model, inputs.part(QUERY)[0], inputs.normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(
-                              host=run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
+                              run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
     extra["bytes_per_face"] = spec.bits / 8
     collapsed = collapse_note(gallery)
     if collapsed:  # flagged in the results table and `bench runs`
@@ -248,7 +250,7 @@ def execute_run(
     checkpoint when one exists); a failure is logged with its traceback and returned as a
     FAILED result with the reason."""
     spec = run.spec
-    tracker.set_tags(run_id, execution_tags(run.device, run.acceleration))
+    tracker.set_tags(run_id, execution_tags(run.device, run.acceleration if isinstance(run, DeepRun) else None))
     folder = output_dir / spec.folder_name
     (folder / "traceback.txt").unlink(missing_ok=True)  # from an earlier attempt of this run
     resumer = Resumer(output_dir / "resume" / folder.name, run_id, spec.config_hash())
@@ -267,10 +269,10 @@ def execute_run(
         tracker.log_metrics(run_id, metrics)
         tracker.log_artifacts(run_id, folder)
         resumer.clear()
-        return RunResult(spec, "FINISHED", metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
+        return RunResult(spec, RunStatus.FINISHED, metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
     except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
         reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "traceback.txt").write_text(traceback.format_exc())
         tracker.log_artifacts(run_id, folder)
-        return RunResult(spec, "FAILED", {}, run_id, time.perf_counter() - start, reason)
+        return RunResult(spec, RunStatus.FAILED, {}, run_id, time.perf_counter() - start, reason)

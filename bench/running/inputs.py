@@ -19,12 +19,11 @@ from typing import Any
 import numpy as np
 
 from bench.api.interfaces import Backbone
-from bench.api.methods import FittedMethod
 from bench.config.protocol import BackboneMode
 from bench.data.faces import FaceData
 from bench.data.preprocess import Normaliser
 from bench.running.identity import input_pipeline
-from bench.running.planning import PreparedRun
+from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.views import backbone_view
 from bench.tracking import tags as T
 from bench.training.embeddings import FeatureTable, PassThrough, as_inputs, dataset_embeddings
@@ -48,7 +47,7 @@ class RunInputs:
         return self.samples[mask], self.labels[mask]
 
 
-def frozen(run: PreparedRun) -> bool:
+def frozen(run: DeepRun) -> bool:
     """Whether ``run`` is a deep run on a frozen pretrained backbone."""
     pretrained = run.spec.protocol.pretrained
     return pretrained is not None and pretrained.mode is BackboneMode.FROZEN
@@ -63,7 +62,7 @@ def view(run: PreparedRun, backbone: str, normaliser: Normaliser) -> tuple[FaceD
     return data, run.host.normalisers.build(name, data.images, data.split)
 
 
-def deep_inputs(run: PreparedRun, normaliser: Normaliser) -> RunInputs:
+def deep_inputs(run: DeepRun, normaliser: Normaliser) -> RunInputs:
     """A deep run's inputs: the images (those its pretrained backbone reads, fine-tuned), or
     the frozen backbone's features."""
     _, augmentation = input_pipeline(run.spec.protocol, run.config)
@@ -80,10 +79,10 @@ def deep_inputs(run: PreparedRun, normaliser: Normaliser) -> RunInputs:
     return RunInputs(as_inputs(features), data.labels, data.split, PassThrough(), "none", FeatureTable(dims), tags)
 
 
-def embedding_vectors(run: PreparedRun, method: FittedMethod, normaliser: Normaliser) -> np.ndarray:
+def embedding_vectors(run: FittedRun, normaliser: Normaliser) -> np.ndarray:
     """The features (every feature concatenated, (N, D) float32, the dataset's order) of the
     backbone a fitted method on embeddings names."""
-    spec = method.embedding_backbone(run.config)
+    spec = run.method.embedding_backbone(run.config)
     if spec is None:
         raise TypeError(f"method '{run.spec.method}' has inputs 'embeddings' but names no backbone")
     data, normaliser = view(run, spec.name, normaliser)

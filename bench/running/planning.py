@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import torch
 
 from bench.api.contract import check_parts
 from bench.api.errors import BenchError
-from bench.api.methods import DeepMethod, Method
+from bench.api.methods import DeepMethod, DeepMethodConfig, FittedMethod, StrictModel
 from bench.api.pluginhost import PluginHost
 from bench.config.device import resolve_device
 from bench.config.protocol import (
@@ -35,31 +34,11 @@ from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.data.loading import apply_split, dataset_for
 from bench.evaluation.plugin_metrics import registered_metrics
 from bench.running.identity import code_fingerprint, identity_tags, input_pipeline
+from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunSpec
 from bench.running.views import backbone_view, is_pretrained, run_backbone
 from bench.tracking import tags as T
 from bench.training.acceleration import Acceleration, AccelerationSpec, resolve_acceleration
-
-
-@dataclass
-class PreparedRun:
-    """One run with everything resolved, for execution and for the coordinator."""
-
-    spec: RunSpec
-    host: PluginHost
-    method: Method
-    config: Any  # the method's Config, validated once
-    device: torch.device
-    acceleration: Acceleration | None  # None for fitted methods (they do not train)
-    data: FaceData
-    protocol_fingerprint: str
-    code_fingerprint: str
-    tags: dict[str, str]  # what the run is opened with (bench.running.identity.identity_tags)
-
-    @property
-    def checksum(self) -> str:
-        """The split checksum of the run's data (computed once, kept on the data)."""
-        return self.data.checksum()
 
 
 def prepare_run(
@@ -67,7 +46,7 @@ def prepare_run(
     spec: RunSpec,
     *,
     data: FaceData | None = None,
-    config: Any = None,
+    config: StrictModel | None = None,
     device: torch.device | None = None,
     acceleration: Acceleration | None = None,
 ) -> PreparedRun:
@@ -77,20 +56,26 @@ def prepare_run(
     if config is None:
         config = method.Config.model_validate(spec.method_config)
     device = device if device is not None else resolve_device(spec.device)
-    if not isinstance(method, DeepMethod):
-        acceleration = None
-    elif acceleration is None:
-        acceleration = resolve_acceleration(spec.acceleration, device)
     data = data if data is not None else dataset_for(host, spec.protocol, spec.data_root)
     protocol_fp = fingerprint(spec.protocol, data.pool_checksum(), trained=isinstance(method, DeepMethod))
     code = code_fingerprint(host, spec, method, config)
-    tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code), **selection_tags(config, data),
+    tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code),
             T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.pool_checksum()),
             **view_tags(host, spec, method, config, data)}
-    return PreparedRun(spec, host, method, config, device, acceleration, data, protocol_fp, code, tags)
+    if isinstance(method, DeepMethod) and isinstance(config, DeepMethodConfig):
+        tags.update(selection_tags(config, data))
+        acceleration = acceleration if acceleration is not None else resolve_acceleration(spec.acceleration, device)
+        return DeepRun(spec=spec, host=host, device=device, data=data, protocol_fingerprint=protocol_fp,
+                       code_fingerprint=code, tags=tags, method=method, config=config, acceleration=acceleration)
+    if isinstance(method, FittedMethod):
+        return FittedRun(spec=spec, host=host, device=device, data=data, protocol_fingerprint=protocol_fp,
+                         code_fingerprint=code, tags=tags, method=method, config=config)
+    raise BenchError(f"method '{spec.method}' is a {type(method).__name__}; register a DeepMethod "
+                     "(with a DeepMethodConfig) or a FittedMethod")
 
 
-def view_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, data: FaceData) -> dict[str, str]:
+def view_tags(host: PluginHost, spec: RunSpec, method: DeepMethod | FittedMethod, config: StrictModel,
+              data: FaceData) -> dict[str, str]:
     """What the data a run's pretrained backbone reads says of its images (e.g. how many
     faces went unaligned: ``FaceData.meta["run_tags"]`` as ``facehash.data.*``), and the
     view's normaliser; loading the view here also checks it before any run starts."""
@@ -118,12 +103,11 @@ def check_split_seeds(split_seeds: Sequence[int]) -> list[int]:
 SELECTION_FALLBACK = "last (val_map asked, no validation split)"  # the tag when val_map cannot be served
 
 
-def check_selection(spec: RunSpec, config: Any, data: FaceData, sets: Sequence[tuple[str, Any]]) -> None:
+def check_selection(spec: RunSpec, config: DeepMethodConfig, data: FaceData, sets: Sequence[tuple[str, Any]]) -> None:
     """Refuse checkpoint selection by validation mAP on data without a validation split when
     the command line asked for it; a method whose default asks for it keeps the last epoch
     (:func:`selection_tags` records that)."""
-    training = getattr(config, "training", None)
-    if training is None or training.selection != "val_map" or np.any(data.split == VAL):
+    if config.training.selection != "val_map" or np.any(data.split == VAL):
         return
     if any(key.endswith("training.selection") for key, _ in sets):
         raise BenchError(
@@ -131,15 +115,24 @@ def check_selection(spec: RunSpec, config: Any, data: FaceData, sets: Sequence[t
             "give it one (e.g. --set dataset.val=1) or select by train_loss or last")
 
 
-def selection_tags(config: Any, data: FaceData) -> dict[str, str]:
+def selection_tags(config: DeepMethodConfig, data: FaceData) -> dict[str, str]:
     """What chose a deep run's checkpoint: its selection rule, or ``last`` (with the reason)
     when the rule is ``val_map`` and the data has no validation split."""
-    training = getattr(config, "training", None)
-    if training is None:
-        return {}
+    training = config.training
     if training.selection == "val_map" and not np.any(data.split == VAL):
         return {T.SELECTION_APPLIED: SELECTION_FALLBACK}
     return {T.SELECTION_APPLIED: training.selection}
+
+
+def check_deep_config(host: PluginHost, config: DeepMethodConfig) -> None:
+    """Every part of a deep config exists and accepts its options, its normaliser exists and
+    the checkpoint it starts from is there (nothing is built)."""
+    check_parts(host, config)
+    if config.normalisation:
+        host.normalisers.resolve(config.normalisation)
+    if config.training.init_from and not Path(config.training.init_from).is_file():
+        raise BenchError(f"training.init_from: no checkpoint at {config.training.init_from}; "
+                         "give a finished run's checkpoint.pt (its artifact or bench-output folder)")
 
 
 def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolConfig:
@@ -217,7 +210,7 @@ def plan_runs(
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
     resolved_accel = resolve_acceleration(acceleration, resolved_device)
     host.normalisers.resolve(protocol.normalisation)  # an unknown name fails here, listing the known ones
-    registered_metrics(host=host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
+    registered_metrics(host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
     known = frozenset(host.methods.names())
     split_seeds = check_split_seeds(split_seeds) if split_seeds else [protocol.split_seed]
     if data is not None and protocol.split == "closed-set" and split_seeds != [protocol.split_seed]:
@@ -227,8 +220,8 @@ def plan_runs(
     planned = []
     for name in methods:
         method = host.methods.get(name)
-        deep = isinstance(method, DeepMethod)
-        mode = protocol.pretrained.mode.value if deep and protocol.pretrained is not None else None
+        deep_method = isinstance(method, DeepMethod)
+        mode = protocol.pretrained.mode.value if deep_method and protocol.pretrained is not None else None
         overrides = {"backbone": backbone, "backbone_mode": mode, "head": head, "loss": ",".join(str(e) for e in loss),
                      "set": [f"{k}={v}" for k, v in sets if applies_to(k, name, known)]}
         for b in bits:
@@ -238,13 +231,9 @@ def plan_runs(
         config = method_config(  # one validated config serves every bit length and seed
             name, method, protocol, backbone=backbone, head=head, loss=loss, sets=sets, known_methods=known,
         )
-        if deep:
-            check_parts(host, config)
-            if config.normalisation:
-                host.normalisers.resolve(config.normalisation)
-            if config.training.init_from and not Path(config.training.init_from).is_file():
-                raise BenchError(f"training.init_from: no checkpoint at {config.training.init_from}; "
-                                 "give a finished run's checkpoint.pt (its artifact or bench-output folder)")
+        deep = isinstance(config, DeepMethodConfig)
+        if isinstance(config, DeepMethodConfig):
+            check_deep_config(host, config)
         for split_protocol, b, seed in ((p, b, s) for p in protocols for b in bits for s in seeds):
             spec = RunSpec(
                 method=name, bits=b, seed=seed, protocol=split_protocol,
@@ -259,6 +248,7 @@ def plan_runs(
     split_data = {p.split_seed: dataset_for(host, p, data_root) if data is None else apply_split(data, p)
                   for p in protocols}
     for spec, config in planned:
-        check_selection(spec, config, split_data[spec.protocol.split_seed], sets)
+        if isinstance(config, DeepMethodConfig):
+            check_selection(spec, config, split_data[spec.protocol.split_seed], sets)
     return [prepare_run(host, spec, data=split_data[spec.protocol.split_seed], config=config,
                         device=resolved_device, acceleration=resolved_accel) for spec, config in planned]

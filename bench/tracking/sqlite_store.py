@@ -60,6 +60,17 @@ def leftover_tables(db: Path) -> list[str]:
     return sorted(name for (name,) in rows if name.startswith(LEFTOVER_PREFIX))
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or ``None`` for other schemes.
+
+    >>> str(sqlite_path("sqlite:////tmp/x.db")), sqlite_path("http://h:5000")
+    ('/tmp/x.db', None)
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):])
+
+
 @functools.cache
 def store_lock(db: Path) -> FileLock:
     """The inter-process lock of the store ``db``: the file ``<db>.lock`` beside it (reentrant
@@ -72,8 +83,6 @@ def mlflow_client(uri: str) -> Any:
     lock, after checking that the store is not half-migrated (a one-line error says how to
     repair it)."""
     from mlflow.tracking import MlflowClient  # heavy import, only when tracking
-
-    from bench.tracking.client import sqlite_path
 
     db = sqlite_path(uri)
     if db is None:
