@@ -66,12 +66,16 @@ FLOORS: dict[str, FittedMethod] = {"lsh": LSH(), "pca-sign": PCASign(), "pca-rr"
 def embedding_methods(prefix: str, backbone: str) -> dict[str, FittedMethod]:
     """The float top line and the floors on ``backbone``'s embeddings, named ``<prefix>-float``,
     ``<prefix>-lsh``, ``<prefix>-pca-sign``, ``<prefix>-pca-rr``, ``<prefix>-pca-itq``."""
+    top = (f"The float top line: {backbone}'s embeddings ranked by exact cosine distance (no code; "
+           "bytes per face: the float32 embedding's size).")
     methods: dict[str, FittedMethod] = {
         f"{prefix}-float": type("CosineTopLineOn", (CosineTopLine,),
-                                {"Config": with_backbone(StrictModel, backbone), "__module__": __name__})()}
+                                {"Config": with_backbone(StrictModel, backbone), "__module__": __name__,
+                                 "__doc__": top})()}
     for name, floor in FLOORS.items():
+        what = (type(floor).__doc__ or name).split(":")[0].strip().rstrip(".")
         cls = type(f"{type(floor).__name__}OnEmbeddings", (EmbeddingFloor,),
                    {"Config": with_backbone(floor.Config, backbone), "floor": floor, "__module__": __name__,
-                    "__doc__": EmbeddingFloor.__doc__})
+                    "__doc__": f"{what}, on {backbone}'s embeddings: a non-learned floor."})
         methods[f"{prefix}-{name}"] = cls()
     return methods
