@@ -230,3 +230,21 @@ def test_a_backbone_reads_its_own_view_of_the_same_split(cli, store, tiny_plugin
         assert run.data.tags["facehash.pretrained.input_size"] == "16"
         assert run.data.tags["facehash.input.normalisation"] == "unit"
     assert len({r.data.tags["facehash.split_checksum"] for r in runs}) == 1
+
+
+def test_a_protocol_without_a_pretrained_backbone_dumps_and_hashes_as_before():
+    """``pretrained`` is left out of a protocol's dumps while None (fingerprints of runs recorded
+    before it existed stay), and a fitted run's fingerprint never includes it."""
+    from bench.config.protocol import (
+        PretrainedSpec,
+        ProtocolConfig,
+        evaluation_fingerprint,
+        fingerprint,
+    )
+
+    plain = ProtocolConfig()
+    frozen = ProtocolConfig(pretrained=PretrainedSpec(backbone="net"))
+    assert "pretrained" not in plain.model_dump() and frozen.model_dump()["pretrained"]["mode"] == "frozen"
+    assert fingerprint(plain, "abc") != fingerprint(frozen, "abc")
+    assert evaluation_fingerprint(plain, "abc") == evaluation_fingerprint(frozen, "abc")
+    assert fingerprint(plain, "abc", trained=False) == fingerprint(frozen, "abc", trained=False)
