@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from bench.api.errors import BenchError
-from bench.data.faces import FaceData
 from bench.data.imagefile import InputPipeline, decode_image, pipeline_for
 from bench.data.preprocess import resize_uint8
 
@@ -45,11 +44,10 @@ def test_alignment_and_bad_files_are_one_line_errors():
 def test_the_pipeline_records_the_dataset_options_it_ran_with():
     x = np.zeros((2, 3, 8, 8), np.uint8)
     x[1, 1] = 7  # channels differ: colour
-    data = FaceData("d", x, np.array([0, 1]), np.array([0, 2]), ["a", "b"])
 
     def factory(data_root=None, crop=0.9, align="none"):
         return None
 
-    assert pipeline_for(data, factory, {"align": "dlib"}) == InputPipeline(8, 3, grey=False, crop=0.9, align="dlib")
+    assert pipeline_for(x, factory, {"align": "dlib"}) == InputPipeline(8, 3, grey=False, crop=0.9, align="dlib")
     restored = InputPipeline.from_dict({"size": 8, "channels": 3, "grey": False, "crop": 1.0})  # stored before align
     assert restored.align == "none"

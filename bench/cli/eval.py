@@ -131,7 +131,11 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
 def _load_codes(reader: StoreReader, run_id: str, folder: Path) -> dict[str, np.ndarray]:
     import numpy as np
 
-    if "codes.npz" not in reader.artifact_paths(run_id):
+    artifacts = reader.artifact_paths(run_id)
+    if "codes.npz" not in artifacts and "embeddings.npz" in artifacts:
+        raise BenchError(f"run '{run_id}' is a float top line (embeddings.npz, ranked by cosine distance, no codes); "
+                         "bench eval re-evaluates codes only: re-run it with `bench run --force`")
+    if "codes.npz" not in artifacts:
         raise BenchError(
             f"run '{run_id}' has no codes.npz artifact; only finished child runs of `bench run` store codes"
         )

@@ -23,7 +23,6 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from bench.api.errors import BenchError
-from bench.data.faces import FaceData
 from bench.data.preprocess import resize_uint8
 
 
@@ -46,19 +45,18 @@ class InputPipeline:
                    str(values.get("align", "none")))
 
 
-def pipeline_for(data: FaceData, dataset_factory: Any, dataset_options: dict[str, Any]) -> InputPipeline:
-    """The input pipeline of ``data`` (as a run sees it: at the protocol's input size), its
-    crop from the dataset's options or the factory's default.
+def pipeline_for(images: np.ndarray, dataset_factory: Any, dataset_options: dict[str, Any]) -> InputPipeline:
+    """The input pipeline of ``images`` (N, C, S, S) uint8, a run's model inputs (at the
+    protocol's input size), with the dataset's crop and alignment from its options or the
+    factory's defaults.
 
     >>> x = np.repeat(np.arange(8, dtype=np.uint8).reshape(2, 1, 2, 2), 3, axis=1)
-    >>> data = FaceData("d", x, np.array([0, 1]), np.array([0, 2]), ["a", "b"])
-    >>> pipeline_for(data, lambda data_root=None, crop=0.8: None, {})
+    >>> pipeline_for(x, lambda data_root=None, crop=0.8: None, {})
     InputPipeline(size=2, channels=3, grey=True, crop=0.8, align='none')
     """
-    channels, height, width = data.image_shape
+    channels, height, width = images.shape[1:]
     if height != width:
-        raise BenchError(f"dataset '{data.name}': images of {height}x{width}; the input pipeline needs square images")
-    images = data.images
+        raise BenchError(f"model inputs of {height}x{width}; the input pipeline needs square images")
     grey = channels == 1 or bool(all(np.array_equal(images[:, 0], images[:, c]) for c in range(1, channels)))
     crop = option(dataset_factory, dataset_options, "crop", 1.0)
     align = option(dataset_factory, dataset_options, "align", "none")
