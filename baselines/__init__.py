@@ -17,16 +17,6 @@ from bench import hookimpl
 
 @hookimpl
 def register_methods(register):
-    register("ddh", DDH())
-    register("dsh", DSH())
-    register("dpsh", DPSH())
-    register("hashnet", HashNet())
-    register("greedyhash", GreedyHash())
-    register("lsh", LSH())
-    register("pca-itq", PCAITQ())
-    register("pca-sign", PCASign())
-    register("dcdh", DCDH())
-    register("csq", CSQ())
-    register("orthohash", OrthoHash())
-    register("pretrained-pca-itq", PretrainedITQ())
-    register("pretrained-pca-sign", PretrainedSign())
+    for method in (DDH(), DSH(), DPSH(), HashNet(), GreedyHash(), LSH(), PCAITQ(), PCASign(), DCDH(), CSQ(),
+                   OrthoHash(), PretrainedITQ(), PretrainedSign()):
+        register(method.name, method)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from typing import ClassVar
 
 import numpy as np
 import scipy.linalg
@@ -138,6 +139,7 @@ class PCAITQConfig(StrictModel):
 class PCASign(FittedMethod):
     """Sign of the top-K PCA projection of the centred training vectors: a non-learned floor."""
 
+    name: ClassVar[str] = "pca-sign"
     Config = PCASignConfig
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel) -> Encoder:
@@ -148,6 +150,7 @@ class PCASign(FittedMethod):
 class PCAITQ(FittedMethod):
     """PCA to K dims + Iterative Quantization (Gong & Lazebnik 2011): the classic unsupervised floor."""
 
+    name: ClassVar[str] = "pca-itq"
     Config = PCAITQConfig
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: PCAITQConfig) -> Encoder:
