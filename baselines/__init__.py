@@ -21,19 +21,7 @@ from bench import hookimpl
 
 @hookimpl
 def register_methods(register):
-    register("ddh", DDH())
-    register("dsh", DSH())
-    register("dpsh", DPSH())
-    register("hashnet", HashNet())
-    register("greedyhash", GreedyHash())
-    register("lsh", LSH())
-    register("pca-itq", PCAITQ())
-    register("pca-sign", PCASign())
-    register("pca-rr", PCARandomRotation())
-    register("dcdh", DCDH())
-    register("csq", CSQ())
-    register("orthohash", OrthoHash())
-    register("timm-pca-itq", PretrainedITQ())
-    register("timm-pca-sign", PretrainedSign())
-    for name, method in embedding_methods("dlib", "dlib-resnet").items():  # dlib-float, dlib-pca-itq, ...
-        register(name, method)
+    for method in (DDH(), DSH(), DPSH(), HashNet(), GreedyHash(), LSH(), PCAITQ(), PCASign(),
+                   PCARandomRotation(), DCDH(), CSQ(), OrthoHash(), PretrainedITQ(), PretrainedSign(),
+                   *embedding_methods("dlib", "dlib-resnet").values()):  # dlib-float, dlib-pca-itq, ...
+        register(method.name, method)

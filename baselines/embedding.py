@@ -71,11 +71,12 @@ def embedding_methods(prefix: str, backbone: str) -> dict[str, FittedMethod]:
     methods: dict[str, FittedMethod] = {
         f"{prefix}-float": type("CosineTopLineOn", (CosineTopLine,),
                                 {"Config": with_backbone(StrictModel, backbone), "__module__": __name__,
-                                 "__doc__": top})()}
+                                 "__doc__": top, "name": f"{prefix}-float"})()}
     for name, floor in FLOORS.items():
         what = (type(floor).__doc__ or name).split(":")[0].strip().rstrip(".")
         cls = type(f"{type(floor).__name__}OnEmbeddings", (EmbeddingFloor,),
                    {"Config": with_backbone(floor.Config, backbone), "floor": floor, "__module__": __name__,
+                    "name": f"{prefix}-{name}",
                     "__doc__": f"{what}, on {backbone}'s embeddings: a non-learned floor."})
         methods[f"{prefix}-{name}"] = cls()
     return methods

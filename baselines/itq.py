@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from typing import ClassVar
 
 import numpy as np
 import scipy.linalg
@@ -140,6 +141,7 @@ class PCAITQConfig(StrictModel):
 class PCASign(FittedMethod):
     """Sign of the top-K PCA projection of the centred training vectors: a non-learned floor."""
 
+    name: ClassVar[str] = "pca-sign"
     Config = PCASignConfig
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel) -> Encoder:
@@ -150,6 +152,7 @@ class PCASign(FittedMethod):
 class PCARandomRotation(FittedMethod):
     """PCA to K dims, a seeded random orthogonal rotation, sign: a non-learned floor."""
 
+    name: ClassVar[str] = "pca-rr"
     Config = PCASignConfig
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel) -> Encoder:
@@ -162,6 +165,7 @@ class PCARandomRotation(FittedMethod):
 class PCAITQ(FittedMethod):
     """PCA to K dims + Iterative Quantization (Gong & Lazebnik 2011): the classic unsupervised floor."""
 
+    name: ClassVar[str] = "pca-itq"
     Config = PCAITQConfig
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: PCAITQConfig) -> Encoder:
