@@ -10,7 +10,7 @@ import sys
 from bench.api.errors import BenchError
 
 # Each command module registers its command on the shared typer app when imported.
-from bench.cli import data, leaderboard, plugins_cmd, run, runs, server, sweep, tune, ui  # noqa: F401
+from bench.cli import data, leaderboard, plugins_cmd, retrieval, run, runs, server, sweep, tune, ui  # noqa: F401
 from bench.cli import eval as eval_cmd  # noqa: F401
 from bench.cli.app import app, err_console
 

@@ -30,6 +30,7 @@ from bench.evaluation.plugin_metrics import registered_metrics
 from bench.evaluation.real_valued import evaluate_embeddings
 from bench.running.identity import execution_tags, input_pipeline
 from bench.running.inputs import RunInputs, deep_inputs, embedding_vectors
+from bench.running.model_artifact import store_model
 from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
@@ -59,6 +60,8 @@ class Computed:
     extra_metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # known only after training
     real_valued: bool = False  # a float top line: embeddings, not codes
+    trained: torch.nn.Module | None = None  # a deep method's model (selected weights), for its model artifact
+    inputs: RunInputs | None = None  # and what it reads
 
 
 @dataclass
@@ -173,7 +176,7 @@ def compute_run(
     query_x, query_y = data.part(QUERY)
     gallery_part = data.gallery_part  # TRAIN (closed-set) or GALLERY (open-set: other identities)
     gallery_x, gallery_y = (train_x, train_y) if gallery_part == TRAIN else data.part(gallery_part)
-    state = None
+    state = model = inputs = None
     extra: dict[str, float] = {}
     tags: dict[str, str] = {}
     if isinstance(run, FittedRun):
@@ -198,7 +201,7 @@ def compute_run(
     else:
         trained = train_deep(run, normaliser, log_metrics=log_metrics, on_step=on_step, resumer=resumer,
                              on_resume=on_resume)
-        result, inputs = trained.result, trained.inputs
+        result, inputs, model = trained.result, trained.inputs, trained.model
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
         tags = {**trained.tags, T.ACCEL_STEP: result.step_status}
@@ -212,11 +215,12 @@ def compute_run(
     collapsed = collapse_note(gallery)
     if collapsed:  # flagged in the results table and `bench runs`
         tags[T.CODES_COLLAPSED] = collapsed
-    return Computed(gallery, query, evaluation, state, extra, tags)
+    return Computed(gallery, query, evaluation, state, extra, tags, trained=model, inputs=inputs)
 
 
 def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
-    """Resolved config, packed codes with labels, per-query AP and the selected checkpoint."""
+    """Resolved config, packed codes with labels, per-query AP, the selected checkpoint and,
+    for a deep run, its model (:mod:`bench.running.model_artifact`; the reason when it is not stored)."""
     from bench.training.checkpoint import atomic_save
 
     spec, data = run.spec, run.data
@@ -224,7 +228,8 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
     (folder / "config.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     where: dict[str, Any] = {"gallery_labels": data.part(data.gallery_part)[1], "query_labels": data.part(QUERY)[1],
              "gallery_index": np.flatnonzero(data.split == data.gallery_part),
-             "query_index": np.flatnonzero(data.split == QUERY)}
+             "query_index": np.flatnonzero(data.split == QUERY),
+             "identities": np.asarray(data.identities, dtype=str)}  # names by label (search results show them)
     if computed.real_valued:  # a float top line keeps its embeddings
         np.savez_compressed(folder / "embeddings.npz", gallery_embeddings=computed.gallery_codes,
                             query_embeddings=computed.query_codes, **where)
@@ -237,6 +242,8 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
     save_evaluation_artifacts(computed.evaluation, folder)
     if computed.state is not None:
         atomic_save(computed.state, folder / "checkpoint.pt")
+    if computed.trained is not None and computed.inputs is not None and isinstance(run, DeepRun):
+        computed.tags.update(store_model(folder, run, computed.trained, computed.inputs))
 
 
 def execute_run(

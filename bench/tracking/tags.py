@@ -85,6 +85,7 @@ MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
 MLFLOW_USER = "mlflow.user"
 CPU_MODEL = "facehash.cpu_model"
 CPU_BF16_NATIVE = "facehash.cpu_bf16_native"  # "true" / "false": whether auto precision is bf16 here
+MODEL = "facehash.model"  # a deep run's model artifact: "stored", or "not stored: <why>"
 CODES_COLLAPSED = "facehash.codes_collapsed"  # set only when they did: "all codes identical" or "N of B bits constant"
 
 # a run on a pretrained backbone's features (bench.config.protocol.PretrainedSpec, or a fitted
