@@ -2,7 +2,8 @@
 (no MLflow needed, so it runs on a bare GPU machine); prints each run's map and the mean and
 standard deviation per precision.
 
-    python benchmarks/precision_check.py EPOCHS IDENTITIES DEVICE     # e.g. 50 200 cuda
+    python benchmarks/precision_check.py EPOCHS IDENTITIES DEVICE [SEEDS]    # e.g. 50 200 cuda (seeds 0-2)
+    .venv/bin/python benchmarks/precision_check.py 1 4 cpu 1                   # smoke (CI)
 """
 import statistics
 import sys
@@ -19,12 +20,13 @@ from bench.training.acceleration import AccelerationSpec
 
 def main() -> None:
     epochs, ids, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    seeds = range(int(sys.argv[4]) if len(sys.argv) > 4 else 3)
     host = load_plugins()
     protocol = build_protocol({"dataset": "synthfaces", "epochs": epochs}, {}, {"identities": ids})
     data = load_data(host, protocol, None)
     print(f"synthfaces {ids} ids, {int((data.split == TRAIN).sum())} train, {epochs} epochs, dcbh 48 bits, {device}", flush=True)
     maps = {}
-    for seed in (0, 1, 2):
+    for seed in seeds:
         for precision in ("bf16", "fp32"):
             [run] = plan_runs(host, methods=["dcbh"], bits=[48], seeds=[seed], protocol=protocol, device=device,
                               acceleration=AccelerationSpec(precision=precision), data=data)
@@ -34,7 +36,8 @@ def main() -> None:
             print(f"seed {seed} {precision}: map {m['map']:.4f} ({m['map_worst']:.4f}-{m['map_best']:.4f}) "
                   f"{time.perf_counter() - start:.1f} s", flush=True)
     for p, v in maps.items():
-        print(f"{p}: mean {statistics.mean(v):.4f} std {statistics.stdev(v):.4f} over {len(v)} seeds", flush=True)
+        spread = statistics.stdev(v) if len(v) > 1 else float("nan")
+        print(f"{p}: mean {statistics.mean(v):.4f} std {spread:.4f} over {len(v)} seeds", flush=True)
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def acceleration_spec(precision: str = "auto", compile: bool = False,
     if device_data_mb is not None and device_data_mb < 0:
         raise BenchError(f"--device-data-mb {device_data_mb}: give a size in MiB >= 0")
     if cuda_graph not in ("auto", "on", "off"):
-        raise BenchError(f"--cuda-graph '{cuda_graph}': use auto (on CUDA unless --compile), on or off")
+        raise BenchError(f"--cuda-graph '{cuda_graph}': use auto (eager on CUDA until measured), on or off")
     return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb,
                             cuda_graph=cuda_graph)
 

@@ -40,7 +40,7 @@ def run_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
-    cuda_graph: Annotated[str, typer.Option(help="auto (on CUDA unless --compile), on or off: replay each training step from a CUDA graph.")] = "auto",
+    cuda_graph: Annotated[str, typer.Option(help="auto, on or off: replay each training step from a CUDA graph. auto = eager (no graph) on CUDA until the graph tests of benchmarks/gpu_check.sh have passed on a GPU (docs/speed.md); on opts in.")] = "auto",
     device_data_mb: Annotated[float | None, typer.Option(help="Keep the training set on a CUDA device up to this many MiB (default: a quarter of its memory).")] = None,
     backbone: Annotated[str | None, typer.Option(help="Replace the method's backbone.")] = None,
     head: Annotated[str | None, typer.Option(help="Replace the method's hashing head.")] = None,
