@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from bench.api.errors import BenchError
 
 # Each command module registers its command on the shared typer app when imported.
 from bench.cli import data, leaderboard, plugins_cmd, run, runs, server, sweep, tune, ui  # noqa: F401
 from bench.cli import eval as eval_cmd  # noqa: F401
 from bench.cli.app import app, err_console
+from bench.cli.repeats import check_repeated_options
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
+        check_repeated_options(typer.main.get_command(app), sys.argv[1:] if argv is None else list(argv))
         app(args=argv, standalone_mode=True)
     except BenchError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.error
@@ -101,7 +102,18 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     db = sqlite_path(uri)
     if db is None:
         return None
-    return (db.parent / "mlartifacts" / experiment.replace("/", "_")).resolve().as_uri()
+    return (db.parent / "mlartifacts" / artifact_folder(experiment)).resolve().as_uri()
+
+
+def artifact_folder(experiment: str) -> str:
+    """The experiment's folder name under ``mlartifacts/``: one path component, never ``.``,
+    ``..`` or hidden (so no name leads outside ``mlartifacts/``).
+
+    >>> artifact_folder("facehash-orl-1a2b"), artifact_folder("a/b"), artifact_folder(".."), artifact_folder(".")
+    ('facehash-orl-1a2b', 'a_b', '_.', '_')
+    """
+    folder = re.sub(r"[/\\\x00]", "_", experiment)
+    return "_" + folder[1:] if folder.startswith(".") else folder
 
 
 @functools.cache
