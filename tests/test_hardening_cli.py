@@ -95,3 +95,20 @@ def test_the_results_table_marks_a_map_with_unscored_queries(wide: bool) -> None
     assert "0.500 (0.400-0.600)!" not in text and "0.5000!" not in text
     assert "some queries have no relevant gallery item" in text
     assert "no relevant" not in render(results_table([clean], wide=wide))
+
+
+def test_a_huge_sweep_grid_is_refused_from_its_lists(cli, tmp_path) -> None:
+    """Issue 24 item 3: 9 keys of 10 values (10^9 runs) used to be expanded in full first."""
+    keys = ["optimizer.lr", "optimizer.weight_decay", "protocol.epochs", "training.batch_size", "dcbh.alpha",
+            "dcbh.beta", "dcbh.gamma", "dataset.seed", "protocol.input_size"]
+    lines = ["methods: [dcbh]", "bits: [12]", "datasets: [synthfaces]", "overrides:"]
+    lines += [f"  {key}: [{', '.join(str(v + 1) for v in range(10))}]" for key in keys]
+    (tmp_path / "huge.yaml").write_text("\n".join(lines) + "\n")
+    code, _, err = cli("sweep", str(tmp_path / "huge.yaml"))
+    assert code == 2 and "the sweep spans 1,000,000,000 runs" in err and "--max-runs 1000000000" in err
+    (tmp_path / "bad.yaml").write_text("methods: [lsh]\nbits: [8, 12]\ndatasets: [synthfaces]\noverrides:\n"
+                                       "  nokey: [1, 2, 3]\n  protocol.epochs: [1, 2]\n")
+    code, _, err = cli("sweep", str(tmp_path / "bad.yaml"), "--max-runs", "12")
+    assert code == 2 and "nokey" in err
+    code, _, err = cli("sweep", str(tmp_path / "bad.yaml"), "--max-runs", "11")
+    assert code == 2 and "spans 12 runs" in err

@@ -34,6 +34,7 @@ def sweep_command(
     force: ForceOption = False,
     wide: WideOption = False,
     if_running: IfRunningOption = "wait",
+    max_runs: Annotated[int, typer.Option(help="Refuse a sweep whose grid spans more runs than this (counted from its lists before anything is built).", min=1)] = 10_000,
 ) -> None:
     """Run every configuration of a sweep file; finished runs are skipped, interrupted ones continue."""
     from bench.api.pluginhost import default_host
@@ -58,7 +59,7 @@ def sweep_command(
     for failure in host.failures:
         err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
     sweep = load_sweep(sweep_file)
-    runs = expand(host, sweep)
+    runs = expand(host, sweep, max_runs)
     runner = build_executor(host, executor, max_parallel, ray_address)
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
