@@ -113,3 +113,30 @@ def test_sigterm_ends_the_run_and_its_parent_killed(store, tmp_path) -> None:
     assert proc.returncode != 0 and "Traceback" not in output, output[-2000:]
     every = tracker.client.search_runs([experiment.experiment_id], "")
     assert sorted(r.info.status for r in every) == ["KILLED", "KILLED"], output[-2000:]
+
+
+def test_ctrl_c_in_a_tuning_trial_is_killed_without_optuna_traceback(cli, tmp_path, monkeypatch) -> None:
+    import logging
+
+    from bench.running.tuning import trial as trial_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trial_module, "train_deep", interrupted)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        code, out, err = cli("tune", "--method", "dsh", "--bits", "8", "--trials", "1", "--epochs", "1",
+                             "--dataset", "synthfaces", "--set", "dataset.identities=4",
+                             "--set", "dataset.images_per_identity=10")
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    assert code != 0 and "Traceback" not in err + out
+    assert not [r for r in records if r.exc_info and isinstance(r.exc_info[1], KeyboardInterrupt)]
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = tracker.client.search_runs([e.experiment_id for e in tracker.client.search_experiments()],
+                                      "tags.`facehash.kind` = 'trial'")
+    assert [(r.info.status, r.data.tags["facehash.tune.trial_state"]) for r in runs] == [("KILLED", "killed")]
