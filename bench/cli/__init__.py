@@ -17,6 +17,7 @@ from bench.api.errors import BenchError
 from bench.cli import data, leaderboard, plugins_cmd, run, runs, server, sweep, tune, ui  # noqa: F401
 from bench.cli import eval as eval_cmd  # noqa: F401
 from bench.cli.app import app, err_console
+from bench.cli.failures import one_line
 from bench.cli.repeats import check_repeated_options
 
 
@@ -35,6 +36,14 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except BenchError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:  # a damaged store or a full disk: one line too
+        from bench.tracking.sqlite_store import OPENED
+
+        line = one_line(exc, OPENED)
+        if line is None:
+            raise
+        err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

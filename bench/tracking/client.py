@@ -19,7 +19,13 @@ from typing import Any
 
 from bench.api.errors import BenchError
 from bench.tracking.retry import RetryingClient
-from bench.tracking.sqlite_store import check_database_file, is_memory_uri, mlflow_client
+from bench.tracking.sqlite_store import (
+    MLFLOW_TABLES,
+    check_database_file,
+    check_foreign,
+    is_memory_uri,
+    mlflow_client,
+)
 from bench.tracking.tags import PARENT_RUN
 
 DEFAULT_DB = "mlflow.db"
@@ -48,8 +54,9 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):])
 
 
-def check_tracking_uri(uri: str) -> None:
-    """Fail with a one-line error when the store at ``uri`` cannot be used; writes nothing."""
+def check_tracking_uri(uri: str, *, write: bool = True) -> None:
+    """Fail with a one-line error when the store at ``uri`` cannot be used; writes nothing. A
+    read-only command (``write=False``) needs an existing store, not a writable folder."""
     if is_memory_uri(uri):
         raise BenchError(f"tracking URI {uri} is an in-memory database that keeps nothing after the run; "
                          "use sqlite:///PATH/mlflow.db or http://HOST:PORT")
@@ -61,6 +68,9 @@ def check_tracking_uri(uri: str) -> None:
             raise BenchError(
                 f"tracking URI {uri}: folder {folder} does not exist; create it or pass another --tracking-uri"
             )
+        check_foreign(f"tracking URI {uri}", db, MLFLOW_TABLES, "MLflow store", write=write)
+        if not write:
+            return
         if not os.access(folder, os.W_OK):
             raise BenchError(f"tracking URI {uri}: folder {folder} is not writable; pass another --tracking-uri")
         return
