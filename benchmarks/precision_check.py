@@ -2,8 +2,10 @@
 (no MLflow needed, so it runs on a bare GPU machine); prints each run's map and the mean and
 standard deviation per precision.
 
-    python benchmarks/precision_check.py EPOCHS IDENTITIES DEVICE [SEEDS]    # e.g. 50 200 cuda (seeds 0-2)
-    .venv/bin/python benchmarks/precision_check.py 1 4 cpu 1                   # smoke (CI)
+    python benchmarks/precision_check.py EPOCHS IDENTITIES DEVICE [SEEDS [PRECISIONS]]   # e.g. 50 200 cuda
+    .venv/bin/python benchmarks/precision_check.py 1 4 cpu 1 fp32                      # smoke (CI)
+
+SEEDS: how many (default 3: seeds 0-2); PRECISIONS: a comma list (default bf16,fp32).
 """
 import statistics
 import sys
@@ -21,13 +23,14 @@ from bench.training.acceleration import AccelerationSpec
 def main() -> None:
     epochs, ids, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     seeds = range(int(sys.argv[4]) if len(sys.argv) > 4 else 3)
+    precisions = sys.argv[5].split(",") if len(sys.argv) > 5 else ["bf16", "fp32"]
     host = load_plugins()
     protocol = build_protocol({"dataset": "synthfaces", "epochs": epochs}, {}, {"identities": ids})
     data = load_data(host, protocol, None)
     print(f"synthfaces {ids} ids, {int((data.split == TRAIN).sum())} train, {epochs} epochs, dcbh 48 bits, {device}", flush=True)
     maps = {}
     for seed in seeds:
-        for precision in ("bf16", "fp32"):
+        for precision in precisions:
             [run] = plan_runs(host, methods=["dcbh"], bits=[48], seeds=[seed], protocol=protocol, device=device,
                               acceleration=AccelerationSpec(precision=precision), data=data)
             start = time.perf_counter()

@@ -30,7 +30,7 @@ SMOKE: dict[str, tuple[list[str], dict[str, str]]] = {
                        "--candidate-queries", "20", "--memory-queries", "50", "--memory-gallery", "500"], {}),
     "legacy_metrics.py": (["--queries", "100", "--gallery", "1000"], {}),
     "pca_itq_scale.py": (["--n", "300", "--queries", "30", "--dims", "64", "--bits", "12"], {}),
-    "precision_check.py": (["1", "4", "cpu", "1"], {}),
+    "precision_check.py": (["1", "4", "cpu", "1", "fp32"], {}),
     "profile_cuda.py": (["--device", "cpu", "--queries", "100", "--gallery", "1000"], {}),
     "sqlite_concurrency.py": (["--writers", "2", "--runs", "2"], {}),
     "sweep_workers.py": (["--epochs", "1", "--workers", "1"], {}),
