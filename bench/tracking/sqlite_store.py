@@ -80,7 +80,8 @@ def check_foreign(what: str, db: Path, ours: frozenset[str], kind: str, *, write
     """Refuse a SQLite file that holds another program's tables (it is left byte for byte as it
     is); with ``write=False`` also a missing or empty one (a read-only command creates nothing)."""
     tables = table_names(what, db)
-    if tables and not ours & set(tables):
+    migrating = any(name.startswith(LEFTOVER_PREFIX) for name in tables)  # a half-migrated store: repaired, not refused
+    if tables and not ours & set(tables) and not migrating:
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise BenchError(f"{what}: {db} is a SQLite database of another program (tables: {shown}), not an "
                          f"{kind}; it is left as it is: pass another one")
