@@ -15,7 +15,7 @@ import pytest
 import sweepkit
 
 from bench.running.executors import coordinator
-from bench.running.executors.coordinator import CLAIM_BATCH, execute_runs
+from bench.running.executors.coordinator import execute_runs
 from bench.running.spec import RunResult
 from bench.running.sweep import SweepFile, expand
 from bench.tracking.client import Tracker
@@ -52,13 +52,13 @@ def child_statuses(tracker: Tracker, experiment: str) -> list[str]:
 def test_runs_are_claimed_a_few_at_a_time(store, tmp_path) -> None:
     host = sweepkit.host()
     runs = expand(host, SweepFile(**SWEEP))
-    assert len(runs) == 20 > CLAIM_BATCH
+    assert len(runs) == 20 > coordinator.CLAIM_BATCH
     tracker = Tracker(store)
     experiment = tracker.experiment("claims")
     executor = Recording(tracker, experiment)
     outcome = execute_runs(host, runs, executor, tracker, experiment, tmp_path / "out")
     assert len(outcome.ran) == 20 and not outcome.failed
-    assert max(executor.batches) <= CLAIM_BATCH and executor.opened_at_first <= CLAIM_BATCH
+    assert max(executor.batches) <= coordinator.CLAIM_BATCH and executor.opened_at_first <= coordinator.CLAIM_BATCH
     assert child_statuses(tracker, experiment) == ["FINISHED"] * 20
 
 
