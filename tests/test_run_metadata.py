@@ -62,3 +62,18 @@ def test_tags_name_the_commit_user_cpu_and_native_bf16():
     with open("/proc/cpuinfo") as fh:
         model = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     assert tags[T.CPU_MODEL] == model
+
+
+def test_a_dataset_asks_its_runs_to_carry_data_tags():
+    """``FaceData.meta["run_tags"]`` (e.g. the alignment's fallback count) become
+    ``facehash.data.<name>`` tags of every run on the data; none without it."""
+    from bench.data.faces import RUN_TAGS
+
+    host = default_host()
+    protocol = build_protocol({"dataset": "synthfaces", "epochs": 1}, {}, TINY)
+    data = host.datasets.build("synthfaces", None, **TINY)
+    plain = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu", data=data)
+    assert not any(k.startswith(T.DATA_PREFIX) for k in plain[0].tags)
+    data.meta[RUN_TAGS] = {"alignment.fallback": 3}
+    tagged = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu", data=data)
+    assert tagged[0].tags[f"{T.DATA_PREFIX}alignment.fallback"] == "3"

@@ -76,7 +76,7 @@ def info_tables(name: str, data: FaceData, where: str, input_size: int | None = 
         ("overlap copies dropped", _first(meta.get("overlap_dropped") or [])),
         ("stored in", where),
     ]
-    for key in ("protocol", "pixel_range"):
+    for key in ("protocol", "pixel_range", "alignment"):
         if key in meta:
             rows.insert(4, (key.replace("_", " "), str(meta[key])))
     for field, value in rows:

@@ -22,6 +22,9 @@ from bench.api.errors import BenchError
 TRAIN, VAL, QUERY, GALLERY = 0, 1, 2, 3
 SPLIT_NAMES = {TRAIN: "train", VAL: "val", QUERY: "query", GALLERY: "gallery"}
 CHECKSUMMED = frozenset({"images", "labels", "split", "identities"})  # the fields the checksums cover
+#: ``meta`` key: ``{name: value}`` that every run on the data carries as ``facehash.data.<name>`` tags
+#: (a dataset's preprocessing that changes what is measured, e.g. how many faces went unaligned).
+RUN_TAGS = "run_tags"
 
 
 @dataclass

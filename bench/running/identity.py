@@ -23,7 +23,7 @@ from bench.api.methods import DeepMethod, Method
 from bench.api.pluginhost import PluginHost
 from bench.api.registry import Entry, Registry
 from bench.config.hashing import stable_hash
-from bench.data.faces import VAL, FaceData
+from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.running.spec import RunSpec
 from bench.tracking import tags as T
 from bench.tracking.client import git_commit
@@ -111,6 +111,7 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
     normalisation, augmentation = input_pipeline(spec.protocol, config)
     tags.update({T.INPUT_NORMALISATION: normalisation, T.INPUT_AUGMENTATION: augmentation,
                  T.VALIDATION_IMAGES: str(int((data.split == VAL).sum()))})
+    tags.update({f"{T.DATA_PREFIX}{k}": str(v) for k, v in data.meta.get(RUN_TAGS, {}).items()})
     if isinstance(method, DeepMethod):
         training = config.training
         tags.update({f"{T.LOOP_PREFIX}{name}": str(getattr(training, name)) for name in type(training).added_fields

@@ -30,6 +30,7 @@ SPLIT = "facehash.split"  # closed-set or open-set
 SPLIT_SEED = "facehash.split_seed"
 INPUT_NORMALISATION = "facehash.input.normalisation"  # the normaliser a run used (protocol's or method's)
 INPUT_AUGMENTATION = "facehash.input.augmentation"
+DATA_PREFIX = "facehash.data."  # what the dataset asks its runs to carry (FaceData.meta["run_tags"])
 VALIDATION_IMAGES = "facehash.split.validation_images"  # 0: the gallery is the whole training file
 RELEASED_METRICS = "facehash.released.metrics"  # plugin metrics a released run asks for by name
 LOOP_PREFIX = "facehash.loop."  # each released-loop option of TrainingSpec that a run turns on

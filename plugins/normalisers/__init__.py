@@ -2,7 +2,7 @@
 
 The built-in kinds are harness machinery (:class:`bench.data.preprocess.Normaliser`),
 registered here like any plugin's; ``legacy-ddh`` reproduces the released DDH/DCBH code, ``caffe-mean-image`` the
-released DSH code.
+released DSH code, ``dlib-rgb`` the input of dlib's face-recognition network.
 """
 
 from functools import partial
@@ -10,6 +10,7 @@ from functools import partial
 from bench import hookimpl
 from bench.data.preprocess import Normaliser
 from plugins.normalisers.caffe_mean import CaffeMeanImageNormaliser
+from plugins.normalisers.dlib_rgb import DlibRGBNormaliser
 from plugins.normalisers.legacy_ddh import LegacyDDHNormaliser
 
 
@@ -20,3 +21,4 @@ def register_normalisers(register):
     register("unit", partial(Normaliser, "unit"), "Pixels / 255.")
     register("legacy-ddh", LegacyDDHNormaliser)
     register("caffe-mean-image", CaffeMeanImageNormaliser)
+    register("dlib-rgb", DlibRGBNormaliser)
