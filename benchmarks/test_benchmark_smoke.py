@@ -26,6 +26,7 @@ SMOKE: dict[str, tuple[list[str], dict[str, str]]] = {
     "bench_evaluation.py": ([*PYTEST_BENCH, "bench_evaluation.py"], {}),
     "bench_training_throughput.py": ([*PYTEST_BENCH, "bench_training_throughput.py"], TINY_TRAINING),
     "cli_help_time.py": (["--repeat", "1"], {}),
+    "dlib_resnet_speed.py": (["--smoke"], {}),
     "eval_table.py": (["--queries", "100", "--gallery", "1000", "--peer-queries", "20",
                        "--candidate-queries", "20", "--memory-queries", "50", "--memory-gallery", "500"], {}),
     "legacy_metrics.py": (["--queries", "100", "--gallery", "1000"], {}),
