@@ -98,7 +98,7 @@ def test_a_full_disk_under_output_names_the_folder(tmp_path, monkeypatch) -> Non
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
 
     monkeypatch.setattr(checkpoint.torch, "save", torch_save_on_a_full_disk)
-    monkeypatch.setattr("bench.config.paths.shutil.disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 0))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 0))
     with pytest.raises(Exception, match=f"no space left on {tmp_path / 'run'}"):
         checkpoint.atomic_save({"x": 1}, tmp_path / "run" / "resume.pt")
     assert list((tmp_path / "run").iterdir()) == []  # no temporary file left
