@@ -1,8 +1,10 @@
-"""Non-learned floors from PCA: ``pca-sign`` and ``pca-itq`` (Gong & Lazebnik, CVPR 2011).
+"""Non-learned floors from PCA: ``pca-sign``, ``pca-rr`` and ``pca-itq`` (Gong & Lazebnik, CVPR 2011).
 
-Both centre the training vectors, project them on their top-K principal directions
+All centre the training vectors, project them on their top-K principal directions
 (fitted on the training split only), and binarise: ``pca-sign`` takes the sign of the
-projection; ``pca-itq`` first rotates it by the orthogonal R that Iterative Quantization
+projection; ``pca-rr`` first rotates it by a seeded random orthogonal matrix (ITQ's
+starting point, no iteration: the "PCA + random rotation + sign" bar of Hashing-Baseline,
+2025); ``pca-itq`` first rotates it by the orthogonal R that Iterative Quantization
 finds by alternating ``B = sign(V R)`` and the orthogonal Procrustes solution
 ``R = argmin ||B - V R||_F`` (SVD of ``B^T V``), from a seeded random rotation, for 50
 iterations as in the authors' code. Each half-step cannot increase the quantization
@@ -143,6 +145,18 @@ class PCASign(FittedMethod):
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel) -> Encoder:
         mean, w = pca(x, bits)
         return lambda v: project(v, mean, w)
+
+
+class PCARandomRotation(FittedMethod):
+    """PCA to K dims, a seeded random orthogonal rotation, sign: a non-learned floor."""
+
+    Config = PCASignConfig
+
+    def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel) -> Encoder:
+        mean, w = pca(x, bits)
+        r, _ = itq(np.zeros((1, bits)), 0, seed)  # ITQ's random orthogonal start, no iteration
+        wr = (w.astype(np.float64) @ r).astype(np.float32)
+        return lambda v: project(v, mean, wr)
 
 
 class PCAITQ(FittedMethod):

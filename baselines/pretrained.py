@@ -1,4 +1,4 @@
-"""``pretrained-pca-itq`` and ``pretrained-pca-sign``: the training-free floors on frozen
+"""``timm-pca-itq`` and ``timm-pca-sign``: the training-free floors on frozen
 pretrained features.
 
 A frozen timm backbone (``backbone.name``, ``timm:<model>``; ``--backbone timm:NAME``)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval_table import clustered, faiss_matrix, peer_style  # noqa: E402
+from eval_table import clustered, faiss_matrix, peer_style, plugins  # noqa: E402
 
 from bench.config.protocol import EvaluationSpec  # noqa: E402
 from bench.evaluation import evaluate  # noqa: E402
@@ -27,12 +27,12 @@ SPEC = EvaluationSpec(precision_at=[50])
 @pytest.fixture(scope="module")
 def codes():
     gallery, gl, query, ql = clustered(np.random.default_rng(0), (20_000, 2_000), 48, 10)
-    evaluate(query[:8], ql[:8], gallery[:100], gl[:100], SPEC, device="cpu")  # load the kernel
+    evaluate(query[:8], ql[:8], gallery[:100], gl[:100], SPEC, device="cpu", plugin_metrics=plugins())  # load the kernel
     return query, ql, gallery, gl
 
 
 def test_ours_full(benchmark, codes):
-    benchmark(evaluate, *codes, SPEC, device="cpu")
+    benchmark(evaluate, *codes, SPEC, device="cpu", plugin_metrics=plugins())
 
 
 def test_ours_without_legacy(benchmark, codes):

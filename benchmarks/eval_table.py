@@ -29,9 +29,11 @@ import time
 
 import numpy as np
 
+from bench.api.pluginhost import default_host
 from bench.config.protocol import EvaluationSpec
 from bench.evaluation import evaluate
 from bench.evaluation.codes import pack_codes, pack_words
+from bench.evaluation.plugin_metrics import registered_metrics
 
 
 def clustered(rng, sizes, bits, classes, flip=0.2):
@@ -142,7 +144,7 @@ def memory_probe(n_query, n_gallery, bits, classes, device):
     rng = np.random.default_rng(1)
     gallery, gl, query, ql = clustered(rng, (n_gallery, n_query), bits, classes)
     spec = EvaluationSpec(precision_at=[50])
-    evaluate(query[:8], ql[:8], gallery[:100], gl[:100], spec, device=device)
+    evaluate(query[:8], ql[:8], gallery[:100], gl[:100], spec, device=device, plugin_metrics=plugins())
     before, peak, done = _rss_mib(), [0.0], threading.Event()
     high_before = _high_water_mib()
 
@@ -153,11 +155,16 @@ def memory_probe(n_query, n_gallery, bits, classes, device):
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    seconds, _ = timed(lambda: evaluate(query, ql, gallery, gl, spec, device=device))
+    seconds, _ = timed(lambda: evaluate(query, ql, gallery, gl, spec, device=device, plugin_metrics=plugins()))
     done.set()
     sampler.join()
     process_peak = _high_water_mib()
     print(f"{before:.0f} {peak[0]:.0f} {process_peak:.0f} {high_before:.0f} {seconds:.2f}")
+
+
+def plugins() -> dict:
+    """The registered plugin metrics an evaluation of a run computes (map_legacy and its family)."""
+    return registered_metrics(default_host())
 
 
 def main(argv=None):
@@ -184,13 +191,15 @@ def main(argv=None):
     q_all, g_all = args.queries, args.gallery
     spec = EvaluationSpec(precision_at=[50])
     tiny = min(64, q_all)
-    evaluate(query[:tiny], ql[:tiny], gallery[:1000], gl[:1000], spec, device=args.device)  # JIT / CUDA warm-up
+    evaluate(query[:tiny], ql[:tiny], gallery[:1000], gl[:1000], spec, device=args.device,
+             plugin_metrics=plugins())  # JIT / CUDA warm-up
     rows = []
     runs = [timed(lambda: evaluate(query, ql, gallery, gl, spec, device=args.device, plugin_metrics={}))
             for _ in range(args.repeat)]
     t_ours, ours = min(runs, key=lambda run: run[0])
     rows.append(("ours: map+bounds+stable+P@50+r2+PR", t_ours, f"all queries, best of {args.repeat}"))
-    runs = [timed(lambda: evaluate(query, ql, gallery, gl, spec, device=args.device)) for _ in range(args.repeat)]
+    runs = [timed(lambda: evaluate(query, ql, gallery, gl, spec, device=args.device, plugin_metrics=plugins()))
+            for _ in range(args.repeat)]
     t_legacy, with_legacy = min(runs, key=lambda run: run[0])
     rows.append(("ours + map_legacy (2nd pass)", t_legacy, f"all queries, best of {args.repeat}"))
     if args.peer_queries:
@@ -224,7 +233,7 @@ def main(argv=None):
         print(f"peer-style map on its {min(args.peer_queries, q_all)} queries: {peer_map:.4f} "
               f"(ours, expected over tie orders, same queries: {sub_ap:.4f})")
     if args.check:
-        cpu = evaluate(query, ql, gallery, gl, spec, device="cpu")
+        cpu = evaluate(query, ql, gallery, gl, spec, device="cpu", plugin_metrics=plugins())
         worst = max(float(np.abs(cpu.per_query[k] - with_legacy.per_query[k]).max()) for k in cpu.per_query)
         same_curve = cpu.curves == with_legacy.curves
         print(f"{args.device} vs cpu kernel: max per-query difference {worst:.2e}, PR curve identical: {same_curve}")

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bench.api.deviations import deviation_tag
+
 #: The legacy evaluation family of the released DDH/DCBH code (``compactbit`` + ``hammingDist``:
 #: ``cat_apcal`` mAP and precision@50, ``evaluate_macro`` precision/recall within radius 2),
 #: asked for by name under ``standard=released`` (plugins/metrics registers them).
@@ -52,12 +54,12 @@ def deviation_tags(
     >>> deviation_tags(OptimizerSpec(lr=0.1), OptimizerSpec(), {"x": "why"})
     {'deviation.x': 'why', 'deviation.config.lr': '0.1 (reference: 0.001)'}
     """
-    tags = {f"deviation.{k}": v for k, v in fixed.items()}
+    tags = {deviation_tag(k): v for k, v in fixed.items()}
     actual, ref = flatten_config(config), flatten_config(reference)
     for key in sorted(set(actual) | set(ref)):
         if key in ignore or actual.get(key) == ref.get(key):
             continue
-        tags[f"deviation.config.{key}"] = f"{actual.get(key, 'absent')} (reference: {ref.get(key, 'absent')})"
+        tags[deviation_tag(f"config.{key}")] = f"{actual.get(key, 'absent')} (reference: {ref.get(key, 'absent')})"
     return tags
 
 

@@ -19,7 +19,6 @@ class ProbeSignHead(HashHead):
 
     def __init__(self, ctx: BuildContext, feature_dims: dict[str, int]) -> None:
         super().__init__()
-        self.bits = ctx.bits
         self.linear = nn.Linear(sum(feature_dims.values()), ctx.bits)
         self.output_dims = {"u": ctx.bits}
 

@@ -16,11 +16,12 @@ from bench.api.methods import DeepMethod, DeepMethodConfig, LossTerm, PartSpec, 
 from bench.api.pluginhost import load_plugins
 from bench.cli.parsing import acceleration_spec
 from bench.config.protocol import ProtocolConfig
-from bench.data.preprocess import Normaliser
+from bench.data.preprocess import ChannelMeanStd, UnitScale
 from bench.evaluation.codes import sign_codes
 from bench.evaluation.encoding import encode_codes, encode_relaxed
 from bench.running.identity import execution_tags
 from bench.running.planning import plan_runs
+from bench.running.prepared import DeepRun, FittedRun
 from bench.training.acceleration import (
     Acceleration,
     AccelerationSpec,
@@ -125,7 +126,8 @@ def test_deep_runs_are_tagged_with_their_acceleration(host):
     tags = execution_tags(run.device, run.acceleration)
     assert tags["facehash.accel.precision"] == "bf16" and tags["facehash.accel.compile"] == "false"
     [lsh] = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(), device="cpu")
-    fitted = execution_tags(lsh.device, lsh.acceleration)  # the device and CPU facts, no acceleration
+    assert isinstance(run, DeepRun) and isinstance(lsh, FittedRun) and not hasattr(lsh, "acceleration")
+    fitted = execution_tags(lsh.device, None)  # the device and CPU facts, no acceleration
     assert fitted["facehash.device"] == "cpu" and not any(k.startswith("facehash.accel.") for k in fitted)
 
 
@@ -209,7 +211,7 @@ def test_harness_training_equals_a_plain_pytorch_loop(host, channels_last):
     """Bit for bit with the plain layout and optimizer; with channels_last and the fused
     optimizer (the CPU defaults) equal up to float32 rounding."""
     x, y = faces([8, 8, 8], size=8, seed=3)
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     config = ConvHashConfig()
     spec = TrainingSpec(epochs=1, batch_size=8, sampler="shuffle", selection="last")
     model, loss = build(host)
@@ -234,7 +236,7 @@ def test_harness_training_equals_a_plain_pytorch_loop(host, channels_last):
 
 def test_loss_is_read_back_every_sync_every_steps_and_nan_still_stops_the_run(host):
     x, y = faces([8, 8, 8], size=8)
-    normaliser = Normaliser("unit", x, np.zeros(len(y), np.int8))
+    normaliser = UnitScale(x, np.zeros(len(y), np.int8))
     model, loss = build(host)
     optimizer = build_optimizer(ConvHashConfig().optimizer, model, loss)
     spec = TrainingSpec(epochs=1, batch_size=3, sampler="sequential", selection="last")
@@ -255,7 +257,7 @@ def test_loss_is_read_back_every_sync_every_steps_and_nan_still_stops_the_run(ho
 def test_codes_are_signed_on_the_device_as_numpy_would(host):
     model, _ = build(host)
     x, y = faces([5, 5, 6], size=8)
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     u = encode_relaxed(model, x, normaliser, 0, torch.device("cpu"), batch_size=4).numpy()
     codes = encode_codes(model, x, normaliser, 0, torch.device("cpu"), batch_size=4)
     assert codes.dtype == np.int8 and np.array_equal(codes, sign_codes(u))
@@ -268,7 +270,7 @@ def test_codes_are_signed_on_the_device_as_numpy_would(host):
 def test_cuda_bf16_training_is_finite_fused_and_codes_agree_with_float32(host):
     device = torch.device("cuda")
     x, y = faces([16] * 4, size=16, seed=8)
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     spec = TrainingSpec(epochs=3, batch_size=16, sampler="shuffle", selection="last")
     codes = {}
     for precision in ("fp32", "bf16"):
@@ -299,7 +301,7 @@ def test_cuda_compiled_model_trains_and_keeps_parameter_names(host):
     model, loss = accel.prepare_model(model.to(device)), loss.to(device)
     assert list(model.state_dict()) == names
     x, y = faces([8, 8, 8], size=8)
-    normaliser = Normaliser("unit", x, np.zeros(len(y), np.int8))
+    normaliser = UnitScale(x, np.zeros(len(y), np.int8))
     optimizer = build_optimizer(ConvHashConfig().optimizer, model, loss, **accel.optimizer_options())
     source = BatchSource(x, y, batch_size=8, sampler="sequential", device=device)
     result = trainer(model, loss, optimizer, 3, source, normaliser,

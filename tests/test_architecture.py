@@ -59,3 +59,40 @@ def test_no_module_over_400_lines():
             if lines > 400:
                 long[str(path.relative_to(ROOT))] = lines
     assert not long, f"split these modules (over 400 lines): {long}"
+
+
+def test_api_and_running_type_check_clean():
+    """mypy (configured in pyproject.toml) finds nothing in the plugin contract and the run
+    orchestration: a run's kind, the factories' signatures and the executors' protocols are
+    checked by the type checker, not only at run time."""
+    mypy = Path(sys.executable).with_name("mypy")
+    if not mypy.exists():
+        pytest.fail("mypy is missing: run bash scripts/install.sh (mypy is a dev dependency)")
+    result = subprocess.run([str(mypy), "bench/api", "bench/running"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
+def test_the_type_check_can_fail(tmp_path):
+    """The check above is not vacuous: a deep-only field read off a prepared run of either kind fails it."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from bench.running.prepared import PreparedRun\n\n\n"
+                   "def epochs(run: PreparedRun) -> int:\n    return run.config.training.epochs\n")
+    mypy = Path(sys.executable).with_name("mypy")
+    result = subprocess.run([str(mypy), str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1 and "has no attribute \"training\"" in result.stdout, result.stdout
+
+
+def test_run_statuses_are_named_by_the_enum_only():
+    """A run status is a member of bench.tracking.status.RunStatus, never a bare string."""
+    import re
+
+    from bench.tracking.status import RunStatus
+
+    pattern = re.compile("|".join(rf"[\"']{s.value}[\"']" for s in RunStatus))
+    bare = [f"{path.relative_to(ROOT)}:{i}" for path in (ROOT / "bench").rglob("*.py")
+            if path.name != "status.py"
+            for i, line in enumerate(path.read_text().splitlines(), 1)
+            if pattern.search(line) and ">>>" not in line]
+    assert not bare, bare

@@ -9,7 +9,7 @@ from torchvision import transforms
 
 from bench.api.pluginhost import default_host
 from bench.data.faces import QUERY, TRAIN
-from bench.data.preprocess import Normaliser, pixel_moments, prepare_batch
+from bench.data.preprocess import ChannelMeanStd, pixel_moments, prepare_batch
 from bench.training.batching import BatchSource
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -124,7 +124,7 @@ class TorchvisionFaces(Dataset):
 def test_prepared_batches_equal_torchvision_bit_for_bit():
     x, y = faces([6, 7, 5], size=8)
     split = np.zeros(len(y), np.int8)
-    normaliser = Normaliser("channel-mean-std", x, split)
+    normaliser = ChannelMeanStd(x, split)
     mean, std = (t.tolist() for t in normaliser.stats[TRAIN])
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
     source = BatchSource(x, y, batch_size=5, sampler="shuffle", seed=0)
@@ -152,7 +152,7 @@ def test_legacy_normalisation_matches_the_released_formula():
 
 def test_flip_acts_per_sample_and_commutes_with_normalisation():
     x, y = faces([40, 40], size=6, seed=5)
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     batch = torch.from_numpy(x)
     flipped = prepare_batch(batch, normaliser, augmentation="flip", generator=torch.Generator().manual_seed(0))
     plain = normaliser.apply(batch)

@@ -14,6 +14,8 @@ import click
 import typer
 from rich.console import Console
 
+from bench.tracking.status import RunStatus
+
 HEAVY = ("torch", "mlflow", "pandas", "numpy", "matplotlib", "pydantic", "optuna", "ray",
          "bench.running", "bench.training", "bench.reports", "bench.evaluation", "bench.tracking.reading")
 
@@ -29,11 +31,11 @@ def test_importing_the_cli_imports_no_heavy_module():
 
 
 def test_the_run_defaults_are_the_protocol_defaults():
-    from bench.cli import run
+    from bench.cli import options
     from bench.config.protocol import ProtocolConfig
 
     defaults = ProtocolConfig()
-    assert (run.DEFAULT_DATASET, run.DEFAULT_EPOCHS, run.DEFAULT_STANDARD, run.DEFAULT_SPLIT) == (
+    assert (options.DEFAULT_DATASET, options.DEFAULT_EPOCHS, options.DEFAULT_STANDARD, options.DEFAULT_SPLIT) == (
         defaults.dataset, defaults.epochs, defaults.standard, defaults.split)
     from bench.cli import data
     assert data.DEFAULT_INPUT_SIZE == defaults.input_size
@@ -69,8 +71,12 @@ def test_help_at_80_columns_keeps_option_names_and_defaults_whole():
     assert seen > 10  # the guard: defaults were found and checked
 
 
-def _result(label, bits, metrics, seconds=1.5, status="FINISHED"):
-    return N(spec=N(label=label, bits=bits, seed=0, protocol=N(split="closed-set", split_seed=0)), metrics=metrics, seconds=seconds, status=status)
+def _result(method, bits, metrics, seconds=1.5, status=RunStatus.FINISHED, **overrides):
+    from bench.config.protocol import ProtocolConfig
+    from bench.running.spec import RunResult, RunSpec
+
+    spec = RunSpec(method=method, bits=bits, seed=0, protocol=ProtocolConfig(), method_config={}, overrides=overrides)
+    return RunResult(spec, status, metrics, seconds=seconds)
 
 
 def test_the_default_table_fits_80_columns_with_whole_values():
@@ -78,7 +84,8 @@ def test_the_default_table_fits_80_columns_with_whole_values():
 
     metrics = {"map": 0.65512, "map_worst": 0.58123, "map_best": 0.78433, "precision_at_50": 0.1,
                "precision_at_10": 0.51234, "precision_r2": 0.2, "recall_r2": 0.3}
-    results = [_result("pca-itq[iterations=5,head=block]", 48, metrics), _result("lsh", 12, {}, 0, "FAILED")]
+    results = [_result("pca-itq", 48, metrics, head="block", set=["pca-itq.iterations=5"]),
+               _result("lsh", 12, {}, 0, RunStatus.FAILED)]
     console = Console(width=80, record=True, color_system=None)
     console.print(results_table(results))
     text = console.export_text()

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from bench.api.errors import BenchError
+from bench.api.pluginhost import default_host
 from bench.cli.eval import spec_for
 from bench.config.protocol import EvaluationSpec, ProtocolConfig
 from bench.evaluation import evaluate
 from bench.evaluation.codes import pack_codes
+from bench.evaluation.plugin_metrics import registered_metrics
 from bench.tracking.client import Tracker, flatten
 
 
@@ -36,7 +38,8 @@ def test_eval_logs_recomputed_metrics_to_the_run_and_errors(cli, store, tmp_path
     run_id, (query, ql, gallery, gl, spec) = finished_run(store, tmp_path / "art")
     code, out, err = cli("eval", run_id, "--tracking-uri", store, "--device", "cpu")
     assert code == 0, err
-    expected = evaluate(query, ql, gallery, gl, spec, device="cpu").metrics
+    expected = evaluate(query, ql, gallery, gl, spec, device="cpu",
+                        plugin_metrics=registered_metrics(default_host(), opt_in_metrics=spec.opt_in_metrics)).metrics
     logged = Tracker(store).client.get_run(run_id).data.metrics
     for key in ("map", "map_stable", "map_legacy", "precision_at_5", "precision_r1", "empty_r1"):
         assert logged[key] == pytest.approx(expected[key], abs=1e-12)

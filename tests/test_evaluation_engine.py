@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from bench.api.errors import BenchError
+from bench.api.pluginhost import default_host
 from bench.config.protocol import EvaluationSpec
 from bench.evaluation import Evaluation, evaluate, save_evaluation_artifacts
 from bench.evaluation.metrics import expected_ap_at, harmonic_diff
+from bench.evaluation.plugin_metrics import registered_metrics
 
 
 def test_harmonic_diff_against_exact_sums():
@@ -29,7 +31,8 @@ def test_metric_keys_and_string_labels():
     spec = EvaluationSpec(precision_at=[5, 10], radius=3, map_at=[7])
     gl = np.array(["ann", "bob", "cy"])[rng.integers(0, 3, 30)]
     ql = np.array(["ann", "bob", "zed", "cy"])
-    ev = evaluate(query, ql, gallery, gl, spec, device="cpu")
+    plugins = registered_metrics(default_host())
+    ev = evaluate(query, ql, gallery, gl, spec, device="cpu", plugin_metrics=plugins)
     for key in ["map", "map_best", "map_worst", "map_stable", "map_legacy", "precision_at_5",
                 "precision_at_10", "precision_r3", "recall_r3", "empty_r3",
                 "queries_without_relevant", "map_at_7"]:
@@ -37,9 +40,9 @@ def test_metric_keys_and_string_labels():
     assert ev.metrics["queries_without_relevant"] == 1.0
     assert ev.per_query_ap[2] == 0.0 and ev.per_query_ap.shape == (4,)
     same = evaluate(query, np.array([0, 1, 9, 2]), gallery, np.searchsorted(["ann", "bob", "cy"], gl),
-                    spec, device="cpu")
+                    spec, device="cpu", plugin_metrics=plugins)
     assert same.metrics == ev.metrics
-    assert "map_legacy" not in evaluate(query, ql, gallery, gl, spec, device="cpu", plugin_metrics={}).metrics
+    assert "map_legacy" not in evaluate(query, ql, gallery, gl, spec, device="cpu").metrics  # built-ins only
 
 
 @pytest.mark.parametrize(("gallery_size", "ks"), [(40, []), (80, [50]), (278, [50, 100]), (600, [50, 100, 500])])

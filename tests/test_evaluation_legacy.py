@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from bench.api.errors import BenchError
+from bench.api.pluginhost import default_host
 from bench.config.protocol import EvaluationSpec
 from bench.evaluation import evaluate
 from bench.evaluation.plugin_metrics import registered_metrics
@@ -170,7 +171,7 @@ def test_map_legacy_matches_literal_ddh_code(bits):
     gallery, gl = clustered_codes(rng, 6, 12, bits, 0.25)
     query, ql = clustered_codes(rng, 6, 2, bits, 0.25)
     expected, ddh_distances = ddh_pipeline(query, ql, gallery, gl)
-    ev = evaluate(query, ql, gallery, gl, device="cpu")
+    ev = evaluate(query, ql, gallery, gl, device="cpu", plugin_metrics=registered_metrics(default_host()))
     assert ev.metrics["map_legacy"] == pytest.approx(expected, abs=1e-12)
     assert (legacy_compactbit_bytes(gallery) == ddh_compactbit(gallery.astype(np.float32))).all()
     # the effective metric stated in the reference
@@ -205,7 +206,8 @@ def test_legacy_family_equals_the_released_functions_exactly(bits, noise):
     query, ql, gallery, gl = query_gallery(rng, bits, 0.25 if noise == "overlapping" else 3 / bits)
     released = ddh_model_predict_tail(query, ql, gallery, gl)
     stable = ddh_model_predict_tail(query, ql, gallery, gl, kind="stable")
-    ev = evaluate(query, ql, gallery, gl, EvaluationSpec(opt_in_metrics=ARGSORT_METRICS), device="cpu")
+    ev = evaluate(query, ql, gallery, gl, EvaluationSpec(opt_in_metrics=ARGSORT_METRICS), device="cpu",
+                  plugin_metrics=registered_metrics(default_host(), opt_in_metrics=ARGSORT_METRICS))
     m = ev.metrics
     assert m["map_legacy_argsort"] == released["map"]
     assert m["precision_at_50_legacy_argsort"] == released["p50"]
@@ -227,10 +229,10 @@ def test_argsort_metrics_are_opt_in():
     rng = np.random.default_rng(0)
     gallery, gl = clustered_codes(rng, 3, 30, 12, 0.3)
     query, ql = clustered_codes(rng, 3, 2, 12, 0.3)
-    default = evaluate(query, ql, gallery, gl, device="cpu").metrics
+    default = evaluate(query, ql, gallery, gl, device="cpu", plugin_metrics=registered_metrics(default_host())).metrics
     assert not set(ARGSORT_METRICS) & set(default)
     assert {"map_legacy", "precision_at_50_legacy", "precision_r2_legacy", "recall_r2_legacy"} <= set(default)
-    assert set(registered_metrics(ARGSORT_METRICS)) == set(ARGSORT_METRICS)  # by name (bench eval --metric)
+    assert set(registered_metrics(default_host(), ARGSORT_METRICS)) == set(ARGSORT_METRICS)  # by name (bench eval --metric)
     for wrong in ("map_legacy", "map_legacy_sorted"):
         with pytest.raises(BenchError, match="is not an opt-in metric; the opt-in metrics are map_legacy_argsort"):
-            registered_metrics(opt_in_metrics=[wrong])
+            registered_metrics(default_host(), opt_in_metrics=[wrong])

@@ -10,6 +10,7 @@ from bench.api.pluginhost import default_host
 from bench.data.faces import QUERY, TRAIN
 from bench.evaluation import evaluate
 from bench.evaluation.codes import unpack_codes
+from bench.evaluation.plugin_metrics import registered_metrics
 from bench.tracking.reading import StoreReader
 
 from conftest import install_plugin
@@ -79,7 +80,9 @@ def test_evaluate_adds_the_metrics_it_is_given_under_their_names():
     assert ev.metrics["map_const"] == ev.metrics["spread"] == 0.5
     assert ev.per_query["ap_const"].tolist() == ev.per_query["spread"].tolist() == [0.0, 0.5, 1.0]
     assert "map_legacy" not in ev.metrics  # only what was given
-    assert "map_legacy" in evaluate(query, ql, gallery, gl, device="cpu").metrics  # default: the registered ones
+    assert "map_legacy" not in evaluate(query, ql, gallery, gl, device="cpu").metrics  # default: built-ins only
+    assert "map_legacy" in evaluate(query, ql, gallery, gl, device="cpu",
+                                    plugin_metrics=registered_metrics(default_host())).metrics
 
 
 def test_a_third_party_metric_and_normaliser_serve_bench_run_and_bench_eval(plugin_site, cli, store):

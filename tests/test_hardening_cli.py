@@ -83,7 +83,7 @@ def render(table) -> str:
 
 def result(metrics: dict[str, float]) -> N:
     spec = N(protocol=N(split="closed-set", split_seed=0), label="lsh", bits=12, seed=0, name="lsh-12b-s0")
-    return N(spec=spec, metrics=metrics, seconds=1.0, status="FINISHED")
+    return N(spec=spec, metrics=metrics, seconds=1.0, status="FINISHED", collapsed="")
 
 
 @pytest.mark.parametrize("wide", [False, True])

@@ -13,9 +13,10 @@ from test_training_step import HostReadLog, plain_accel, whole
 from torch import nn
 
 from bench import hookimpl
-from bench.api.contract import KINDS
+from bench.api import hookspecs
 from bench.api.errors import BenchError
 from bench.api.interfaces import Backbone, BuildContext, HashHead, StepContext
+from bench.api.kinds import KINDS, readme_table
 from bench.api.methods import PartSpec, ScheduleSpec, TrainingSpec
 from bench.api.pluginhost import load_plugins
 from bench.cli.parsing import parse_loss
@@ -23,7 +24,7 @@ from bench.config.protocol import ProtocolConfig
 from bench.config.settings import method_config
 from bench.data.faces import TRAIN
 from bench.data.loading import load_data
-from bench.data.preprocess import Normaliser
+from bench.data.preprocess import ChannelMeanStd
 from bench.running.execution import compute_run
 from bench.running.planning import plan_runs
 from bench.training.assembly import build_optimizer, build_parts, build_scheduler, rated_parts
@@ -58,7 +59,7 @@ class Dimless(Backbone):
 class NarrowHead(HashHead):
     def __init__(self, ctx, feature_dims):
         super().__init__()
-        self.bits, self.output_dims = ctx.bits, {"u": ctx.bits - 1}
+        self.output_dims = {"u": ctx.bits - 1}
 
 
 class ModuleLoss(nn.Module):
@@ -128,8 +129,30 @@ def test_built_parts_are_held_to_their_base_class(host, overrides, message):
     assert str(caught.value) == message
 
 
+def readme_plugin_section() -> str:
+    return (ROOT / "README.md").read_text().split("## Writing a plugin")[1].split("\n## ")[0]
+
+
+def test_the_one_table_of_kinds_is_what_readme_the_hooks_the_host_and_bench_plugins_show(host, cli):
+    """README's table, the hook specs, the host's registries and ``bench plugins`` all derive
+    from bench.api.kinds.KINDS: any of them drifting from it fails here."""
+    section = readme_plugin_section()
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    assert "\n".join(table) == readme_table()
+    assert [row.split(" | ")[0].removeprefix("| ") for row in table[2:]] == [k.label for k in KINDS.values()]
+    specs = {name for name in dir(hookspecs) if name.startswith("register_")}
+    assert specs == {kind.hook for kind in KINDS.values()}
+    assert set(host.manager.hook.__dict__) >= specs
+    assert list(host.registries) == list(KINDS) and [r.kind for r in host.registries.values()] == [
+        k.label for k in KINDS.values()]
+    code, out, err = cli("plugins")
+    assert code == 0, err
+    shown = {line.split("│")[1].strip() for line in out.splitlines() if line.count("│") > 2}
+    assert shown - {""} == {k.label for k in KINDS.values()}  # every kind has a built-in entry
+
+
 def test_readme_shows_every_kinds_call_and_the_step_context():
-    section = (ROOT / "README.md").read_text().split("## Writing a plugin")[1].split("\n## ")[0]
+    section = readme_plugin_section()
     for kind in KINDS.values():
         assert kind.call in section, kind.label
     for field in ("labels", "indices", "epoch", "step", "total_steps"):
@@ -245,7 +268,7 @@ def test_loss_buffers_are_checkpointed_and_resumed_but_never_optimised(host, tmp
     assert set(buffers) == {MEMORY + "memory_codes", MEMORY + "memory_labels"}
     assert not optimised & {id(b) for b in buffers.values()}
     x, y = faces([10, 9, 11, 7], size=32, seed=3)
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     source = BatchSource(x, y, batch_size=8, sampler="shuffle", seed=1)
     scheduler = build_scheduler(config.schedule, optimizer, 10)
     step = TrainStep(model, loss, optimizer, normaliser, plain_accel(), 10)
@@ -274,7 +297,7 @@ def test_the_example_plugins_step_never_reads_back_to_the_host(host):
     config, model, loss = built(host, "memory-hash", train_size=16)
     optimizer = build_optimizer(config.optimizer, *rated_parts(config, model, loss), fused=True)
     x, y = faces([4] * 4, size=32, seed=2)
-    step = TrainStep(model, loss, optimizer, Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8)),
+    step = TrainStep(model, loss, optimizer, ChannelMeanStd(x, np.zeros(len(y), np.int8)),
                      plain_accel(), 2)
     step(whole(x, y), 1, 0)
     with HostReadLog() as log:

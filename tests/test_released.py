@@ -20,7 +20,7 @@ from bench.running.execution import compute_run
 from bench.running.planning import plan_runs
 from bench.running.spec import RunSpec
 from bench.training.batching import BatchSource
-from bench.training.loop import Trainer
+from bench.training.loop import TrainCallbacks, Trainer
 from plugins.normalisers.caffe_mean import CaffeMeanImageNormaliser
 
 
@@ -118,6 +118,21 @@ def test_step_budget_stops_inside_an_epoch():
     trainer = scripted_trainer([1.0], n=8, batch=4, epochs=99, iterations=5)  # 2 batches per epoch
     result = trainer.fit()
     assert (trainer.step.calls, result.steps, len(result.history)) == (5, 5, 3)
+
+
+def test_the_last_epoch_of_an_iteration_budget_is_validated():
+    """Under ``training.iterations`` (DSH's released budget) the run's last epoch is the budget's,
+    not ``training.epochs``: it is validated like the last epoch of any run."""
+    n, batch = 8, 4  # 2 batches per epoch: 5 iterations end inside epoch 3
+    source = BatchSource(np.zeros((n, 1, 2, 2), np.uint8), np.zeros(n, np.int64), batch_size=batch, sampler="sequential")
+    step = ScriptedStep([1.0])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(step.optimizer, lambda _: 1.0)
+    spec = TrainingSpec(selection="val_map", validate_every=10, epochs=99, iterations=5)
+    trainer = Trainer(step, scheduler, source, spec, sync_every=1)
+    validated = []
+    result = trainer.fit(TrainCallbacks(validate=lambda: validated.append(len(validated)) or 0.5))
+    assert trainer.epochs == 3 and len(result.history) == 3
+    assert validated == [0] and result.history[-1]["val_map"] == 0.5 and result.selected_epoch == 3
 
 
 def test_restore_every_continues_from_the_selected_checkpoint_in_place():

@@ -15,7 +15,7 @@ from bench.api.methods import TrainingSpec
 from bench.api.pluginhost import load_plugins
 from bench.config.protocol import ProtocolConfig
 from bench.config.settings import method_config
-from bench.data.preprocess import Normaliser
+from bench.data.preprocess import ChannelMeanStd, UnitScale
 from bench.training.acceleration import Acceleration, AccelerationSpec, resolve_acceleration
 from bench.training.assembly import CompositeLoss, build_optimizer, build_parts
 from bench.training.batching import Batch, BatchSource
@@ -111,7 +111,7 @@ def train_dcbh(host, step_kind, graphs=None, device="cpu", epochs=3):
     """Three epochs of 37 images in batches of 8 (an odd last batch each epoch), with a
     learning-rate milestone after step 9; returns the trained state and the result."""
     x, y = faces([10, 9, 11, 7], size=16, seed=3)
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     config, model, loss = dcbh_parts(host, device)
     optimizer = build_optimizer(config.optimizer, model, loss, fused=True)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[9], gamma=0.5)
@@ -166,7 +166,7 @@ def test_a_captured_step_reads_every_steps_indices_epoch_and_step(host):
     """Graph replays run on static buffers: the batch's indices are copied into them and the
     epoch and step refilled before every replay, so the context is each step's own."""
     x, y = faces([10, 9, 11, 7], size=16, seed=3)
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     config, model, _ = dcbh_parts(host)
     probe = ContextProbe(len(y), steps=15, epochs=3)
     loss = CompositeLoss([("probe", 1.0, probe)])
@@ -193,7 +193,7 @@ def test_a_failed_capture_falls_back_to_eager_steps_and_says_why(host):
 
 def test_a_short_run_never_captures_and_says_so(host):
     x, y = faces([4, 4], size=16)
-    normaliser = Normaliser("unit", x, np.zeros(len(y), np.int8))
+    normaliser = UnitScale(x, np.zeros(len(y), np.int8))
     config, model, loss = dcbh_parts(host, classes=2)
     optimizer = build_optimizer(config.optimizer, model, loss, fused=True)
     step = GraphedStep(model, loss, optimizer, normaliser, plain_accel(), 1, graphs=ReplayingGraphs())
@@ -218,7 +218,7 @@ def test_a_failed_capture_reports_the_steps_own_error_and_a_busy_schedule_stays_
     assert result.step_status == ("fallback to eager: RuntimeError: CUDA error: operation not "
                                   "permitted when stream is capturing")
     x, y = faces([8, 8], size=16)
-    normaliser = Normaliser("unit", x, np.zeros(len(y), np.int8))
+    normaliser = UnitScale(x, np.zeros(len(y), np.int8))
     config, model, loss = dcbh_parts(host, classes=2)
     optimizer = build_optimizer(config.optimizer, model, loss, fused=True)
     graphs = ReplayingGraphs()
@@ -261,7 +261,7 @@ def test_built_in_steps_never_read_back_to_the_host(host, method):
     torch.manual_seed(0)
     model, loss = build_parts(host, config, BuildContext(12, 4, (3, 32, 32), 0))
     optimizer = build_optimizer(config.optimizer, model, loss, fused=True)
-    step = TrainStep(model, loss, optimizer, Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8)),
+    step = TrainStep(model, loss, optimizer, ChannelMeanStd(x, np.zeros(len(y), np.int8)),
                      plain_accel(), 2)
     batch = whole(x, y)
     step(batch, 1, 0)  # the first step creates the optimizer's state
@@ -302,7 +302,7 @@ def test_cuda_steps_never_wait_for_the_device_and_capture(method, monkeypatch):
     model, loss = build_parts(host, config, BuildContext(12, 8, (3, 32, 32), 0))
     model, loss = accel.prepare_model(model.to(device)), loss.to(device)
     optimizer = build_optimizer(config.optimizer, model, loss, **accel.optimizer_options())
-    normaliser = Normaliser("channel-mean-std", x, np.zeros(len(y), np.int8))
+    normaliser = ChannelMeanStd(x, np.zeros(len(y), np.int8))
     batch = whole(x, y, device)
     eager = TrainStep(model, loss, optimizer, normaliser, accel, 3)
     eager(batch, 1, 0)  # first step: optimizer state, cuDNN autotuning

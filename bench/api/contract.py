@@ -1,17 +1,7 @@
-"""The plugin contract in one place: what each kind of registered factory is called with
-and returns, the ``register`` callback every hook receives, and the checks that hold a
-plugin to it (before anything is built, and on what a factory builds).
-
-=========  ===============================================  ================================
-kind       the factory is called as                         and returns
-=========  ===============================================  ================================
-backbone   ``factory(ctx, **options)``                      a :class:`~bench.api.interfaces.Backbone`
-head       ``factory(ctx, feature_dims, **options)``        a :class:`~bench.api.interfaces.HashHead`
-loss       ``factory(ctx, output_dims, **options)``         a :class:`~bench.api.interfaces.LossPart`
-dataset    ``factory(data_root, **options)``                a ``bench.data.faces.FaceData``
-executor   ``factory(**options)``                           a ``bench.running.executors`` executor
-method     (the registered object is the method itself)     a DeepMethod or FittedMethod
-=========  ===============================================  ================================
+"""The plugin contract's checks: the ``register`` callback every hook receives, and the
+checks that hold a plugin to the table of kinds (:data:`bench.api.kinds.KINDS`: what each
+kind of registered factory is called with and returns), before anything is built and on
+what a factory builds.
 
 ``ctx`` is the run's :class:`~bench.api.interfaces.BuildContext`; ``feature_dims`` the
 backbone's ``{name: width}``; ``output_dims`` the head's outputs plus the backbone's
@@ -21,72 +11,33 @@ features as ``feat:<name>``. ``options`` come from the method config (``--set``)
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import Backbone, BuildContext, HashHead, LossPart
+from bench.api.kinds import KINDS
 from bench.api.registry import check_options
 
 if TYPE_CHECKING:  # the host imports the hook specs, which import this module
-    from bench.api.methods import DeepMethodConfig
+    from bench.api.methods import DeepMethodConfig, Method
     from bench.api.pluginhost import PluginHost
-
-
-class BackboneFactory(Protocol):
-    def __call__(self, ctx: BuildContext, /, **options: Any) -> Backbone: ...
-
-
-class HeadFactory(Protocol):
-    def __call__(self, ctx: BuildContext, feature_dims: dict[str, int], /, **options: Any) -> HashHead: ...
-
-
-class LossFactory(Protocol):
-    def __call__(self, ctx: BuildContext, output_dims: dict[str, int], /, **options: Any) -> LossPart: ...
-
-
-class DatasetFactory(Protocol):
-    """Returns a ``bench.data.faces.FaceData`` (the data layer sits above this one)."""
-
-    def __call__(self, data_root: Path | None, /, **options: Any) -> Any: ...
-
-
-class ExecutorFactory(Protocol):
-    """Returns an executor (``bench.running.executors.base``, a layer above this one)."""
-
-    def __call__(self, **options: Any) -> Any: ...
 
 
 class Register(Protocol):
     """The callback each ``register_*`` hook receives: call it once per thing provided;
     ``description`` defaults to the first paragraph of the factory's docstring."""
 
-    def __call__(self, name: str, factory: Any, description: str = "") -> None: ...
+    def __call__(self, name: str, factory: Callable[..., object] | Method, description: str = "") -> None: ...
 
 
-@dataclass(frozen=True)
-class FactoryKind:
-    """One kind of factory: how the harness calls it and what it must build."""
-
-    label: str  # as in messages: "head"
-    call: str  # the call, as the docs write it
-    leading: int  # positional arguments before the options
-    builds: type | None = None  # the base class of what it returns (None: checked elsewhere)
-
-
-KINDS: dict[str, FactoryKind] = {
-    "backbones": FactoryKind("backbone", "factory(ctx, **options)", 1, Backbone),
-    "heads": FactoryKind("head", "factory(ctx, feature_dims, **options)", 2, HashHead),
-    "losses": FactoryKind("loss", "factory(ctx, output_dims, **options)", 2, LossPart),
-    "datasets": FactoryKind("dataset", "factory(data_root, **options)", 1),
-    "executors": FactoryKind("executor", "factory(**options)", 0),
-}
+BUILDS: dict[str, type] = {"backbones": Backbone, "heads": HashHead, "losses": LossPart}
+"""The base class of what each kind's factory builds, for the kinds whose parts are checked when built."""
 
 
 def check_factory(kind: str, name: str, factory: Any, options: dict[str, Any]) -> None:
     """Raise a one-line :class:`BenchError` unless ``factory`` (registered as ``name`` of
-    ``kind``, a key of :data:`KINDS`) accepts the harness's call with ``options``.
+    ``kind``, a key of :data:`KINDS` with a factory call) accepts the harness's call with ``options``.
 
     >>> def head(ctx, feature_dims, width=8): ...
     >>> check_factory("heads", "h", head, {"width": 4})
@@ -95,7 +46,7 @@ def check_factory(kind: str, name: str, factory: Any, options: dict[str, Any]) -
     bench.api.errors.BenchError: head 'h' cannot be called as factory(ctx, feature_dims, **options): too many positional arguments
     """
     spec = KINDS[kind]
-    placeholders = (None,) * spec.leading
+    placeholders = (None,) * (spec.leading or 0)
     check_options(spec.label, name, factory, placeholders, options)
     try:
         signature = inspect.signature(factory)
@@ -123,7 +74,7 @@ def check_built(kind: str, name: str, part: Any, ctx: BuildContext) -> None:
     """Raise a one-line :class:`BenchError` unless the ``kind`` part built as ``name``
     subclasses its base class and sets the attributes the base class declares."""
     spec = KINDS[kind]
-    base = spec.builds
+    base = BUILDS.get(kind)
     if base is not None and not isinstance(part, base):
         raise BenchError(f"{spec.label} '{name}' built a {type(part).__name__}, not a "
                          f"{base.__module__}.{base.__name__}; subclass it")

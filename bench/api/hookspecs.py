@@ -1,4 +1,5 @@
-"""The plugin contract: every hook a facehash-bench plugin can implement.
+"""The plugin contract: every hook a facehash-bench plugin can implement, one per kind of
+:data:`bench.api.kinds.KINDS` (``register_backbones``, ``register_heads``, ...).
 
 Each hook receives a ``register`` callback and calls it once per thing it provides::
 
@@ -8,15 +9,19 @@ Each hook receives a ``register`` callback and calls it once per thing it provid
     def register_heads(register):
         register("my-head", MyHead)
 
-What each kind of factory must accept and return is stated in :mod:`bench.api.contract`.
-Plugins are found through the ``facehash_bench`` entry-point group (see :mod:`bench.plugins`).
+What each kind of factory is called with, returns and how it is checked is the table
+:data:`bench.api.kinds.KINDS`; :mod:`bench.api.contract` holds the checks.
+Plugins are found through the ``facehash_bench`` entry-point group (see :mod:`bench.api.pluginhost`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pluggy
+
+from bench.api.kinds import KINDS, Kind
 
 if TYPE_CHECKING:  # the contract imports torch; plugins that only register need not
     from bench.api.contract import Register
@@ -26,71 +31,15 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-@hookspec
-def register_backbones(register: Register) -> None:
-    """Register backbones: ``factory(ctx: BuildContext, **options) -> Backbone``.
+def _hook_spec(kind: Kind) -> Callable[[Register], None]:
+    """The hook spec of ``kind``: ``register_<kind>(register)``, documented from the table."""
 
-    A name ending in ``:`` (for example ``timm:``) is a prefix family: ``timm:resnet18``
-    calls the factory with ``variant="resnet18"``.
-    """
+    def spec(register: Register) -> None: ...
 
-
-@hookspec
-def register_heads(register: Register) -> None:
-    """Register hashing heads: ``factory(ctx: BuildContext, feature_dims, **options) -> HashHead``."""
+    spec.__name__ = spec.__qualname__ = kind.hook
+    spec.__doc__ = (f"Register {kind.name}: ``{kind.call}`` returns {kind.returns}; checked: {kind.check}."
+                    + (f"\n\n{kind.note}" if kind.note else ""))
+    return hookspec(spec)
 
 
-@hookspec
-def register_losses(register: Register) -> None:
-    """Register loss parts: ``factory(ctx: BuildContext, output_dims, **options) -> LossPart``."""
-
-
-@hookspec
-def register_methods(register: Register) -> None:
-    """Register methods: instances of :class:`bench.api.methods.DeepMethod` or
-    :class:`bench.api.methods.FittedMethod` (``factory`` is the method object itself)."""
-
-
-@hookspec
-def register_datasets(register: Register) -> None:
-    """Register datasets: ``factory(data_root: Path | None, **options) -> FaceData``."""
-
-
-@hookspec
-def register_executors(register: Register) -> None:
-    """Register executors: ``factory(**options) -> Executor`` (see :mod:`bench.running.executors`)."""
-
-
-@hookspec
-def register_metrics(register: Register) -> None:
-    """Register retrieval metrics that every evaluation computes beside the built-in ones:
-    ``metric(codes: CodeSets) -> per-query values`` (see :mod:`bench.evaluation.plugin_metrics`).
-
-    The registered name is the logged metric (their mean); a name ``map_X`` stores its
-    per-query values as ``ap_X``, as the built-in ``map`` does as ``ap``.
-    """
-
-
-@hookspec
-def register_normalisers(register: Register) -> None:
-    """Register input normalisations, named by ``protocol.normalisation``:
-    ``factory(images, split) -> Normaliser`` (see :class:`bench.data.preprocess.Normaliser`)."""
-
-
-ALL_KINDS: dict[str, str] = {
-    "backbones": "backbone",
-    "heads": "head",
-    "losses": "loss",
-    "methods": "method",
-    "datasets": "dataset",
-    "executors": "executor",
-    "metrics": "metric",
-    "normalisers": "normaliser",
-}
-
-
-def hook_name(kind: str) -> str:
-    """The hook that registers things of ``kind`` (``"heads"`` -> ``"register_heads"``)."""
-    return f"register_{kind}"
-
-
+globals().update({kind.hook: _hook_spec(kind) for kind in KINDS.values()})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -207,13 +208,31 @@ class DeepMethod(Method):
 Encoder = Callable[[np.ndarray], np.ndarray]
 
 
+class Ranking(StrEnum):
+    """How a fitted method's outputs rank the gallery: ``HAMMING`` (the sign of its outputs
+    is a binary code) or ``COSINE`` (its outputs are real-valued embeddings, ranked by exact
+    cosine distance: :mod:`bench.evaluation.real_valued`; a float top line)."""
+
+    HAMMING = "hamming"
+    COSINE = "cosine"
+
+
 class FittedMethod(Method, ABC):
     """A method without gradient training. Subclasses implement :meth:`fit`."""
 
     kind: ClassVar[str] = "fitted"
     #: what :meth:`fit` and its encoder receive, after the protocol's normalisation:
-    #: ``"vectors"`` (N, C*H*W) or ``"images"`` (N, C, H, W) (a frozen pretrained backbone)
-    inputs: ClassVar[Literal["vectors", "images"]] = "vectors"
+    #: ``"vectors"`` (N, C*H*W), ``"images"`` (N, C, H, W) (a frozen pretrained backbone it
+    #: builds itself) or ``"embeddings"`` (N, D): the features of the registered backbone
+    #: :meth:`embedding_backbone` names, computed by the harness once and cached
+    #: (:mod:`bench.training.embeddings`)
+    inputs: ClassVar[Literal["vectors", "images", "embeddings"]] = "vectors"
+    ranking: ClassVar[Ranking] = Ranking.HAMMING
+
+    def embedding_backbone(self, config: StrictModel) -> PartSpec | None:
+        """The registered backbone whose features a method with ``inputs = "embeddings"``
+        is fitted on (``None`` for other inputs)."""
+        return None
 
     @abstractmethod
     def fit(

@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from bench.api import hookspecs
+from bench.api.kinds import KINDS
 from bench.api.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "facehash_bench"
@@ -110,16 +111,17 @@ def load_plugins(extra_plugins: dict[str, Any] | None = None) -> PluginHost:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=ep.name)
         except Exception as exc:  # noqa: BLE001 - any import error is the plugin's problem
             failures.append(PluginFailure(ep.name, f"{type(exc).__name__}: {exc}"))
-    for plugin, dist in pm.list_plugin_distinfo():
-        versions[pm.get_name(plugin)] = f"{dist.project_name} {dist.version}"
+    for plugin, info in pm.list_plugin_distinfo():
+        versions[pm.get_name(plugin) or repr(plugin)] = f"{info.project_name} {info.version}"
     for name, plugin in (extra_plugins or {}).items():
         pm.register(plugin, name=name)
         versions.setdefault(name, "(in process)")
     _check_pending(pm, failures)
 
-    registries = {kind: Registry(label) for kind, label in hookspecs.ALL_KINDS.items()}
-    for kind, registry in registries.items():
-        caller = getattr(pm.hook, hookspecs.hook_name(kind))
+    registries = {name: Registry(kind.label) for name, kind in KINDS.items()}
+    for name, registry in registries.items():
+        hook = KINDS[name].hook
+        caller = getattr(pm.hook, hook)
         for impl in caller.get_hookimpls():
             plugin_name = impl.plugin_name
             register = functools.partial(
@@ -129,7 +131,7 @@ def load_plugins(extra_plugins: dict[str, Any] | None = None) -> PluginHost:
                 impl.function(register=register)
             except Exception as exc:  # noqa: BLE001
                 failures.append(
-                    PluginFailure(plugin_name, f"{hookspecs.hook_name(kind)}: {type(exc).__name__}: {exc}")
+                    PluginFailure(plugin_name, f"{hook}: {type(exc).__name__}: {exc}")
                 )
     return PluginHost(pm, registries, failures, versions)
 

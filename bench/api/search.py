@@ -51,11 +51,23 @@ class Dimension(StrictModel):
             raise ValueError(f"a log range needs low > 0 (got low={self.low})")
         return self
 
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a float or int range (the validator has made sure both are set)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.kind} dimension has no range")
+        return self.low, self.high
+
+    def options(self) -> list[Any]:
+        """The choices of a categorical dimension (the validator has made sure they are set)."""
+        if self.choices is None:
+            raise ValueError(f"a {self.kind} dimension has no choices")
+        return self.choices
+
     def describe(self) -> str:
         """One line for tables and docs."""
         if self.kind == "categorical":
             return f"one of {self.choices}"
-        low, high = (int(v) if self.kind == "int" else v for v in (self.low, self.high))
+        low, high = (int(v) if self.kind == "int" else v for v in self.bounds())
         return f"{self.kind} in [{low:g}, {high:g}]" + (", log" if self.log else "")
 
 

@@ -43,6 +43,7 @@ def eval_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Re-evaluate a finished run from its stored codes (no retraining) and log the result to it."""
+    from bench.api.pluginhost import default_host
     from bench.evaluation import evaluate, save_evaluation_artifacts
     from bench.evaluation.codes import unpack_codes
     from bench.evaluation.plugin_metrics import registered_metrics
@@ -63,7 +64,7 @@ def eval_command(
             unpack_codes(codes["query_codes"], bits), codes["query_labels"],
             unpack_codes(codes["gallery_codes"], bits), codes["gallery_labels"], spec,
             device=None if device == "auto" else device,
-            plugin_metrics=registered_metrics(requested or None, opt_in_metrics=spec.opt_in_metrics),
+            plugin_metrics=registered_metrics(default_host(), requested or None, opt_in_metrics=spec.opt_in_metrics),
         )
         chosen = {k: v for k, v in evaluation.metrics.items() if not requested or k in requested}
         folder = Path(tmp) / "evaluation"
@@ -95,6 +96,7 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
     >>> spec_for({}, ["precision_at_10"]).precision_at
     [10]
     """
+    from bench.api.pluginhost import default_host
     from bench.config.protocol import EvaluationSpec
     from bench.evaluation.plugin_metrics import opt_in_names, registered_metrics
 
@@ -104,7 +106,8 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
     values = {k: (v if k == "map_at_normalisation" else ast.literal_eval(v) if k == "opt_in_metrics"
                   else json.loads(v)) for k, v in raw.items()}
     spec = EvaluationSpec(**values)
-    fixed = (*FIXED_METRICS, *registered_metrics(), *opt_in_names())
+    host = default_host()
+    fixed = (*FIXED_METRICS, *registered_metrics(host), *opt_in_names(host))
     radii = set()
     for name in requested:
         found = PATTERN.match(name)
@@ -132,7 +135,11 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
 def _load_codes(reader: StoreReader, run_id: str, folder: Path) -> dict[str, np.ndarray]:
     import numpy as np
 
-    if "codes.npz" not in reader.artifact_paths(run_id):
+    artifacts = reader.artifact_paths(run_id)
+    if "codes.npz" not in artifacts and "embeddings.npz" in artifacts:
+        raise BenchError(f"run '{run_id}' is a float top line (embeddings.npz, ranked by cosine distance, no codes); "
+                         "bench eval re-evaluates codes only: re-run it with `bench run --force`")
+    if "codes.npz" not in artifacts:
         raise BenchError(
             f"run '{run_id}' has no codes.npz artifact; only finished child runs of `bench run` store codes"
         )

@@ -1,4 +1,5 @@
-"""What ``bench run`` and ``bench sweep`` share: building the executor, executing under one
+"""What ``bench run``, ``bench sweep`` and ``bench tune`` share: the plugin host (failures
+warned), the store and experiment (checked before anything is written), building the executor, executing under one
 parent run with progress (:mod:`bench.cli.progress`), the results table
 (:mod:`bench.cli.results_table`) and the closing summary (ran / skipped / failed; exit code 1
 on failures). Heavy: the commands import it inside their functions."""
@@ -11,16 +12,24 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from bench.api import pluginhost
 from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
 from bench.api.registry import check_options
 from bench.cli.app import console, err_console
 from bench.cli.progress import ProgressReporter
 from bench.cli.results_table import results_table, without_relevant
-from bench.running.executors.coordinator import Outcome, execute_runs
+from bench.config.paths import check_writable_folder
+from bench.running.executors.coordinator import IfRunning, Outcome, execute_runs
 from bench.running.planning import SELECTION_FALLBACK, PreparedRun
 from bench.running.spec import RunResult
-from bench.tracking.client import Tracker, sqlite_path
+from bench.tracking.client import (
+    Tracker,
+    check_experiment_name,
+    check_tracking_uri,
+    resolve_tracking_uri,
+    sqlite_path,
+)
 
 FLAGS = {"max_parallel": "--max-parallel", "address": "--ray-address"}
 
@@ -37,10 +46,25 @@ def build_executor(host: PluginHost, name: str, max_parallel: int | None, ray_ad
     return entry.factory(**options)
 
 
-def check_if_running(value: str) -> None:
-    """``--if-running`` is ``wait`` or ``skip`` (checked before anything is written)."""
-    if value not in ("wait", "skip"):
-        raise BenchError(f"--if-running '{value}': use wait (for the process training the run) or skip")
+def command_host() -> PluginHost:
+    """The plugin host every command starts from, each plugin that failed to load warned about."""
+    host = pluginhost.default_host()  # looked up when called (tests replace it)
+    for failure in host.failures:
+        err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
+    return host
+
+
+def open_experiment(tracking_uri: str | None, experiment: str, output: Path, executor: str,
+                    ray_address: str | None) -> tuple[Tracker, str]:
+    """The store (``--tracking-uri``) and the experiment runs are logged to, checked before
+    anything is written, with the output folder; returns the tracker and the experiment's id."""
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_uri(uri)
+    warn_cluster_store(executor, ray_address, uri)
+    check_experiment_name(experiment)
+    check_writable_folder(output, "--output", "pass a writable --output folder")
+    tracker = Tracker(uri)
+    return tracker, tracker.experiment(experiment)
 
 
 def warn_cluster_store(executor: str, ray_address: str | None, uri: str) -> None:
@@ -96,7 +120,7 @@ def warn_without_relevant(results: list[RunResult]) -> None:
 
 def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any, tracker: Tracker,
                        experiment_id: str, output: Path, *, force: bool, parent_name: str,
-                       parent_tags: dict[str, str], wide: bool = False, if_running: str = "wait") -> Outcome:
+                       parent_tags: dict[str, str], wide: bool = False, if_running: IfRunning = "wait") -> Outcome:
     """Execute under one parent run, print the table and summary; exit 1 when a run failed."""
     warn_large_k(runs)
     warn_selection_fallback(runs)

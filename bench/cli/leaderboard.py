@@ -172,9 +172,11 @@ def _print_table(report: Report) -> None:
     if report.gaps is not None and len(report.gaps):
         console.print(report.gaps.to_string(index=False), markup=False, highlight=False)
     if len(report.verification):
-        extra = Table(title="verification and identification (means over each row's runs; docs/evaluation.md)")
+        extra = Table(title="verification, identification and bytes per face (means over each row's runs; "
+                            "docs/evaluation.md)")
         for column in report.verification.columns:
             extra.add_column(str(column), justify="left" if column == "variant" else "right")
         for row in report.verification.itertuples(index=False):
-            extra.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row))
+            extra.add_row(*(escape(str(v)) if not isinstance(v, float) else f"{v:g}" if name == "bytes_per_face"
+                            else f"{v:.4f}" for name, v in zip(report.verification.columns, row, strict=True)))
         console.print(extra)

@@ -4,11 +4,13 @@ items, the ``--loss`` syntax and the execution flags. Every bad value is a one-l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from bench.api.errors import BenchError
 
 if TYPE_CHECKING:  # imported where used: `bench --help` stays free of numpy and torch
+    from pydantic import BaseModel
+
     from bench.config.settings import LossEdit
     from bench.training.acceleration import AccelerationSpec
 
@@ -118,14 +120,28 @@ def acceleration_spec(precision: str = "auto", compile: bool = False,
     """
     from bench.training.acceleration import AccelerationSpec
 
-    if precision not in ("auto", "bf16", "fp32"):
-        raise BenchError(f"--precision '{precision}': use auto (bf16 where the GPU or CPU computes it natively, else fp32), bf16 or fp32")
+    check_choice("--precision", precision, AccelerationSpec, "precision",
+                 auto="bf16 where the GPU or CPU computes it natively, else fp32")
     if device_data_mb is not None and device_data_mb < 0:
         raise BenchError(f"--device-data-mb {device_data_mb}: give a size in MiB >= 0")
-    if cuda_graph not in ("auto", "on", "off"):
-        raise BenchError(f"--cuda-graph '{cuda_graph}': use auto (eager on CUDA until measured), on or off")
+    check_choice("--cuda-graph", cuda_graph, AccelerationSpec, "cuda_graph", auto="eager on CUDA until measured")
     return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb,
                             cuda_graph=cuda_graph)
+
+
+def check_choice(flag: str, value: str, model: type[BaseModel], field: str, auto: str) -> None:
+    """Raise a one-line :class:`BenchError` unless ``value`` is one of the choices the ``Literal``
+    of ``model.field`` declares (``auto``: what the choice ``auto`` means, for the message).
+
+    >>> from bench.training.acceleration import AccelerationSpec
+    >>> check_choice("--cuda-graph", "maybe", AccelerationSpec, "cuda_graph", auto="on CUDA")
+    Traceback (most recent call last):
+    bench.api.errors.BenchError: --cuda-graph 'maybe': use auto (on CUDA), on or off
+    """
+    choices = get_args(model.model_fields[field].annotation)
+    if value not in choices:
+        named = [f"{c} ({auto})" if c == "auto" else str(c) for c in choices]
+        raise BenchError(f"{flag} '{value}': use {', '.join(named[:-1])} or {named[-1]}")
 
 
 def _is_float(text: str) -> bool:

@@ -17,11 +17,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from bench.running.prepared import PreparedRun
 
 
 def clock(seconds: float | None) -> str:
@@ -36,13 +39,14 @@ def clock(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def training_shape(prepared: Any) -> tuple[int, int] | None:
+def training_shape(prepared: PreparedRun | None) -> tuple[int, int] | None:
     """(epochs, batches per epoch) of a prepared deep run; ``None`` for a fitted method or
     when the coordinator does not hold the prepared run."""
-    config = getattr(prepared, "config", None)
-    training = getattr(config, "training", None)
-    if prepared is None or training is None or prepared.acceleration is None:
+    from bench.running.prepared import DeepRun
+
+    if not isinstance(prepared, DeepRun):
         return None
+    training = prepared.config.training
     from bench.data.faces import TRAIN
     from bench.training.batching import batches_per_epoch
 
@@ -180,7 +184,7 @@ class ProgressReporter:
     # -- helpers ---------------------------------------------------------------------------
     def _state(self, task: Any) -> RunState:
         if task.index not in self.runs:  # an executor that reports a task it was not scheduled with
-            self.runs[task.index] = RunState(task.spec.name, training_shape(getattr(task, "prepared", None)))
+            self.runs[task.index] = RunState(task.spec.name, training_shape(task.prepared))
         return self.runs[task.index]
 
     def _total(self) -> int:

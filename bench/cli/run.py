@@ -12,42 +12,49 @@ import typer
 
 from bench.cli.app import app, console, err_console
 from bench.cli.options import (
+    DEFAULT_DATASET,
+    DEFAULT_EPOCHS,
+    DEFAULT_SPLIT,
+    DEFAULT_STANDARD,
+    BatchSizeOption,
+    DataRootOption,
+    DatasetOption,
+    DeviceOption,
     ExecutorOption,
+    ExperimentOption,
     ForceOption,
     IfRunningOption,
     MaxParallelOption,
     RayAddressOption,
+    TrackingUriOption,
     WideOption,
 )
-
-# The protocol's defaults, spelled here so that `bench --help` need not import the config
-# (pydantic, numpy); tests/test_cli_lazy.py checks them against ProtocolConfig().
-DEFAULT_DATASET, DEFAULT_EPOCHS, DEFAULT_STANDARD, DEFAULT_SPLIT = "orl", 50, "method-defaults", "closed-set"
 
 
 @app.command("run")
 def run_command(
     method: Annotated[str, typer.Option(help="Method name, or a comma list (see `bench plugins`).")],
     bits: Annotated[str, typer.Option(help="Code lengths, comma separated.")] = "12,24,36,48",
-    dataset: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULT_DATASET,
-    data_root: Annotated[str | None, typer.Option(help="Where the dataset's files are (folder or .npz).")] = None,
+    dataset: DatasetOption = DEFAULT_DATASET,
+    data_root: DataRootOption = None,
     seeds: Annotated[str, typer.Option(help="Seeds, comma separated.")] = "0",
     split: Annotated[str, typer.Option(help="closed-set (every identity in training and retrieval) or open-set (disjoint training and retrieval identities).")] = DEFAULT_SPLIT,
     split_seeds: Annotated[str | None, typer.Option(help="Run every configuration on each of these splits, comma separated (default: split 0).")] = None,
     epochs: Annotated[int | None, typer.Option(help=f"Epoch budget of the protocol (deep methods; default {DEFAULT_EPOCHS}, under --standard released each method's own).", min=1)] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
+    batch_size: BatchSizeOption = None,
     standard: Annotated[str, typer.Option(help="method-defaults (each method's optimizer, batch and loss under the protocol's budget), harness-standard (one optimizer, batch and checkpoint rule for all) or released (each method as its authors' code; docs/reproducing.md).")] = DEFAULT_STANDARD,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
     cuda_graph: Annotated[str, typer.Option(help="auto, on or off: replay each training step from a CUDA graph. auto = eager (no graph) on CUDA until the graph tests of benchmarks/gpu_check.sh have passed on a GPU (docs/speed.md); on opts in.")] = "auto",
     device_data_mb: Annotated[float | None, typer.Option(help="Keep the training set on a CUDA device up to this many MiB (default: a quarter of its memory).")] = None,
-    backbone: Annotated[str | None, typer.Option(help="Replace the method's backbone.")] = None,
+    backbone: Annotated[str | None, typer.Option(help="Replace the method's backbone; a pretrained one (e.g. a face-recognition network) runs every deep method frozen unless --backbone-mode says otherwise.")] = None,
+    backbone_mode: Annotated[str | None, typer.Option(help="frozen (the backbone's features computed once and cached, only the head and loss train) or fine-tune (the backbone trains at protocol.pretrained.lr_mult x the rate, default 0.1); default: frozen for a pretrained --backbone, else from scratch.")] = None,
     head: Annotated[str | None, typer.Option(help="Replace the method's hashing head.")] = None,
     loss: Annotated[str | None, typer.Option(help="Loss parts: a,b replaces; +part[:weight] adds; -part removes.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value setting (repeatable), e.g. optimizer.lr=1e-4, dataset.identities=50.")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db).")] = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: facehash-<dataset>-<protocol fingerprint>).")] = None,
+    tracking_uri: TrackingUriOption = None,
+    experiment: ExperimentOption = None,
     output: Annotated[Path, typer.Option(help="Folder for run artifacts and resume checkpoints.")] = Path("bench-output"),
     executor: ExecutorOption = "local",
     max_parallel: MaxParallelOption = None,
@@ -57,12 +64,11 @@ def run_command(
     if_running: IfRunningOption = "wait",
 ) -> None:
     """Train (or fit), encode, evaluate and log one run per (method, bits, seed), then print a table."""
-    from bench.api.pluginhost import default_host
     from bench.cli.execution import (
         build_executor,
-        check_if_running,
+        command_host,
         execute_and_report,
-        warn_cluster_store,
+        open_experiment,
     )
     from bench.cli.parsing import (
         acceleration_spec,
@@ -72,22 +78,15 @@ def run_command(
         parse_seeds,
         parse_sets,
     )
-    from bench.config.paths import check_writable_folder
     from bench.config.protocol import STANDARD_ALIASES
     from bench.config.settings import build_protocol, split_sets
+    from bench.running.executors.coordinator import check_if_running
     from bench.running.planning import plan_runs
+    from bench.running.prepared import DeepRun
     from bench.tracking import tags as T
-    from bench.tracking.client import (
-        Tracker,
-        check_experiment_name,
-        check_tracking_uri,
-        resolve_tracking_uri,
-    )
 
-    check_if_running(if_running)
-    host = default_host()
-    for failure in host.failures:
-        err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
+    when_running = check_if_running(if_running)
+    host = command_host()
     if standard in STANDARD_ALIASES:
         err_console.print(f"warning: --standard {standard} is now called {STANDARD_ALIASES[standard]}", markup=False)
     dataset_sets, protocol_sets, method_sets = split_sets(parse_sets(set_ or []))
@@ -100,29 +99,23 @@ def run_command(
         protocol=protocol, backbone=backbone, head=head, loss=parse_loss(loss), sets=method_sets,
         data_root=data_root, device=device,
         acceleration=acceleration_spec(precision, compile_, device_data_mb, cuda_graph),
-        split_seeds=parse_seeds(split_seeds, "--split-seeds") if split_seeds else None,
+        split_seeds=parse_seeds(split_seeds, "--split-seeds") if split_seeds else None, backbone_mode=backbone_mode,
     )
-    uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(uri)
-    warn_cluster_store(executor, ray_address, uri)
-    deep = [r for r in runs if r.method.kind == "deep"]  # a fitted run's fingerprint leaves out the budget
+    deep = [r for r in runs if isinstance(r, DeepRun)]  # a fitted run's fingerprint leaves out the budget
     data, fp = runs[0].data, (deep or runs)[0].protocol_fingerprint
-    experiment = experiment or f"facehash-{protocol.dataset}-{fp}"
-    check_experiment_name(experiment)
-    check_writable_folder(output, "--output", "pass a writable --output folder")
-    tracker = Tracker(uri)
-    experiment_id = tracker.experiment(experiment)
+    tracker, experiment_id = open_experiment(tracking_uri, experiment or f"facehash-{protocol.dataset}-{fp}",
+                                             output, executor, ray_address)
     splits = sorted({run.data.checksum() for run in runs})
     identities = (f"{data.train_classes} training / {data.num_classes - data.train_classes} retrieval identities"
                   if protocol.split == "open-set" else f"{data.num_classes} identities")
     console.print(
         f"[bold]{len(runs)} run(s)[/] on {protocol.dataset} ({len(data.labels)} images, {identities}, "
-        f"{protocol.split} split {', '.join(splits)}), protocol {fp}, store {uri}"
+        f"{protocol.split} split {', '.join(splits)}), protocol {fp}, store {tracker.uri}"
     )
     execute_and_report(
         host, runs, build_executor(host, executor, max_parallel, ray_address), tracker, experiment_id,
         output, force=force, parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
-        if_running=if_running, parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.EVAL_FINGERPRINT: runs[0].tags[T.EVAL_FINGERPRINT],
+        if_running=when_running, parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.EVAL_FINGERPRINT: runs[0].tags[T.EVAL_FINGERPRINT],
                                              T.SPLIT_CHECKSUM: ",".join(splits),
                      T.DATASET: protocol.dataset, T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
         wide=wide,

@@ -12,8 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli.app import app, console
-
-STATUSES = ("FINISHED", "RUNNING", "SCHEDULED", "FAILED", "KILLED")
+from bench.tracking.status import STORED
 
 
 @app.command("runs")
@@ -33,8 +32,8 @@ def runs_command(
     from bench.tracking.client import check_tracking_uri, resolve_tracking_uri, sqlite_path
     from bench.tracking.reading import StoreReader
 
-    if status is not None and status.upper() not in STATUSES:
-        raise BenchError(f"--status {status}: use one of {', '.join(STATUSES)}")
+    if status is not None and status.upper() not in STORED:
+        raise BenchError(f"--status {status}: use one of {', '.join(STORED)}")
     uri = resolve_tracking_uri(tracking_uri)
     db = sqlite_path(uri)
     if db is not None and not db.is_file():

@@ -11,13 +11,14 @@ from typing import Annotated
 
 import typer
 
-from bench.cli.app import app, console, err_console
+from bench.cli.app import app, console
 from bench.cli.options import (
     ExecutorOption,
     ForceOption,
     IfRunningOption,
     MaxParallelOption,
     RayAddressOption,
+    TrackingUriOption,
     WideOption,
 )
 
@@ -28,7 +29,7 @@ def sweep_command(
     executor: ExecutorOption = "local",
     max_parallel: MaxParallelOption = None,
     ray_address: RayAddressOption = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db).")] = None,
+    tracking_uri: TrackingUriOption = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the file's experiment key, else facehash-sweep-<file name>).")] = None,
     output: Annotated[Path, typer.Option(help="Folder for run artifacts and resume checkpoints (shared by all workers).")] = Path("bench-output"),
     force: ForceOption = False,
@@ -37,42 +38,27 @@ def sweep_command(
     max_runs: Annotated[int, typer.Option(help="Refuse a sweep whose grid spans more runs than this (counted from its lists before anything is built).", min=1)] = 10_000,
 ) -> None:
     """Run every configuration of a sweep file; finished runs are skipped, interrupted ones continue."""
-    from bench.api.pluginhost import default_host
     from bench.cli.execution import (
         build_executor,
-        check_if_running,
+        command_host,
         execute_and_report,
-        warn_cluster_store,
+        open_experiment,
     )
-    from bench.config.paths import check_writable_folder
+    from bench.running.executors.coordinator import check_if_running
     from bench.running.sweep import expand, load_sweep
     from bench.tracking import tags as T
-    from bench.tracking.client import (
-        Tracker,
-        check_experiment_name,
-        check_tracking_uri,
-        resolve_tracking_uri,
-    )
 
-    check_if_running(if_running)
-    host = default_host()
-    for failure in host.failures:
-        err_console.print(f"warning: plugin '{failure.plugin}' failed to load: {failure.error}", markup=False)
+    when_running = check_if_running(if_running)
+    host = command_host()
     sweep = load_sweep(sweep_file)
     runs = expand(host, sweep, max_runs)
     runner = build_executor(host, executor, max_parallel, ray_address)
-    uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(uri)
-    warn_cluster_store(executor, ray_address, uri)
-    experiment = experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}"
-    check_experiment_name(experiment)
-    check_writable_folder(output, "--output", "pass a writable --output folder")
-    tracker = Tracker(uri)
-    experiment_id = tracker.experiment(experiment)
-    console.print(f"[bold]{len(runs)} run(s)[/] from {sweep_file} with executor {executor}, store {uri}")
+    tracker, experiment_id = open_experiment(
+        tracking_uri, experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}", output, executor, ray_address)
+    console.print(f"[bold]{len(runs)} run(s)[/] from {sweep_file} with executor {executor}, store {tracker.uri}")
     execute_and_report(
         host, runs, runner, tracker, experiment_id, output.resolve(), force=force,
         parent_name=f"sweep-{sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}",
-        if_running=if_running, parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
+        if_running=when_running, parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
         wide=wide,
     )

@@ -10,6 +10,18 @@ from typing import Annotated
 import typer
 
 from bench.cli.app import app, console, err_console
+from bench.cli.options import (
+    DEFAULT_DATASET,
+    DEFAULT_EPOCHS,
+    DEFAULT_SPLIT,
+    DEFAULT_STANDARD,
+    BatchSizeOption,
+    DataRootOption,
+    DatasetOption,
+    DeviceOption,
+    ExperimentOption,
+    TrackingUriOption,
+)
 
 EXECUTORS = ("local", "ray")
 
@@ -18,27 +30,27 @@ EXECUTORS = ("local", "ray")
 def tune_command(
     method: Annotated[str, typer.Option(help="Method name, or a comma list (one study each).")],
     trials: Annotated[int, typer.Option(help="Finished trials (complete or pruned) per study; a rerun continues the study up to this count.", min=1)] = 20,
-    epochs: Annotated[int, typer.Option(help="Epoch budget of every trial and of the final runs (the protocol's).", min=1)] = 50,
+    epochs: Annotated[int, typer.Option(help="Epoch budget of every trial and of the final runs (the protocol's).", min=1)] = DEFAULT_EPOCHS,
     bits: Annotated[str, typer.Option(help="Code lengths, comma separated (one study each).")] = "12",
-    dataset: Annotated[str, typer.Option(help="Dataset name.")] = "orl",
-    data_root: Annotated[str | None, typer.Option(help="Where the dataset's files are (folder or .npz).")] = None,
+    dataset: DatasetOption = DEFAULT_DATASET,
+    data_root: DataRootOption = None,
     seed: Annotated[int, typer.Option(help="Seed of every trial's training and of the TPE sampler.")] = 0,
     final_seeds: Annotated[str, typer.Option(help="Seeds of the best configuration's final runs, comma separated.")] = "0,1,2",
     space: Annotated[Path | None, typer.Option(help="YAML search space replacing the methods' declared ones (key: {kind, low, high, log}; or method: {...}).")] = None,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Median pruning on the validation mAP of each epoch.")] = True,
-    standard: Annotated[str, typer.Option(help="method-defaults or harness-standard.")] = "method-defaults",
-    split: Annotated[str, typer.Option(help="closed-set or open-set (trials validate on held-out images of the training identities).")] = "closed-set",
+    standard: Annotated[str, typer.Option(help="method-defaults or harness-standard.")] = DEFAULT_STANDARD,
+    split: Annotated[str, typer.Option(help="closed-set or open-set (trials validate on held-out images of the training identities).")] = DEFAULT_SPLIT,
     split_seeds: Annotated[str | None, typer.Option(help="Tune on each of these splits, comma separated: one study per split, each on its own validation images (default: split 0).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size for every deep method (default: each method's own).", min=1)] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_size: BatchSizeOption = None,
+    device: DeviceOption = "auto",
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value setting held fixed in every trial (repeatable).")] = None,
     executor: Annotated[str, typer.Option(help="local (Optuna in this process) or ray (Ray Tune with its Optuna searcher).")] = "local",
     max_parallel: Annotated[int | None, typer.Option(help="ray: trials at once (default: as many as the cluster fits).", min=1)] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster (ray.init address); default: a local Ray instance.")] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default: sqlite optuna.db beside the MLflow store).")] = None,
     study: Annotated[str | None, typer.Option(help="Study name (default: tune-<method>-<bits>b-<protocol>-<space>-s<seed>); one method and bit length only.")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db).")] = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: facehash-<dataset>-<protocol fingerprint>).")] = None,
+    tracking_uri: TrackingUriOption = None,
+    experiment: ExperimentOption = None,
     output: Annotated[Path, typer.Option(help="Folder for run artifacts (and Ray Tune's files).")] = Path("bench-output"),
 ) -> None:
     """Tune each method's search space with Optuna on the validation split (same trials and budget
@@ -49,8 +61,7 @@ def tune_command(
     import time
 
     from bench.api.errors import BenchError
-    from bench.api.pluginhost import default_host
-    from bench.cli.execution import build_executor, execute_and_report
+    from bench.cli.execution import build_executor, command_host, execute_and_report
     from bench.cli.parsing import acceleration_spec, parse_bits, parse_list, parse_seeds, parse_sets
     from bench.config.settings import build_protocol, split_sets
     from bench.running.executors.base import in_process_plugins
@@ -66,7 +77,7 @@ def tune_command(
         raise BenchError(f"--executor {executor}: bench tune runs trials with local (Optuna) or ray (Ray Tune)")
     if max_parallel is not None and executor != "ray":
         raise BenchError("--max-parallel applies to --executor ray; drop it or add --executor ray")
-    host = default_host()
+    host = command_host()
     methods, bit_list = parse_list(method), parse_bits(bits)
     splits = check_split_seeds(parse_seeds(split_seeds, "--split-seeds")) if split_seeds else [0]
     if study and len(methods) * len(bit_list) * len(splits) > 1:
@@ -84,9 +95,10 @@ def tune_command(
     for name in methods:
         tuned = method_space(name, host.methods.get(name), from_file)
         for b, k in ((b, k) for b in bit_list for k in splits):
-            plan = TrialPlan(name, b, seed, protocol.model_copy(update={"split_seed": k}), tuple(method_sets),
-                             data_root, device, accel, uri, "", "", "", "ray" if executor == "ray" else "optuna",
-                             in_process_plugins(host))
+            plan = TrialPlan(method=name, bits=b, seed=seed, protocol=protocol.model_copy(update={"split_seed": k}),
+                             sets=tuple(method_sets), data_root=data_root, device=device, acceleration=accel,
+                             tracking_uri=uri, executor="ray" if executor == "ray" else "optuna",
+                             plugins=in_process_plugins(host))
             setups.append(setup_study(host, plan, tuned, trials, storage=url, name=study, prune=prune))
     tracker = Tracker(uri)
     fp = setups[0].fingerprint

@@ -10,11 +10,12 @@ order as torchvision's ``ToTensor`` + ``Normalize`` (so the results are bit-iden
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.api.errors import BenchError
 from bench.data.faces import TRAIN
 
 #: Statistics per split part: (mean, std) tensors, one value per channel or one in all.
@@ -30,13 +31,13 @@ def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
     return out.round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-class Normaliser:
+class Normaliser(ABC):
     """Fitted normalisation: :meth:`fit` computes statistics from the images, :meth:`apply`
     maps a uint8 batch of one split, on any device, to float32 with :meth:`transform`.
 
-    Built-in kinds: ``channel-mean-std`` (per-channel mean and std of the training split,
-    on pixels scaled to [0, 1]) and ``unit`` (pixels / 255). A plugin adds a kind with a
-    subclass that overrides :meth:`fit` and :meth:`transform`.
+    Built-in kinds: :class:`ChannelMeanStd` (``channel-mean-std``) and :class:`UnitScale`
+    (``unit``). A plugin adds a kind with a subclass that passes its name to
+    ``super().__init__`` and implements :meth:`fit` and :meth:`transform`.
     """
 
     def __init__(self, kind: str, images: np.ndarray, split: np.ndarray) -> None:
@@ -44,17 +45,13 @@ class Normaliser:
         self._on_device: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
         self.stats = self.fit(images, split)
 
+    @abstractmethod
     def fit(self, images: np.ndarray, split: np.ndarray) -> Stats:
-        """The statistics of this kind for every split part (none for ``unit``)."""
-        if self.kind == "unit":
-            return {}
-        if self.kind != "channel-mean-std":
-            raise BenchError(f"normalisation '{self.kind}' is not built in; build it from the plugin "
-                             "registry (host.normalisers.build), which lists the known ones")
-        mean, var = pixel_moments(images[split == TRAIN], per_channel=True)
-        stats = (torch.tensor(mean / 255.0, dtype=torch.float32),
-                 torch.tensor(np.sqrt(var) / 255.0 + 1e-8, dtype=torch.float32))
-        return {part: stats for part in np.unique(split).tolist()}
+        """The statistics of this kind for every split part (may be none)."""
+
+    @abstractmethod
+    def transform(self, x: torch.Tensor, part: int) -> torch.Tensor:
+        """Normalise float32 pixel values ``x`` (0..255) of split ``part``, in place."""
 
     def device_stats(self, part: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of split ``part`` shaped (1, C, 1, 1) on ``device`` (copied there once)."""
@@ -64,17 +61,40 @@ class Normaliser:
             self._on_device[key] = (mean.view(1, -1, 1, 1).to(device), std.view(1, -1, 1, 1).to(device))
         return self._on_device[key]
 
-    def transform(self, x: torch.Tensor, part: int) -> torch.Tensor:
-        """Normalise float32 pixel values ``x`` (0..255) of split ``part``, in place."""
-        if self.kind == "unit":
-            return x.div_(255.0)
-        mean, std = self.device_stats(part, x.device)
-        return x.div_(255.0).sub_(mean).div_(std)
-
     def apply(self, batch: torch.Tensor, part: int = TRAIN) -> torch.Tensor:
         """Normalise a uint8 batch (N, C, H, W) that belongs to split ``part`` (one new
         float32 tensor, in the batch's memory format)."""
         return self.transform(batch.float(), part)
+
+
+class ChannelMeanStd(Normaliser):
+    """Per-channel mean and std of the training split, on pixels scaled to [0, 1]."""
+
+    def __init__(self, images: np.ndarray, split: np.ndarray) -> None:
+        super().__init__("channel-mean-std", images, split)
+
+    def fit(self, images: np.ndarray, split: np.ndarray) -> Stats:
+        mean, var = pixel_moments(images[split == TRAIN], per_channel=True)
+        stats = (torch.tensor(mean / 255.0, dtype=torch.float32),
+                 torch.tensor(np.sqrt(var) / 255.0 + 1e-8, dtype=torch.float32))
+        return {part: stats for part in np.unique(split).tolist()}
+
+    def transform(self, x: torch.Tensor, part: int) -> torch.Tensor:
+        mean, std = self.device_stats(part, x.device)
+        return x.div_(255.0).sub_(mean).div_(std)
+
+
+class UnitScale(Normaliser):
+    """Pixels / 255."""
+
+    def __init__(self, images: np.ndarray, split: np.ndarray) -> None:
+        super().__init__("unit", images, split)
+
+    def fit(self, images: np.ndarray, split: np.ndarray) -> Stats:
+        return {}
+
+    def transform(self, x: torch.Tensor, part: int) -> torch.Tensor:
+        return x.div_(255.0)
 
 
 def pixel_moments(images: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:

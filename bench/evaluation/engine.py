@@ -22,12 +22,7 @@ from bench.config.protocol import EvaluationSpec
 from bench.evaluation import metrics as m
 from bench.evaluation.codes import pack_codes
 from bench.evaluation.hamming import count_ties
-from bench.evaluation.plugin_metrics import (
-    CodeSets,
-    PluginMetric,
-    per_query_name,
-    registered_metrics,
-)
+from bench.evaluation.plugin_metrics import CodeSets, PluginMetric, per_query_name
 from bench.evaluation.verification import verification_metrics
 
 
@@ -56,8 +51,8 @@ def evaluate(
 
     ``device``: ``'cpu'`` (numba kernel), ``'cuda'``/``'cuda:N'`` (torch), or None for
     CUDA when available. ``plugin_metrics``: the plugins' metrics to add, by name (default:
-    every registered one not marked opt-in, plus the opt-in ones that
-    ``spec.opt_in_metrics`` names; ``{}`` for the built-in metrics only).
+    none, the built-in metrics only; a run's are
+    :func:`~bench.evaluation.plugin_metrics.registered_metrics` of its plugin host).
 
     Hand case (K = 2): the gallery lies at distances 0 (relevant), 1 (non-relevant),
     2 (relevant) from the query: AP = (1/1 + 2/3) / 2 = 5/6, no ties, so every variant agrees.
@@ -92,9 +87,7 @@ def evaluate(
         "map" + name[2:]: float(values.mean()) for name, values in per_query.items()
     }
     codes = CodeSets(query, ql, gallery, gl, device)
-    if plugin_metrics is None:
-        plugin_metrics = registered_metrics(opt_in_metrics=spec.opt_in_metrics)
-    for name, metric in plugin_metrics.items():
+    for name, metric in (plugin_metrics or {}).items():
         per_query[per_query_name(name)] = np.asarray(metric(codes), dtype=np.float64)
         metrics[name] = float(per_query[per_query_name(name)].mean())
     for k in spec.precision_ks(len(gallery)):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.api.errors import BenchError
-from bench.api.pluginhost import PluginHost, default_host
+from bench.api.pluginhost import PluginHost
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,12 @@ def is_opt_in(metric: PluginMetric) -> bool:
 
 
 def registered_metrics(
-    names: Iterable[str] | None = None, host: PluginHost | None = None, opt_in_metrics: Iterable[str] = ()
+    host: PluginHost, names: Iterable[str] | None = None, opt_in_metrics: Iterable[str] = ()
 ) -> dict[str, PluginMetric]:
-    """The metrics the plugins register, by name: those of ``names`` that are registered
+    """The metrics the plugins of ``host`` register, by name: those of ``names`` that are registered
     (opt-in ones included), or, without ``names``, every metric not marked opt-in plus the
     opt-in ones named in ``opt_in_metrics`` (an unknown or not opt-in name there is a BenchError)."""
-    registry = (host or default_host()).metrics
+    registry = host.metrics
     if names is not None:
         return {name: registry.get(name) for name in names if name in registry}
     chosen = {name: registry.get(name) for name in registry.names() if not is_opt_in(registry.get(name))}
@@ -92,7 +92,7 @@ def registered_metrics(
     return chosen
 
 
-def opt_in_names(host: PluginHost | None = None) -> list[str]:
-    """The registered metrics marked opt-in, sorted."""
-    registry = (host or default_host()).metrics
+def opt_in_names(host: PluginHost) -> list[str]:
+    """The metrics the plugins of ``host`` register marked opt-in, sorted."""
+    registry = host.metrics
     return [name for name in registry.names() if is_opt_in(registry.get(name))]

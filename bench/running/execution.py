@@ -21,18 +21,21 @@ import yaml
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
-from bench.api.methods import FittedMethod
+from bench.api.methods import Ranking
 from bench.config.paths import no_space, out_of_space
 from bench.data.faces import QUERY, TRAIN, VAL
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
 from bench.evaluation.plugin_metrics import registered_metrics
+from bench.evaluation.real_valued import evaluate_embeddings
 from bench.running.identity import execution_tags, input_pipeline
-from bench.running.planning import PreparedRun
+from bench.running.inputs import RunInputs, deep_inputs, embedding_vectors
+from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker
+from bench.tracking.status import RunStatus
 from bench.training.assembly import build_parts
 from bench.training.batching import BatchSource
 from bench.training.loop import RunFailed, TrainCallbacks, Trainer, TrainResult
@@ -50,12 +53,13 @@ def seed_everything(seed: int) -> None:
 class Computed:
     """Codes and evaluation of one run (before logging)."""
 
-    gallery_codes: np.ndarray
+    gallery_codes: np.ndarray  # (N, K) int8 codes, or (N, D) float32 embeddings when real_valued
     query_codes: np.ndarray
     evaluation: Any
     state: dict | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # known only after training
+    real_valued: bool = False  # a float top line: embeddings, not codes
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Trained:
     model: Any
     result: TrainResult
     train_images: Any  # the whole training split (the closed-set gallery), held-out images included
+    inputs: RunInputs  # what the model reads (images, or a frozen backbone's features)
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -75,13 +80,14 @@ def build_normaliser(run: PreparedRun) -> Any:
     return run.host.normalisers.build(normalisation, run.data.images, run.data.split)
 
 
-def validation_scorer(run: PreparedRun, model: Any, gallery_images: Any, normaliser: Any) -> Callable[[], float] | None:
+def validation_scorer(run: PreparedRun, model: Any, gallery_images: Any, inputs: RunInputs) -> Callable[[], float] | None:
     """The validation mAP of ``model`` now (validation images against ``gallery_images``, the
     training split), or ``None`` when the dataset has no validation split. Never reads the queries."""
-    val_x, val_y = run.data.part(VAL)
+    val_x, val_y = inputs.part(VAL)
     if not len(val_y):
         return None
     train_y = run.data.part(TRAIN)[1]
+    normaliser = inputs.normaliser
 
     def validate() -> float:
         g = encode_codes(model, gallery_images, normaliser, TRAIN, run.device)
@@ -92,7 +98,7 @@ def validation_scorer(run: PreparedRun, model: Any, gallery_images: Any, normali
 
 
 def train_deep(
-    run: PreparedRun,
+    run: DeepRun,
     normaliser: Any,
     *,
     log_metrics=lambda metrics, step: None,
@@ -110,14 +116,15 @@ def train_deep(
     ``training.init_from`` starts from another run's matching weights (tagged).
     """
     spec, data, device, config = run.spec, run.data, run.device, run.config
-    train_x, train_y = data.part(TRAIN)
+    inputs = deep_inputs(run, normaliser)
+    train_x, train_y = inputs.part(TRAIN)
     accel = run.acceleration
     accel.activate()
     t = config.training
     kept = int(len(train_y) * (1 - t.holdout_fraction))  # Keras validation_split: the first part trains
-    ctx = BuildContext(spec.bits, data.train_classes, data.image_shape, spec.seed, train_size=kept)
-    model, loss = build_parts(run.host, config, ctx)
-    tags: dict[str, str] = {}
+    ctx = BuildContext(spec.bits, data.train_classes, tuple(train_x.shape[1:]), spec.seed, train_size=kept)
+    model, loss = build_parts(run.host, config, ctx, backbone=inputs.backbone)
+    tags: dict[str, str] = dict(inputs.tags)
     if t.init_from:
         from bench.training.checkpoint import load_matching
 
@@ -126,10 +133,9 @@ def train_deep(
     source = BatchSource(train_x[:kept], train_y[:kept], batch_size=t.batch_size, sampler=t.sampler,
                          ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
                          memory_cap_bytes=accel.data_cap_bytes)
-    _, augmentation = input_pipeline(spec.protocol, config)
-    trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, augmentation)
+    trainer = Trainer.for_config(config, model, loss, source, inputs.normaliser, accel, inputs.augmentation)
     train_images = source.images if kept == len(train_y) else train_x
-    validate = validation_scorer(run, model, train_images, normaliser)
+    validate = validation_scorer(run, model, train_images, inputs)
     start = None
     if resumer is not None:
         start = resumer.restore(model, loss, trainer.optimizer, trainer.scheduler, source.generator)
@@ -144,7 +150,7 @@ def train_deep(
     result = trainer.fit(TrainCallbacks(validate, log_metrics, on_step, on_epoch_end), start)
     model.load_state_dict(result.state["model"])
     loss.load_state_dict(result.state["loss"])
-    return Trained(model, result, train_images, tags)
+    return Trained(model, result, train_images, inputs, tags)
 
 
 def compute_run(
@@ -160,7 +166,7 @@ def compute_run(
     With a ``resumer``, a deep method checkpoints every epoch and continues from the run's
     last checkpoint when one exists (``on_resume(epoch)`` is called then).
     """
-    spec, data, device, method, config = run.spec, run.data, run.device, run.method, run.config
+    spec, data, device = run.spec, run.data, run.device
     seed_everything(spec.seed)
     protocol = spec.protocol
     normaliser = build_normaliser(run)
@@ -171,27 +177,39 @@ def compute_run(
     state = None
     extra: dict[str, float] = {}
     tags: dict[str, str] = {}
-    if isinstance(method, FittedMethod):
+    if isinstance(run, FittedRun):
+        method = run.method
+        embeddings = embedding_vectors(run, normaliser) if method.inputs == "embeddings" else None
+
         def vectors(x: np.ndarray, part: int) -> np.ndarray:
+            if embeddings is not None:
+                return embeddings[data.split == part]
             normalised = normaliser.apply(torch.from_numpy(x), part)
             return (normalised.flatten(1) if method.inputs == "vectors" else normalised).numpy()
 
-        encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, config)
+        encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, run.config)
+        if method.ranking is Ranking.COSINE:  # a float top line: exact real-valued ranking
+            gallery_f, query_f = (np.asarray(encoder(vectors(x, part)), np.float32)
+                                  for x, part in ((gallery_x, gallery_part), (query_x, QUERY)))
+            evaluation = evaluate_embeddings(query_f, query_y, gallery_f, gallery_y, protocol.evaluation)
+            return Computed(gallery_f, query_f, evaluation, extra_metrics={"bytes_per_face": float(gallery_f[0].nbytes)},
+                            real_valued=True)
         gallery = sign_codes(encoder(vectors(gallery_x, gallery_part)))
         query = sign_codes(encoder(vectors(query_x, QUERY)))
     else:
         trained = train_deep(run, normaliser, log_metrics=log_metrics, on_step=on_step, resumer=resumer,
                              on_resume=on_resume)
-        result = trained.result
+        result, inputs = trained.result, trained.inputs
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
         tags = {**trained.tags, T.ACCEL_STEP: result.step_status}
-        gallery = encode_codes(trained.model, trained.train_images if gallery_part == TRAIN else gallery_x,
-                               normaliser, gallery_part, device)
-        query = encode_codes(trained.model, query_x, normaliser, QUERY, device)
+        gallery_in = trained.train_images if gallery_part == TRAIN else inputs.part(gallery_part)[0]
+        gallery = encode_codes(trained.model, gallery_in, inputs.normaliser, gallery_part, device)
+        query = encode_codes(trained.model, inputs.part(QUERY)[0], inputs.normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(
-                              host=run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
+                              run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
+    extra["bytes_per_face"] = spec.bits / 8
     collapsed = collapse_note(gallery)
     if collapsed:  # flagged in the results table and `bench runs`
         tags[T.CODES_COLLAPSED] = collapsed
@@ -205,14 +223,18 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
     spec, data = run.spec, run.data
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    np.savez_compressed(
-        folder / "codes.npz",
-        gallery_codes=pack_codes(computed.gallery_codes), query_codes=pack_codes(computed.query_codes),
-        gallery_labels=data.part(data.gallery_part)[1], query_labels=data.part(QUERY)[1],
-        gallery_index=np.flatnonzero(data.split == data.gallery_part),
-        query_index=np.flatnonzero(data.split == QUERY),
-        bits=np.int64(spec.bits),
-    )
+    where: dict[str, Any] = {"gallery_labels": data.part(data.gallery_part)[1], "query_labels": data.part(QUERY)[1],
+             "gallery_index": np.flatnonzero(data.split == data.gallery_part),
+             "query_index": np.flatnonzero(data.split == QUERY)}
+    if computed.real_valued:  # a float top line keeps its embeddings
+        np.savez_compressed(folder / "embeddings.npz", gallery_embeddings=computed.gallery_codes,
+                            query_embeddings=computed.query_codes, **where)
+    else:
+        np.savez_compressed(
+            folder / "codes.npz",
+            gallery_codes=pack_codes(computed.gallery_codes), query_codes=pack_codes(computed.query_codes),
+            **where, bits=np.int64(spec.bits),
+        )
     save_evaluation_artifacts(computed.evaluation, folder)
     if computed.state is not None:
         atomic_save(computed.state, folder / "checkpoint.pt")
@@ -229,7 +251,7 @@ def execute_run(
     checkpoint when one exists); a failure is logged with its traceback and returned as a
     FAILED result with the reason."""
     spec = run.spec
-    tracker.set_tags(run_id, execution_tags(run.device, run.acceleration))
+    tracker.set_tags(run_id, execution_tags(run.device, run.acceleration if isinstance(run, DeepRun) else None))
     folder = output_dir / spec.folder_name
     (folder / "traceback.txt").unlink(missing_ok=True)  # from an earlier attempt of this run
     resumer = Resumer(output_dir / "resume" / folder.name, run_id, spec.config_hash())
@@ -248,7 +270,7 @@ def execute_run(
         tracker.log_metrics(run_id, metrics)
         tracker.log_artifacts(run_id, folder)
         resumer.clear()
-        return RunResult(spec, "FINISHED", metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
+        return RunResult(spec, RunStatus.FINISHED, metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
     except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
         reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, BenchError) and out_of_space(exc, folder):
@@ -259,4 +281,4 @@ def execute_run(
             tracker.log_artifacts(run_id, folder)
         except OSError:  # a full disk: the reason still reaches the store
             pass
-        return RunResult(spec, "FAILED", {}, run_id, time.perf_counter() - start, reason)
+        return RunResult(spec, RunStatus.FAILED, {}, run_id, time.perf_counter() - start, reason)

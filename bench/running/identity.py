@@ -19,10 +19,11 @@ from typing import Any
 import torch
 
 from bench import __version__
-from bench.api.methods import DeepMethod, Method
+from bench.api.methods import DeepMethodConfig, FittedMethod, Method, StrictModel
 from bench.api.pluginhost import PluginHost
 from bench.api.registry import Entry, Registry
 from bench.config.hashing import stable_hash
+from bench.config.protocol import BackboneMode, ProtocolConfig
 from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.running.spec import RunSpec
 from bench.tracking import tags as T
@@ -34,16 +35,20 @@ from bench.training.acceleration import Acceleration, cpu_has_native_bf16
 OPTIMIZER_ONLY = {"momentum": ("sgd",), "betas": ("adam", "adamw"), "eps": ("adam", "adamw")}
 
 
-def used_entries(host: PluginHost, spec: RunSpec, config: Any) -> list[Entry]:
+def used_entries(host: PluginHost, spec: RunSpec, config: StrictModel) -> list[Entry]:
     """The registry entries a run uses: its method, its dataset (when registered) and, for a
     deep method, its backbone, head and every loss part."""
     entries = [host.methods.resolve(spec.method)[0]]
     if spec.protocol.dataset in host.datasets:
         entries.append(host.datasets.resolve(spec.protocol.dataset)[0])
-    if isinstance(host.methods.get(spec.method), DeepMethod):
+    if isinstance(config, DeepMethodConfig):
         parts: list[tuple[Registry, str]] = [(host.backbones, config.backbone.name), (host.heads, config.head.name)]
         parts += [(host.losses, term.name) for term in config.losses]
         entries += [registry.resolve(name)[0] for registry, name in parts]
+    elif isinstance(method := host.methods.get(spec.method), FittedMethod):
+        backbone = method.embedding_backbone(config)
+        if backbone is not None:  # a fitted method on a backbone's embeddings
+            entries.append(host.backbones.resolve(backbone.name)[0])
     return entries
 
 
@@ -77,7 +82,7 @@ def source_digest(obj: Any) -> tuple[str, str]:
         return module, "no source"
 
 
-def code_fingerprint(host: PluginHost, spec: RunSpec, method: Method, config: Any) -> str:
+def code_fingerprint(host: PluginHost, spec: RunSpec, method: Method, config: StrictModel) -> str:
     """A hash of the code behind a run: the harness version, the versions of the plugin
     distributions that provide its method and parts, and the source files of the modules
     that define them (the method object's class and its config class included)."""
@@ -92,7 +97,7 @@ def code_fingerprint(host: PluginHost, spec: RunSpec, method: Method, config: An
     return stable_hash(payload)[:16]
 
 
-def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, data: FaceData,
+def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: StrictModel, data: FaceData,
                   protocol_fingerprint: str, code: str) -> dict[str, str]:
     """The tags a run is opened with: what it is, on which data, under which code."""
     tags = {
@@ -112,13 +117,33 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Any, 
     tags.update({T.INPUT_NORMALISATION: normalisation, T.INPUT_AUGMENTATION: augmentation,
                  T.VALIDATION_IMAGES: str(int((data.split == VAL).sum()))})
     tags.update({f"{T.DATA_PREFIX}{k}": str(v) for k, v in data.meta.get(RUN_TAGS, {}).items()})
-    if isinstance(method, DeepMethod):
+    tags.update(pretrained_tags(spec, method, config))
+    if isinstance(config, DeepMethodConfig):
         training = config.training
         tags.update({f"{T.LOOP_PREFIX}{name}": str(getattr(training, name)) for name in type(training).added_fields
                      if getattr(training, name) != type(training).model_fields[name].default})
     if spec.protocol.standard == "released":
         tags.update(released_tags(host, spec, method))
     tags.update({f"{T.PREFIX}{k}": v for k, v in method.tags(config).items()})
+    return tags
+
+
+def pretrained_tags(spec: RunSpec, method: Method, config: StrictModel) -> dict[str, str]:
+    """A run on a pretrained backbone's features: the backbone, its mode (a fitted method on
+    embeddings is frozen), the fine-tuned rate multiplier, how the method's outputs rank
+    (fitted methods), and what the dataset says of its images (e.g. face-alignment fallbacks,
+    ``FaceData.meta["run_tags"]``)."""
+    tags: dict[str, str] = {}
+    pretrained = spec.protocol.pretrained
+    if isinstance(config, DeepMethodConfig) and pretrained is not None:
+        tags.update({T.PRETRAINED_BACKBONE: pretrained.backbone, T.PRETRAINED_MODE: pretrained.mode.value})
+        if pretrained.lr_mult is not None:
+            tags[T.PRETRAINED_LR_MULT] = str(pretrained.lr_mult)
+    elif isinstance(method, FittedMethod):
+        tags[T.RANKING] = method.ranking.value
+        backbone = method.embedding_backbone(config)
+        if backbone is not None:
+            tags.update({T.PRETRAINED_BACKBONE: backbone.name, T.PRETRAINED_MODE: BackboneMode.FROZEN.value})
     return tags
 
 
@@ -167,12 +192,12 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def input_pipeline(protocol: Any, config: Any) -> tuple[str, str]:
-    """The run's normaliser name and augmentation: the method config's own (a released input
+def input_pipeline(protocol: ProtocolConfig, config: StrictModel) -> tuple[str, str]:
+    """The run's normaliser name and augmentation: a deep method config's own (a released input
     pipeline) where it sets them, else the protocol's."""
-    normalisation = getattr(config, "normalisation", None) or protocol.normalisation
-    augmentation = getattr(config, "augmentation", None) or protocol.augmentation
-    return normalisation, augmentation
+    if not isinstance(config, DeepMethodConfig):
+        return protocol.normalisation, protocol.augmentation
+    return config.normalisation or protocol.normalisation, config.augmentation or protocol.augmentation
 
 
 def released_tags(host: PluginHost, spec: RunSpec, method: Method) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,39 +19,26 @@ import torch
 
 from bench.api.contract import check_parts
 from bench.api.errors import BenchError
-from bench.api.methods import DeepMethod, Method
+from bench.api.methods import DeepMethod, DeepMethodConfig, FittedMethod, StrictModel
 from bench.api.pluginhost import PluginHost
 from bench.config.device import resolve_device
-from bench.config.protocol import ProtocolConfig, evaluation_fingerprint, fingerprint
+from bench.config.protocol import (
+    BackboneMode,
+    PretrainedSpec,
+    ProtocolConfig,
+    evaluation_fingerprint,
+    fingerprint,
+)
 from bench.config.settings import LossEdit, applies_to, method_config
-from bench.data.faces import VAL, FaceData
+from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.data.loading import apply_split, dataset_for
 from bench.evaluation.plugin_metrics import registered_metrics
-from bench.running.identity import code_fingerprint, identity_tags
+from bench.running.identity import code_fingerprint, identity_tags, input_pipeline
+from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunSpec
+from bench.running.views import backbone_view, is_pretrained, run_backbone
 from bench.tracking import tags as T
 from bench.training.acceleration import Acceleration, AccelerationSpec, resolve_acceleration
-
-
-@dataclass
-class PreparedRun:
-    """One run with everything resolved, for execution and for the coordinator."""
-
-    spec: RunSpec
-    host: PluginHost
-    method: Method
-    config: Any  # the method's Config, validated once
-    device: torch.device
-    acceleration: Acceleration | None  # None for fitted methods (they do not train)
-    data: FaceData
-    protocol_fingerprint: str
-    code_fingerprint: str
-    tags: dict[str, str]  # what the run is opened with (bench.running.identity.identity_tags)
-
-    @property
-    def checksum(self) -> str:
-        """The split checksum of the run's data (computed once, kept on the data)."""
-        return self.data.checksum()
 
 
 def prepare_run(
@@ -60,7 +46,7 @@ def prepare_run(
     spec: RunSpec,
     *,
     data: FaceData | None = None,
-    config: Any = None,
+    config: StrictModel | None = None,
     device: torch.device | None = None,
     acceleration: Acceleration | None = None,
 ) -> PreparedRun:
@@ -70,16 +56,39 @@ def prepare_run(
     if config is None:
         config = method.Config.model_validate(spec.method_config)
     device = device if device is not None else resolve_device(spec.device)
-    if not isinstance(method, DeepMethod):
-        acceleration = None
-    elif acceleration is None:
-        acceleration = resolve_acceleration(spec.acceleration, device)
     data = data if data is not None else dataset_for(host, spec.protocol, spec.data_root)
     protocol_fp = fingerprint(spec.protocol, data.pool_checksum(), trained=isinstance(method, DeepMethod))
     code = code_fingerprint(host, spec, method, config)
-    tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code), **selection_tags(config, data),
-            T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.pool_checksum())}
-    return PreparedRun(spec, host, method, config, device, acceleration, data, protocol_fp, code, tags)
+    tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code),
+            T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.pool_checksum()),
+            **view_tags(host, spec, method, config, data)}
+    if isinstance(method, DeepMethod) and isinstance(config, DeepMethodConfig):
+        tags.update(selection_tags(config, data))
+        acceleration = acceleration if acceleration is not None else resolve_acceleration(spec.acceleration, device)
+        return DeepRun(spec=spec, host=host, device=device, data=data, protocol_fingerprint=protocol_fp,
+                       code_fingerprint=code, tags=tags, method=method, config=config, acceleration=acceleration)
+    if isinstance(method, FittedMethod):
+        return FittedRun(spec=spec, host=host, device=device, data=data, protocol_fingerprint=protocol_fp,
+                         code_fingerprint=code, tags=tags, method=method, config=config)
+    raise BenchError(f"method '{spec.method}' is a {type(method).__name__}; register a DeepMethod "
+                     "(with a DeepMethodConfig) or a FittedMethod")
+
+
+def view_tags(host: PluginHost, spec: RunSpec, method: DeepMethod | FittedMethod, config: StrictModel,
+              data: FaceData) -> dict[str, str]:
+    """What the data a run's pretrained backbone reads says of its images (e.g. how many
+    faces went unaligned: ``FaceData.meta["run_tags"]`` as ``facehash.data.*``), and the
+    view's normaliser; loading the view here also checks it before any run starts."""
+    backbone = run_backbone(method, config, spec.protocol)
+    if backbone is None:
+        return {}
+    normalisation, _ = input_pipeline(spec.protocol, config)
+    view, view_normalisation = backbone_view(host, spec.protocol, spec.data_root, backbone, data, normalisation)
+    if view is data:
+        return {}
+    tags = {f"{T.DATA_PREFIX}{k}": str(v) for k, v in view.meta.get(RUN_TAGS, {}).items()}
+    return {**tags, T.PRETRAINED_INPUT_SIZE: str(view.image_shape[1]),
+            T.INPUT_NORMALISATION: view_normalisation}
 
 
 def check_split_seeds(split_seeds: Sequence[int]) -> list[int]:
@@ -94,12 +103,11 @@ def check_split_seeds(split_seeds: Sequence[int]) -> list[int]:
 SELECTION_FALLBACK = "last (val_map asked, no validation split)"  # the tag when val_map cannot be served
 
 
-def check_selection(spec: RunSpec, config: Any, data: FaceData, sets: Sequence[tuple[str, Any]]) -> None:
+def check_selection(spec: RunSpec, config: DeepMethodConfig, data: FaceData, sets: Sequence[tuple[str, Any]]) -> None:
     """Refuse checkpoint selection by validation mAP on data without a validation split when
     the command line asked for it; a method whose default asks for it keeps the last epoch
     (:func:`selection_tags` records that)."""
-    training = getattr(config, "training", None)
-    if training is None or training.selection != "val_map" or np.any(data.split == VAL):
+    if config.training.selection != "val_map" or np.any(data.split == VAL):
         return
     if any(key.endswith("training.selection") for key, _ in sets):
         raise BenchError(
@@ -107,15 +115,24 @@ def check_selection(spec: RunSpec, config: Any, data: FaceData, sets: Sequence[t
             "give it one (e.g. --set dataset.val=1) or select by train_loss or last")
 
 
-def selection_tags(config: Any, data: FaceData) -> dict[str, str]:
+def selection_tags(config: DeepMethodConfig, data: FaceData) -> dict[str, str]:
     """What chose a deep run's checkpoint: its selection rule, or ``last`` (with the reason)
     when the rule is ``val_map`` and the data has no validation split."""
-    training = getattr(config, "training", None)
-    if training is None:
-        return {}
+    training = config.training
     if training.selection == "val_map" and not np.any(data.split == VAL):
         return {T.SELECTION_APPLIED: SELECTION_FALLBACK}
     return {T.SELECTION_APPLIED: training.selection}
+
+
+def check_deep_config(host: PluginHost, config: DeepMethodConfig) -> None:
+    """Every part of a deep config exists and accepts its options, its normaliser exists and
+    the checkpoint it starts from is there (nothing is built)."""
+    check_parts(host, config)
+    if config.normalisation:
+        host.normalisers.resolve(config.normalisation)
+    if config.training.init_from and not Path(config.training.init_from).is_file():
+        raise BenchError(f"training.init_from: no checkpoint at {config.training.init_from}; "
+                         "give a finished run's checkpoint.pt (its artifact or bench-output folder)")
 
 
 def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolConfig:
@@ -128,6 +145,32 @@ def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolCon
         if "val" in inspect.signature(getattr(factory, "func", factory)).parameters:
             options["val"] = 0
     return protocol.model_copy(update={"dataset_options": options})
+
+
+def with_pretrained(host: PluginHost, protocol: ProtocolConfig, backbone: str | None,
+                    mode: str | None) -> ProtocolConfig:
+    """The protocol with the pretrained backbone deep methods run on: ``--backbone NAME``
+    with ``--backbone-mode`` (frozen or fine-tune; default frozen for a
+    :class:`PretrainedBackbone`), on top of what ``protocol.pretrained`` already says (a
+    sweep file, ``--set protocol.pretrained.lr_mult=X``). Without a mode, a backbone that is
+    not pretrained replaces each deep method's own and trains from scratch, as before."""
+    given = protocol.pretrained
+    if backbone is None:
+        if mode is not None or (given is not None and not given.backbone):
+            raise BenchError("--backbone-mode and protocol.pretrained need a backbone: "
+                             "add --backbone NAME (bench plugins lists the backbones)")
+        return protocol
+    pretrained = is_pretrained(host, backbone)
+    if mode is None and given is None and not pretrained:
+        return protocol
+    try:
+        chosen = BackboneMode(mode) if mode is not None else given.mode if given is not None else BackboneMode.FROZEN
+    except ValueError:
+        raise BenchError(f"--backbone-mode '{mode}': use frozen (features computed once, only the head and "
+                         "the loss train) or fine-tune (the backbone trains at a reduced rate)") from None
+    spec = (given or PretrainedSpec()).model_dump()
+    spec.update(backbone=backbone, mode=chosen)
+    return protocol.model_copy(update={"pretrained": PretrainedSpec(**spec)})
 
 
 def plan_runs(
@@ -146,16 +189,19 @@ def plan_runs(
     acceleration: AccelerationSpec | None = None,
     data: FaceData | None = None,
     split_seeds: Sequence[int] | None = None,
+    backbone_mode: str | None = None,
 ) -> list[PreparedRun]:
     """Expand and validate runs, then prepare each; raises :class:`BenchError` on any bad input.
 
     ``data``: the runs' dataset, when it is not the protocol's registered one (tests, scripts);
     an open-set protocol re-splits it by identity. ``split_seeds``: run every configuration on
-    each of these splits (default: the protocol's ``split_seed``).
+    each of these splits (default: the protocol's ``split_seed``). ``backbone_mode``: how deep
+    methods use a pretrained ``backbone`` (:func:`with_pretrained`).
     """
     if not methods:
         raise BenchError("--method names no method; give one or a comma list, e.g. --method lsh,dcbh")
     acceleration = acceleration or AccelerationSpec()
+    protocol = with_pretrained(host, protocol, backbone, backbone_mode)
     if protocol.standard == "released":
         protocol = released_protocol(host, protocol)
         if acceleration.precision == "auto":  # the released code's float32 arithmetic
@@ -164,7 +210,7 @@ def plan_runs(
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
     resolved_accel = resolve_acceleration(acceleration, resolved_device)
     host.normalisers.resolve(protocol.normalisation)  # an unknown name fails here, listing the known ones
-    registered_metrics(host=host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
+    registered_metrics(host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
     known = frozenset(host.methods.names())
     split_seeds = check_split_seeds(split_seeds) if split_seeds else [protocol.split_seed]
     if data is not None and protocol.split == "closed-set" and split_seeds != [protocol.split_seed]:
@@ -174,8 +220,9 @@ def plan_runs(
     planned = []
     for name in methods:
         method = host.methods.get(name)
-        deep = isinstance(method, DeepMethod)
-        overrides = {"backbone": backbone, "head": head, "loss": ",".join(str(e) for e in loss),
+        deep_method = isinstance(method, DeepMethod)
+        mode = protocol.pretrained.mode.value if deep_method and protocol.pretrained is not None else None
+        overrides = {"backbone": backbone, "backbone_mode": mode, "head": head, "loss": ",".join(str(e) for e in loss),
                      "set": [f"{k}={v}" for k, v in sets if applies_to(k, name, known)]}
         for b in bits:
             problem = method.check_bits(b)
@@ -184,13 +231,9 @@ def plan_runs(
         config = method_config(  # one validated config serves every bit length and seed
             name, method, protocol, backbone=backbone, head=head, loss=loss, sets=sets, known_methods=known,
         )
-        if deep:
-            check_parts(host, config)
-            if config.normalisation:
-                host.normalisers.resolve(config.normalisation)
-            if config.training.init_from and not Path(config.training.init_from).is_file():
-                raise BenchError(f"training.init_from: no checkpoint at {config.training.init_from}; "
-                                 "give a finished run's checkpoint.pt (its artifact or bench-output folder)")
+        deep = isinstance(config, DeepMethodConfig)
+        if isinstance(config, DeepMethodConfig):
+            check_deep_config(host, config)
         for split_protocol, b, seed in ((p, b, s) for p in protocols for b in bits for s in seeds):
             spec = RunSpec(
                 method=name, bits=b, seed=seed, protocol=split_protocol,
@@ -205,6 +248,7 @@ def plan_runs(
     split_data = {p.split_seed: dataset_for(host, p, data_root) if data is None else apply_split(data, p)
                   for p in protocols}
     for spec, config in planned:
-        check_selection(spec, config, split_data[spec.protocol.split_seed], sets)
+        if isinstance(config, DeepMethodConfig):
+            check_selection(spec, config, split_data[spec.protocol.split_seed], sets)
     return [prepare_run(host, spec, data=split_data[spec.protocol.split_seed], config=config,
                         device=resolved_device, acceleration=resolved_accel) for spec, config in planned]

@@ -10,16 +10,17 @@ from typing import Any
 from bench.api.methods import StrictModel
 from bench.config.hashing import stable_hash
 from bench.config.protocol import ProtocolConfig, hashed_dump
+from bench.tracking.status import RunStatus
 from bench.training.acceleration import AccelerationSpec
 
-PART_OVERRIDES = ("backbone", "head", "loss")
+PART_OVERRIDES = ("backbone", "backbone_mode", "head", "loss")
 
 
 class RunSpec(StrictModel):
     """Everything that defines one run.
 
-    ``overrides`` records what the command line changed for this run (``backbone``, ``head``,
-    ``loss`` and the ``set`` items that apply to its method), as given; they name the run.
+    ``overrides`` records what the command line changed for this run (``backbone`` and, on a
+    pretrained backbone, ``backbone_mode``, ``head``, ``loss`` and the ``set`` items that apply to its method), as given; they name the run.
     """
 
     method: str
@@ -83,7 +84,7 @@ class RunResult:
     """What a run produced, for the results table; ``reason`` says why a run did not finish."""
 
     spec: RunSpec
-    status: str
+    status: RunStatus
     metrics: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
     seconds: float = 0.0

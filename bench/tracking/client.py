@@ -25,7 +25,9 @@ from bench.tracking.sqlite_store import (
     check_foreign,
     is_memory_uri,
     mlflow_client,
+    sqlite_path,
 )
+from bench.tracking.status import RunStatus
 from bench.tracking.tags import PARENT_RUN
 
 DEFAULT_DB = "mlflow.db"
@@ -41,17 +43,6 @@ def resolve_tracking_uri(cli_value: str | None = None) -> str:
     if uri:
         return uri
     return f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI, or ``None`` for other schemes.
-
-    >>> str(sqlite_path("sqlite:////tmp/x.db")), sqlite_path("http://h:5000")
-    ('/tmp/x.db', None)
-    """
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri[len("sqlite:///"):])
 
 
 def check_tracking_uri(uri: str, *, write: bool = True) -> None:
@@ -215,5 +206,5 @@ class Tracker:
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path)
 
-    def end(self, run_id: str, status: str = "FINISHED") -> None:
+    def end(self, run_id: str, status: RunStatus = RunStatus.FINISHED) -> None:
         self.client.set_terminated(run_id, status=status)

@@ -29,10 +29,10 @@ from filelock import FileLock
 from bench.tracking import tags as T
 from bench.tracking.client import sqlite_path
 from bench.tracking.sqlite_store import store_lock
+from bench.tracking.status import ACTIVE
 
 HEARTBEAT_SECONDS = 10.0
 STALE_SECONDS = 60.0
-ACTIVE = ("RUNNING", "SCHEDULED")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from bench.api.errors import BenchError
 from bench.tracking.retry import RetryingClient
+from bench.tracking.status import RunStatus
 
 PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 INFO_COLUMNS = ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time")
@@ -100,7 +101,7 @@ class StoreReader:
     def finished_runs(self, experiment: str | None = None, tags: Mapping[str, str] | None = None) -> pd.DataFrame:
         """FINISHED runs of ``experiment`` (default: of every experiment) whose tags equal
         ``tags``, newest first, as :func:`runs_frame` lays them out."""
-        return runs_frame(self.search(experiment, tags, status="FINISHED"))
+        return runs_frame(self.search(experiment, tags, status=RunStatus.FINISHED))
 
     def search(self, experiment: str | None = None, tags: Mapping[str, str] | None = None,
                status: str | None = None) -> list[Any]:

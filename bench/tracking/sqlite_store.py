@@ -94,6 +94,17 @@ def leftover_tables(db: Path) -> list[str]:
     return [name for name in table_names("tracking store", db) if name.startswith(LEFTOVER_PREFIX)]
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or ``None`` for other schemes.
+
+    >>> str(sqlite_path("sqlite:////tmp/x.db")), sqlite_path("http://h:5000")
+    ('/tmp/x.db', None)
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):])
+
+
 @functools.cache
 def store_lock(db: Path) -> FileLock:
     """The inter-process lock of the store ``db``: the file ``<db>.lock`` beside it (reentrant
@@ -107,8 +118,6 @@ def mlflow_client(uri: str, *, write: bool = True) -> Any:
     repair it) and is not another program's database. Only ``write`` clients create a store
     (in a new or empty file); a read-only one needs no writable folder."""
     from mlflow.tracking import MlflowClient  # heavy import, only when tracking
-
-    from bench.tracking.client import sqlite_path
 
     db = sqlite_path(uri)
     if db is None:

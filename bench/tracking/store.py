@@ -9,8 +9,6 @@ from bench.tracking import tags as T
 from bench.tracking.client import Tracker
 from bench.tracking.reading import all_experiment_ids
 
-FINISHED = "FINISHED"
-
 
 def experiment_ids(tracker: Tracker) -> list[str]:
     """Every active experiment of the store."""

@@ -6,6 +6,8 @@ these constants and the reports and stores query with them, so the two never dri
 
 from __future__ import annotations
 
+from bench.api.deviations import deviation_tag
+
 PREFIX = "facehash."
 
 METHOD = "facehash.method"
@@ -25,7 +27,7 @@ RESUMED_FROM_EPOCH = "facehash.resumed_from_epoch"
 REEVALUATED = "facehash.reevaluated"
 ACCEL_STEP = "facehash.accel.step"
 ACCEL_PREFIX = "facehash.accel."  # how a run used its device (precision, memory format, ...)
-DEVIATION_PREFIX = "facehash.deviation."
+DEVIATION_PREFIX = PREFIX + deviation_tag("")  # a method's stated deviations
 SPLIT = "facehash.split"  # closed-set or open-set
 SPLIT_SEED = "facehash.split_seed"
 INPUT_NORMALISATION = "facehash.input.normalisation"  # the normaliser a run used (protocol's or method's)
@@ -35,7 +37,7 @@ VALIDATION_IMAGES = "facehash.split.validation_images"  # 0: the gallery is the 
 RELEASED_METRICS = "facehash.released.metrics"  # plugin metrics a released run asks for by name
 LOOP_PREFIX = "facehash.loop."  # each released-loop option of TrainingSpec that a run turns on
 INIT_KEPT = "facehash.loop.init_kept"  # model entries training.init_from left as initialised
-RELEASED_DEVIATION_PREFIX = "facehash.deviation.released."  # options given on top of standard=released
+RELEASED_DEVIATION_PREFIX = PREFIX + deviation_tag("released.")  # options given on top of standard=released
 
 # parent runs
 KIND = "facehash.kind"
@@ -84,6 +86,14 @@ MLFLOW_USER = "mlflow.user"
 CPU_MODEL = "facehash.cpu_model"
 CPU_BF16_NATIVE = "facehash.cpu_bf16_native"  # "true" / "false": whether auto precision is bf16 here
 CODES_COLLAPSED = "facehash.codes_collapsed"  # set only when they did: "all codes identical" or "N of B bits constant"
+
+# a run on a pretrained backbone's features (bench.config.protocol.PretrainedSpec, or a fitted
+# method on embeddings): which backbone, frozen or fine-tune, the fine-tuned rate multiplier
+PRETRAINED_BACKBONE = "facehash.pretrained.backbone"
+PRETRAINED_MODE = "facehash.pretrained.mode"
+PRETRAINED_LR_MULT = "facehash.pretrained.lr_mult"
+PRETRAINED_INPUT_SIZE = "facehash.pretrained.input_size"  # the image size the backbone reads, where it is not the protocol's
+RANKING = "facehash.ranking"  # hamming (binary codes) or cosine (a float top line's embeddings)
 
 
 def column(tag: str) -> str:

@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from bench.api.deviations import deviation_tag
 from bench.api.errors import BenchError
 from bench.api.methods import StrictModel
 from bench.config.device import cpu_threads
@@ -37,8 +38,9 @@ CUDA_GRAPH_AUTO_NOTE = ("auto = eager on CUDA until the graph tests of benchmark
 
 
 class AccelerationSpec(StrictModel):
-    """Execution settings of a run (not part of its configuration hash: they change speed,
-    and under ``bf16`` the rounding, but not what is trained)."""
+    """Execution settings of a run. They change speed, and under ``bf16`` the rounding, but
+    not what is trained, so they are not part of its configuration hash, except an explicit
+    ``precision`` (``bf16`` or ``fp32``: :meth:`bench.running.spec.RunSpec.config_hash`)."""
 
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     compile: bool = False
@@ -107,7 +109,7 @@ class Acceleration:
             "accel.sync_every": str(self.sync_every),
         }
         if self.precision == "bf16":
-            tags["deviation.precision"] = "bf16 autocast in the backbone (reference: float32)"
+            tags[deviation_tag("precision")] = "bf16 autocast in the backbone (reference: float32)"
         if self.device.type == "cuda":
             tags["accel.cudnn_benchmark"] = str(self.cudnn_benchmark).lower()
             tags["accel.device_data_cap_mb"] = (

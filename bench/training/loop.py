@@ -84,6 +84,15 @@ class TrainCallbacks:
     on_epoch_end: Callable[[LoopState], None] = _ignore
 
 
+def step_budget(spec: TrainingSpec, batches_per_epoch: int) -> int:
+    """A run's step budget: ``iterations``, else every batch of every epoch.
+
+    >>> step_budget(TrainingSpec(epochs=3), 10), step_budget(TrainingSpec(epochs=3, iterations=25), 10)
+    (30, 25)
+    """
+    return spec.iterations or batches_per_epoch * spec.epochs
+
+
 @dataclass
 class Trainer:
     """Trains a model and its loss parts for ``spec.epochs`` epochs with one training step
@@ -108,7 +117,7 @@ class Trainer:
         (``model`` and ``loss`` already on the device and prepared by ``accel``)."""
         optimizer = build_optimizer(config.optimizer, *rated_parts(config, model, loss),
                                     **accel.optimizer_options())
-        total_steps = config.training.iterations or len(source) * config.training.epochs
+        total_steps = step_budget(config.training, len(source))
         scheduler = build_scheduler(config.schedule, optimizer, total_steps)
         step = make_train_step(model, loss, optimizer, normaliser, accel, total_steps,
                                extra_bn_pass=config.training.extra_bn_pass)
@@ -116,8 +125,8 @@ class Trainer:
 
     @property
     def total_steps(self) -> int:
-        """The run's step budget: ``iterations``, else every batch of every epoch."""
-        return self.spec.iterations or len(self.source) * self.spec.epochs
+        """The run's step budget (:func:`step_budget`)."""
+        return step_budget(self.spec, len(self.source))
 
     @property
     def epochs(self) -> int:
@@ -187,7 +196,7 @@ class Trainer:
         """The epoch's selection score (higher is better), or ``None`` when it is not scored;
         a validation score is added to ``metrics`` as ``val_map``."""
         if self.spec.selection == "val_map" and validate is not None:
-            if epoch % self.spec.validate_every == 0 or epoch == self.spec.epochs:
+            if epoch % self.spec.validate_every == 0 or epoch == self.epochs:
                 metrics["val_map"] = validate()
                 return metrics["val_map"]
             return None

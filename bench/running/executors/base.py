@@ -18,6 +18,7 @@ from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
 from bench.running.planning import PreparedRun
 from bench.running.spec import RunResult, RunSpec
+from bench.tracking.status import RunStatus
 
 
 @dataclass(frozen=True)
@@ -39,16 +40,22 @@ class Task:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "prepared": None}
 
-    def failed(self, reason: str, status: str = "FAILED") -> RunResult:
+    def failed(self, reason: str, status: RunStatus = RunStatus.FAILED) -> RunResult:
         """The result of this task when its run could not report one (its worker died, or
         it never started); the coordinator records the reason and ends the run."""
         return RunResult(self.spec, status, {}, self.run_id, 0.0, reason)
 
 
 class Reporter(Protocol):
-    """Receives progress from an executor (called in the coordinating process). A reporter
-    may also define ``scheduled(tasks)``: the coordinator calls it once with every task it
-    will execute, before the executor starts."""
+    """Receives progress from an executor and the coordinator (called in the coordinating process)."""
+
+    def scheduled(self, tasks: list[Task]) -> None:
+        """Called once by the coordinator with every task it will execute, before the executor starts."""
+        ...
+
+    def note(self, text: str) -> None:
+        """Something about the whole invocation (a run another process holds, ...)."""
+        ...
 
     def started(self, task: Task) -> None: ...
 
@@ -61,6 +68,12 @@ class Reporter(Protocol):
 
 class NullReporter:
     """A reporter that ignores everything."""
+
+    def scheduled(self, tasks: list[Task]) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
 
     def started(self, task: Task) -> None:
         pass

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from bench.api.errors import BenchError
 from bench.api.pluginhost import PluginHost
@@ -34,10 +35,18 @@ from bench.running.spec import RunResult
 from bench.tracking import ownership, store
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker, flatten
+from bench.tracking.status import RunStatus
 
-SKIPPED = "SKIPPED"
-IF_RUNNING = ("wait", "skip")
 CLAIM_BATCH = 8  # runs claimed (opened, SCHEDULED) at a time: a large sweep starts training at once
+IfRunning = Literal["wait", "skip"]  # what to do with a run another live process is training
+
+
+def check_if_running(value: str) -> IfRunning:
+    """``--if-running`` is ``wait`` or ``skip`` (checked before anything is written)."""
+    for choice in get_args(IfRunning):  # the Literal's choices, declared once
+        if value == choice:
+            return choice
+    raise BenchError(f"--if-running '{value}': use wait (for the process training the run) or skip")
 
 
 @dataclass
@@ -49,15 +58,15 @@ class Outcome:
 
     @property
     def skipped(self) -> list[RunResult]:
-        return [r for r in self.results if r.status == SKIPPED]
+        return [r for r in self.results if r.status == RunStatus.SKIPPED]
 
     @property
     def ran(self) -> list[RunResult]:
-        return [r for r in self.results if r.status != SKIPPED]
+        return [r for r in self.results if r.status != RunStatus.SKIPPED]
 
     @property
     def failed(self) -> list[RunResult]:
-        return [r for r in self.results if r.status not in (SKIPPED, store.FINISHED)]
+        return [r for r in self.results if r.status not in (RunStatus.SKIPPED, RunStatus.FINISHED)]
 
     def summary(self) -> str:
         """``ran 8 (7 finished, 1 failed), skipped 0``."""
@@ -76,11 +85,13 @@ class _Lifecycle:
         self.done: set[int] = set()
 
     def scheduled(self, tasks: list[Task]) -> None:
-        """Tell the reporter, when it asks (``scheduled`` is optional), which tasks will run."""
-        getattr(self.inner, "scheduled", lambda tasks: None)(tasks)
+        self.inner.scheduled(tasks)
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
 
     def started(self, task: Task) -> None:
-        self.tracker.client.update_run(task.run_id, status="RUNNING")
+        self.tracker.client.update_run(task.run_id, status=RunStatus.RUNNING)
         self.inner.started(task)
 
     def progress(self, task: Task, step: int, loss: float) -> None:
@@ -104,7 +115,9 @@ def open_run(run: PreparedRun, tracker: Tracker, experiment_id: str, parent_id: 
 
 def end_run(tracker: Tracker, result: RunResult) -> None:
     """End the result's run with its status; one that did not finish keeps its reason."""
-    if result.status != store.FINISHED:
+    if result.run_id is None:  # never opened: nothing to end
+        return
+    if result.status != RunStatus.FINISHED:
         tracker.set_tags(result.run_id, {T.FAILURE_REASON: result.reason[:4000]})
     tracker.end(result.run_id, result.status)
 
@@ -138,7 +151,7 @@ def execute_runs(
     parent_name: str = "sweep",
     parent_tags: dict[str, str] | None = None,
     reporter: Reporter | None = None,
-    if_running: str = "wait",
+    if_running: IfRunning = "wait",
     poll_seconds: float = 2.0,
 ) -> Outcome:
     """Skip, reopen or open each run under one parent, execute the rest, close the parent.
@@ -146,8 +159,6 @@ def execute_runs(
     A run another live process is training is waited for (``if_running="wait"``: it is
     skipped once that process finishes it, taken over if that process dies) or skipped
     (``"skip"``)."""
-    if if_running not in IF_RUNNING:
-        raise BenchError(f"--if-running '{if_running}': use wait or skip")
     runs = unique_runs(runs)
     reporter = reporter or NullReporter()
     sweep_hash = stable_hash(sorted(run_key(r) for r in runs))[:16]
@@ -158,7 +169,7 @@ def execute_runs(
             tags = {**(parent_tags or {}), T.KIND: "parent", T.SWEEP_HASH: sweep_hash}
             parent_id = tracker.start_run(experiment_id, parent_name, tags)
         else:
-            tracker.client.update_run(parent_id, status="RUNNING")
+            tracker.client.update_run(parent_id, status=RunStatus.RUNNING)
     claimer = _Claimer(tracker, experiment_id, parent_id, output_dir, force, in_process_plugins(host))
     lifecycle = _Lifecycle(tracker, reporter, claimer.heartbeat)
     results: dict[int, RunResult] = {}
@@ -172,7 +183,7 @@ def execute_runs(
                        if i not in results and i not in {t.index for t in tasks}}
             if busy and if_running == "skip":
                 for i in busy:
-                    results[i] = RunResult(pending.pop(i).spec, SKIPPED,
+                    results[i] = RunResult(pending.pop(i).spec, RunStatus.SKIPPED,
                                            reason=f"another process ({claimer.owners[i]}) is running it")
             if tasks:
                 if not announced:  # the reporter learns the first batch up front (later ones as they start)
@@ -186,7 +197,7 @@ def execute_runs(
                 text = (f"waiting for {len(pending)} run(s) that another process is training: "
                         + ", ".join(f"{run.spec.name} ({claimer.owners[i]})" for i, run in pending.items()))
                 if text != waiting:
-                    _note(reporter, text)
+                    reporter.note(text)
                     waiting = text
                 time.sleep(poll_seconds)
     except BaseException as exc:
@@ -194,10 +205,10 @@ def execute_runs(
         for task in claimer.tasks:
             if task.index not in lifecycle.done:
                 try:
-                    end_run(tracker, task.failed(f"{why}; rerun the sweep to continue this run", "KILLED"))
+                    end_run(tracker, task.failed(f"{why}; rerun the sweep to continue this run", RunStatus.KILLED))
                 except Exception:  # noqa: BLE001, S110 - the store is unreachable; rerunning continues the run
                     pass
-        tracker.end(parent_id, "KILLED")
+        tracker.end(parent_id, RunStatus.KILLED)
         raise
     finally:
         claimer.heartbeat.stop()
@@ -205,15 +216,8 @@ def execute_runs(
     tracker.set_tags(parent_id, {T.RUNS_RAN: str(len(outcome.ran)),
                                  T.RUNS_SKIPPED: str(len(outcome.skipped)),
                                  T.RUNS_FAILED: str(len(outcome.failed))})
-    tracker.end(parent_id, "FAILED" if outcome.failed else "FINISHED")
+    tracker.end(parent_id, RunStatus.FAILED if outcome.failed else RunStatus.FINISHED)
     return outcome
-
-
-def _note(reporter: Reporter, text: str) -> None:
-    """Tell the reporter something about the whole invocation (reporters without ``note`` ignore it)."""
-    note = getattr(reporter, "note", None)
-    if note is not None:
-        note(text)
 
 
 class _Claimer:
@@ -244,9 +248,9 @@ class _Claimer:
             spec = run.spec
             found = [] if self.force else store.runs_of_config(tracker, experiments, spec.config_hash(), run.checksum,
                                                                run.code_fingerprint)
-            finished = [r for r in found if r.info.status == store.FINISHED]
+            finished = [r for r in found if r.info.status == RunStatus.FINISHED]
             if finished:
-                results[i] = RunResult(spec, SKIPPED, dict(finished[0].data.metrics), finished[0].info.run_id)
+                results[i] = RunResult(spec, RunStatus.SKIPPED, dict(finished[0].data.metrics), finished[0].info.run_id)
                 continue
             holders = [owner for owner in map(ownership.held_elsewhere, found) if owner]
             if holders:
@@ -262,6 +266,6 @@ class _Claimer:
                         self.plugins, prepared=run)
             self.tasks.append(task)  # an interruption from here on ends it KILLED
             tasks.append(task)
-            tracker.client.update_run(run_id, status="SCHEDULED")
+            tracker.client.update_run(run_id, status=RunStatus.SCHEDULED)
             self.heartbeat.hold(run_id)
         return tasks, busy

@@ -143,7 +143,7 @@ class ProcessExecutor:
                 for conn in wait(list(by_conn), timeout=1.0):
                     worker = by_conn[conn]
                     try:
-                        kind, payload = conn.recv()
+                        kind, payload = worker.conn.recv()
                     except (EOFError, OSError):  # every message it sent came first
                         died(worker)
                         continue

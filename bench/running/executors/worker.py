@@ -1,11 +1,13 @@
 """Execute one task in whichever process it lands in: this one, a worker process or a Ray
-worker. Plugin hosts and tracking clients are cached per process, and datasets by
+worker. Plugin hosts and tracking clients are cached per process (a few of each, least
+recently used first out), and datasets by
 :func:`bench.data.loading.dataset_for`, so a worker loads (and checksums) each dataset once
 however many runs it executes. A task's spec is prepared once, where it executes.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import traceback
 from pathlib import Path
@@ -18,30 +20,24 @@ from bench.running.planning import prepare_run
 from bench.running.spec import RunResult
 from bench.tracking.client import Tracker
 
-_HOSTS: dict[tuple, PluginHost] = {}
-_TRACKERS: dict[str, Tracker] = {}
 
-
+@functools.lru_cache(maxsize=8)
 def host_for(plugins: tuple[tuple[str, str | None], ...]) -> PluginHost:
     """The plugin host of this process: entry points plus the named in-process plugins."""
-    if plugins not in _HOSTS:
-        if not plugins:
-            _HOSTS[plugins] = default_host()
-        else:
-            extra = {}
-            for name, module in plugins:
-                if module is None:
-                    raise BenchError(f"plugin '{name}' is not an importable module; use --executor local")
-                extra[name] = importlib.import_module(module)
-            _HOSTS[plugins] = load_plugins(extra_plugins=extra)
-    return _HOSTS[plugins]
+    if not plugins:
+        return default_host()
+    extra = {}
+    for name, module in plugins:
+        if module is None:
+            raise BenchError(f"plugin '{name}' is not an importable module; use --executor local")
+        extra[name] = importlib.import_module(module)
+    return load_plugins(extra_plugins=extra)
 
 
+@functools.lru_cache(maxsize=8)
 def tracker_for(uri: str) -> Tracker:
     """The tracking client of ``uri`` in this process (one per store)."""
-    if uri not in _TRACKERS:
-        _TRACKERS[uri] = Tracker(uri)
-    return _TRACKERS[uri]
+    return Tracker(uri)
 
 
 def run_task(task: Task, host: PluginHost | None = None, on_step=lambda step, value: None) -> RunResult:

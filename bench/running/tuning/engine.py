@@ -25,6 +25,7 @@ from bench.running.tuning.space import corners, space_hash, suggest
 from bench.running.tuning.trial import TrialPlan, run_trial
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker
+from bench.tracking.status import ACTIVE, RunStatus
 
 
 @dataclass
@@ -80,7 +81,7 @@ def tuning_parent(tracker: Tracker, setup: StudySetup, command: str) -> str:
     found = tracker.client.search_runs([setup.plan.experiment_id], query, max_results=1,
                                        order_by=["attributes.start_time DESC"])
     if found:
-        tracker.client.update_run(found[0].info.run_id, status="RUNNING")
+        tracker.client.update_run(found[0].info.run_id, status=RunStatus.RUNNING)
         return found[0].info.run_id
     plan = setup.plan
     return tracker.start_run(plan.experiment_id, setup.name, {
@@ -93,13 +94,13 @@ def tuning_parent(tracker: Tracker, setup: StudySetup, command: str) -> str:
 KILLED_REASON = "its bench tune process was killed; the trial's parameters were tried again"
 
 
-def end_stale_runs(tracker: Tracker, setup: StudySetup, state: str = "killed", status: str = "KILLED",
+def end_stale_runs(tracker: Tracker, setup: StudySetup, state: str = "killed", status: RunStatus = RunStatus.KILLED,
                    reason: str = KILLED_REASON) -> None:
     """End the trial runs left open: by a killed process (their trials are retried), or, after
     Ray Tune, trials its scheduler stopped early (``state="stopped"``)."""
     query = f"tags.`{T.TUNE_STUDY}` = '{setup.name}' and tags.`{T.KIND}` = 'trial'"
     for run in tracker.client.search_runs([setup.plan.experiment_id], query, max_results=1000):
-        if run.info.status in ("RUNNING", "SCHEDULED"):
+        if run.info.status in ACTIVE:
             tracker.set_tags(run.info.run_id, {T.TUNE_TRIAL_STATE: state, T.FAILURE_REASON: reason})
             tracker.end(run.info.run_id, status)
 
@@ -125,17 +126,17 @@ def tune_study(host: Any, setup: StudySetup, tracker: Tracker, command: str, ray
                     from bench.running.tuning.ray_search import optimize_with_ray
 
                     optimize_with_ray(study, plan, setup, setup.trials - before, **ray_options)
-                    end_stale_runs(tracker, setup, "stopped", "FINISHED",
+                    end_stale_runs(tracker, setup, "stopped", RunStatus.FINISHED,
                                    "stopped early by Ray Tune's MedianStoppingRule")
         except BaseException:
-            tracker.end(parent_id, "KILLED")
+            tracker.end(parent_id, RunStatus.KILLED)
             raise
         finished = S.finished_trials(study)
         best = S.best_trial(study)
         tracker.set_tags(parent_id, {T.TUNED_TRIALS: str(finished), T.TUNED_BEST_TRIAL: str(best.number),
                                      T.TUNED_VAL_MAP: f"{best.value:.6f}", T.TUNED_PARAMS: json.dumps(best.params)})
         tracker.log_metrics(parent_id, {"best_val_map": best.value, "finished_trials": finished})
-        tracker.end(parent_id, "FINISHED")
+        tracker.end(parent_id, RunStatus.FINISHED)
     return StudyResult(setup, parent_id, finished, finished - before, recovered, best.number, best.value,
                        dict(best.params))
 

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from bench.api.errors import BenchError
+from bench.api.methods import DeepMethod, Method
 from bench.api.search import Dimension, parse_space
 from bench.config.hashing import stable_hash
 
@@ -36,13 +37,13 @@ def read_space_file(path: Path, methods: list[str]) -> dict[str, dict[str, Dimen
     return {m: space for m in methods}
 
 
-def method_space(name: str, method: Any, from_file: dict[str, dict[str, Dimension]] | None) -> dict[str, Dimension]:
+def method_space(name: str, method: Method, from_file: dict[str, dict[str, Dimension]] | None) -> dict[str, Dimension]:
     """The space tuned for ``name``: the file's when it gives one, else the declared one.
     Only a deep method (trained by the harness) has one."""
-    if getattr(method, "kind", None) != "deep":
+    if not isinstance(method, DeepMethod):
         raise BenchError(f"method '{name}' is not trained by the harness (kind {method.kind}); "
                          "bench tune tunes deep methods")
-    space = (from_file or {}).get(name) or dict(getattr(method, "search_space", {}) or {})
+    space = (from_file or {}).get(name) or dict(method.search_space)
     if not space:
         raise BenchError(f"method '{name}' declares no search space; give one with --space FILE "
                          "(YAML: optimizer.lr: {kind: float, low: 1.0e-4, high: 1.0e-2, log: true})")
@@ -69,8 +70,8 @@ def corners(space: dict[str, Dimension]) -> list[dict[str, Any]]:
     """
     def end(d: Dimension, high: bool) -> Any:
         if d.kind == "categorical":
-            return d.choices[-1 if high else 0]
-        value = d.high if high else d.low
+            return d.options()[-1 if high else 0]
+        value = d.bounds()[1 if high else 0]
         return int(value) if d.kind == "int" else value
     return [{k: end(d, high) for k, d in space.items()} for high in (False, True)]
 
@@ -82,11 +83,12 @@ def distributions(space: dict[str, Dimension]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, d in space.items():
         if d.kind == "categorical":
-            out[key] = CategoricalDistribution(d.choices)
+            out[key] = CategoricalDistribution(d.options())
         elif d.kind == "int":
-            out[key] = IntDistribution(int(d.low), int(d.high), log=d.log)
+            low, high = map(int, d.bounds())
+            out[key] = IntDistribution(low, high, log=d.log)
         else:
-            out[key] = FloatDistribution(d.low, d.high, log=d.log)
+            out[key] = FloatDistribution(*d.bounds(), log=d.log)
     return out
 
 
@@ -95,9 +97,9 @@ def suggest(trial: Any, space: dict[str, Dimension]) -> dict[str, Any]:
     params = {}
     for key, d in space.items():
         if d.kind == "categorical":
-            params[key] = trial.suggest_categorical(key, d.choices)
+            params[key] = trial.suggest_categorical(key, d.options())
         elif d.kind == "int":
-            params[key] = trial.suggest_int(key, int(d.low), int(d.high), log=d.log)
+            params[key] = trial.suggest_int(key, *map(int, d.bounds()), log=d.log)
         else:
-            params[key] = trial.suggest_float(key, d.low, d.high, log=d.log)
+            params[key] = trial.suggest_float(key, *d.bounds(), log=d.log)
     return params

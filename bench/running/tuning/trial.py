@@ -27,6 +27,7 @@ from bench.running.executors.coordinator import open_run
 from bench.running.executors.worker import host_for, tracker_for
 from bench.running.planning import plan_runs
 from bench.tracking import tags as T
+from bench.tracking.status import RunStatus
 from bench.training.acceleration import AccelerationSpec
 from bench.training.loop import RunFailed
 
@@ -37,9 +38,10 @@ KILL_AT_TRIAL_ENV = "FACEHASH_BENCH_TEST_KILL_AT_TRIAL"
 Report = Callable[[int, float], None]  # (epoch, objective so far); may raise to prune
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrialPlan:
-    """What every trial of one study shares (plain data: it travels to Ray workers)."""
+    """What every trial of one study shares (plain data: it travels to Ray workers). The
+    study, its parent run and experiment are filled in as the study is set up and opened."""
 
     method: str
     bits: int
@@ -50,10 +52,10 @@ class TrialPlan:
     device: str
     acceleration: AccelerationSpec
     tracking_uri: str
-    experiment_id: str
-    parent_id: str
-    study: str
     executor: str
+    experiment_id: str = ""
+    parent_id: str = ""
+    study: str = ""
     plugins: tuple[tuple[str, str | None], ...] = ()
 
     def prepare(self, params: dict[str, Any], seeds: list[int] | None = None, host: Any = None) -> list:
@@ -107,24 +109,24 @@ def run_trial(plan: TrialPlan, params: dict[str, Any], trial: str, report: Repor
         result = train_deep(run, normaliser, on_epoch=on_epoch,
                             log_metrics=lambda metrics, step: tracker.log_metrics(run_id, metrics, step)).result
     except RunFailed as exc:
-        end_trial(tracker, run_id, "diverged", "FAILED", f"{exc}; the trial scores 0")
+        end_trial(tracker, run_id, "diverged", RunStatus.FAILED, f"{exc}; the trial scores 0")
         return 0.0
     except TrialPruned:
-        end_trial(tracker, run_id, "pruned", "FINISHED")
+        end_trial(tracker, run_id, "pruned", RunStatus.FINISHED)
         raise
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the next bench tune tries these parameters again
-        end_trial(tracker, run_id, "killed", "KILLED", "interrupted (Ctrl-C or SIGTERM); rerun bench tune to continue")
+        end_trial(tracker, run_id, "killed", RunStatus.KILLED, "interrupted (Ctrl-C or SIGTERM); rerun bench tune to continue")
         raise
     except BaseException as exc:
-        end_trial(tracker, run_id, "failed", "FAILED", f"{type(exc).__name__}: {exc}")
+        end_trial(tracker, run_id, "failed", RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
     # the last epoch's objective is the selected weights' score: logged, no second value
     tracker.log_metrics(run_id, {"selected_epoch": float(result.selected_epoch)})
-    end_trial(tracker, run_id, "complete", "FINISHED")
+    end_trial(tracker, run_id, "complete", RunStatus.FINISHED)
     return scores.get(result.selected_epoch, scores[max(scores)])
 
 
-def end_trial(tracker: Any, run_id: str, state: str, status: str, reason: str = "") -> None:
+def end_trial(tracker: Any, run_id: str, state: str, status: RunStatus, reason: str = "") -> None:
     """End a trial's MLflow run with its trial state (and the reason it did not finish)."""
     tags = {T.TUNE_TRIAL_STATE: state}
     if reason:
