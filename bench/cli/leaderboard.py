@@ -48,10 +48,10 @@ def leaderboard_command(
     if images is not None:
         check_writable_folder(images, "--images", "pass a writable --images folder")
     uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(uri)
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         raise BenchError(f"no MLflow store at {db}; run `bench run` first or pass --tracking-uri")
+    check_tracking_uri(uri, write=log)  # without --log the store is only read (a read-only folder will do)
     if tuned and (format_ == "html" or images is not None):
         raise BenchError("--tuned writes a table (table, md, csv or json); drop --format html / --images")
     with_images = format_ == "html" or images is not None

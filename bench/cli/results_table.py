@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 TITLE = "Hamming retrieval results (queries vs {gallery})"
+NO_RELEVANT_MARK = "!"  # after a map whose queries include some with no relevant gallery item
 FLOAT_NOTE = ("B/face: bytes per face (codes: bits / 8; a float top line: its float32 embedding, ranked by "
               "exact cosine distance, ties = equal distances)")
 WIDE_METRICS = ("map", "map_best", "map_worst", "precision_at_r", "precision_at_50", "precision_r2", "recall_r2")
@@ -111,6 +112,8 @@ def results_table(results: Sequence[Any], wide: bool = False) -> Table:
             values = [f"{r.metrics[m]:.4f}" if m in r.metrics else "-" for m in shown]
         else:
             values = [with_ties(r.metrics), *(f"{r.metrics[m]:.3f}" if m in r.metrics else "-" for m in shown[1:])]
+        if without_relevant(r.metrics) and values[0] != "-":
+            values[0] += NO_RELEVANT_MARK
         seconds = f"{r.seconds:.1f}" if r.seconds else "-"
         label = escape(r.spec.label)
         if r.collapsed:
@@ -118,4 +121,17 @@ def results_table(results: Sequence[Any], wide: bool = False) -> Table:
         split = [str(r.spec.protocol.split_seed)] if splits else []
         size = [bytes_cell(r.metrics.get("bytes_per_face"))] if floats else []
         table.add_row(label, str(r.spec.bits), str(r.spec.seed), *split, *values, *size, seconds, r.status)
+    if any(without_relevant(r.metrics) for r in results):
+        note = (f"{NO_RELEVANT_MARK}: some queries have no relevant gallery item; they score 0 "
+                "(queries_without_relevant)")
+        table.caption = f"{table.caption}\n{note}" if table.caption else note
     return table
+
+
+def without_relevant(metrics: dict[str, float]) -> int:
+    """Queries of a run whose identity has no gallery item (each scores 0 in ``map``).
+
+    >>> without_relevant({"queries_without_relevant": 3.0}), without_relevant({})
+    (3, 0)
+    """
+    return int(metrics.get("queries_without_relevant", 0) or 0)

@@ -46,7 +46,7 @@ def run_command(
     device: DeviceOption = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
-    cuda_graph: Annotated[str, typer.Option(help="auto (on CUDA unless --compile), on or off: replay each training step from a CUDA graph.")] = "auto",
+    cuda_graph: Annotated[str, typer.Option(help="auto, on or off: replay each training step from a CUDA graph. auto = eager (no graph) on CUDA until the graph tests of benchmarks/gpu_check.sh have passed on a GPU (docs/speed.md); on opts in.")] = "auto",
     device_data_mb: Annotated[float | None, typer.Option(help="Keep the training set on a CUDA device up to this many MiB (default: a quarter of its memory).")] = None,
     backbone: Annotated[str | None, typer.Option(help="Replace the method's backbone; a pretrained one (e.g. a face-recognition network) runs every deep method frozen unless --backbone-mode says otherwise.")] = None,
     backbone_mode: Annotated[str | None, typer.Option(help="frozen (the backbone's features computed once and cached, only the head and loss train) or fine-tune (the backbone trains at protocol.pretrained.lr_mult x the rate, default 0.1); default: frozen for a pretrained --backbone, else from scratch.")] = None,

@@ -22,6 +22,7 @@ import yaml
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
 from bench.api.methods import Ranking
+from bench.config.paths import no_space, out_of_space
 from bench.data.faces import QUERY, TRAIN, VAL
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
@@ -279,7 +280,12 @@ def execute_run(
         return RunResult(spec, RunStatus.FINISHED, metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
     except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
         reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "traceback.txt").write_text(traceback.format_exc())
-        tracker.log_artifacts(run_id, folder)
+        if not isinstance(exc, BenchError) and out_of_space(exc, folder):
+            reason = str(no_space(folder, "free space there or pass another --output"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "traceback.txt").write_text(traceback.format_exc())
+            tracker.log_artifacts(run_id, folder)
+        except OSError:  # a full disk: the reason still reaches the store
+            pass
         return RunResult(spec, RunStatus.FAILED, {}, run_id, time.perf_counter() - start, reason)
