@@ -23,12 +23,12 @@ from bench.api.methods import (
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
 from plugins.backbones.defaults import face_backbone
-from plugins.reference import published_reference, reference_tags
 
 PUBLISHED_EPOCHS = 150  # get_config(): "epoch": 150 (ImageNet, ResNet50)
 
@@ -79,17 +79,13 @@ class CSQConfig(DeepMethodConfig):
 class CSQ(DeepMethod):
     """Central Similarity Quantization (CVPR 2020), faithful to DeepHash-pytorch's CSQ.py."""
 
+    name: ClassVar[str] = "csq"
+    reference: ClassVar[Reference] = Reference("github.com/swuxyj/DeepHash-pytorch (CSQ.py, ResNet50 config)",
+                                               epochs=PUBLISHED_EPOCHS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
     Config: ClassVar[type[StrictModel]] = CSQConfig
     # tuning (bench tune): around the reference's lr 1e-5 and quantization weight 1e-4
     search_space: ClassVar[dict[str, Dimension]] = {
         "optimizer.lr": log_uniform(1e-6, 1e-3),
         "loss.quantization.weight": log_uniform(1e-5, 1e-2),
     }
-
-    def reference(self) -> CSQConfig:
-        """The reference configuration, with the published 150 epochs."""
-        return published_reference(CSQConfig(), PUBLISHED_EPOCHS)
-
-    def tags(self, config: CSQConfig) -> dict[str, str]:
-        """The published budget and every deviation from the reference."""
-        return reference_tags("csq", "github.com/swuxyj/DeepHash-pytorch (CSQ.py, ResNet50 config)", PUBLISHED_EPOCHS, config, self.reference(), FIXED_DEVIATIONS)

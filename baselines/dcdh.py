@@ -24,12 +24,12 @@ from bench.api.methods import (
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     ScheduleSpec,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
-from plugins.reference import published_reference, reference_tags
 
 PUBLISHED_EPOCHS = 600
 DECAY_EVERY = 100  # adjust_lr(100, 0.5): lr * 0.5 ** (epoch // 100)
@@ -91,6 +91,10 @@ class DCDHConfig(DeepMethodConfig):
 class DCDH(DeepMethod):
     """Deep Center-Based Dual-Constrained Hashing (PR 2021), faithful to the released PyTorch code."""
 
+    name: ClassVar[str] = "dcdh"
+    reference: ClassVar[Reference] = Reference(
+        "github.com/mzhang367/DCDH-PyTorch (PyTorch, dcdh_train.py, FaceScrub/YouTube)", epochs=PUBLISHED_EPOCHS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
     Config: ClassVar[type[StrictModel]] = DCDHConfig
     # tuning (bench tune): around the released lr 0.005, separation 0.1, regression weight 0.01
     search_space: ClassVar[dict[str, Dimension]] = {
@@ -98,11 +102,3 @@ class DCDH(DeepMethod):
         "loss.dcdh-centres.separation": log_uniform(1e-2, 1.0),
         "loss.dcdh-regression.weight": log_uniform(1e-3, 1e-1),
     }
-
-    def reference(self) -> DCDHConfig:
-        """The released configuration, with the published 600 epochs."""
-        return published_reference(DCDHConfig(), PUBLISHED_EPOCHS)
-
-    def tags(self, config: DCDHConfig) -> dict[str, str]:
-        """The published budget and every deviation from the reference."""
-        return reference_tags("dcdh", "github.com/mzhang367/DCDH-PyTorch (PyTorch, dcdh_train.py, FaceScrub/YouTube)", PUBLISHED_EPOCHS, config, self.reference(), FIXED_DEVIATIONS)

@@ -36,11 +36,12 @@ from bench.api.methods import (
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
-from plugins.reference import LEGACY_METRICS, deviation_tags
+from plugins.reference import LEGACY_METRICS
 
 PUBLISHED_EPOCHS = 200
 KERAS_L2 = 1e-4  # W_regularizer=l2(REGULARIZER_PARAMS): 1e-4 * sum(W^2) per kernel
@@ -103,6 +104,9 @@ def weight_l2_tag(optimizer: OptimizerSpec) -> str:
 class DDH(DeepMethod):
     """Discriminative Deep Hashing (IJCAI 2017), faithful to the released Keras code."""
 
+    name: ClassVar[str] = "ddh"
+    reference: ClassVar[Reference] = Reference("github.com/xjcvip007/DDH (Keras 1, DDH.py)", epochs=PUBLISHED_EPOCHS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
     Config: ClassVar[type[StrictModel]] = DDHConfig
     #: ``bench tune``: the learning rate, the quantization weight (released 0.01) and the
     #: kernels' L2 (released 2e-4 as coupled decay), each a decade or more around the release
@@ -123,12 +127,6 @@ class DDH(DeepMethod):
         })
         return config
 
-    def tags(self, config: DDHConfig) -> dict[str, str]:
-        """The L2 realisation, the published epochs and every deviation from the reference."""
-        tags = {
-            "ddh.reference": "github.com/xjcvip007/DDH (Keras 1, DDH.py)",
-            "ddh.published_epochs": str(PUBLISHED_EPOCHS),
-            "ddh.weight_l2": weight_l2_tag(config.optimizer),
-        }
-        tags.update(deviation_tags(config, self.released_config(), FIXED_DEVIATIONS))
-        return tags
+    def own_tags(self, config: DDHConfig) -> dict[str, str]:
+        """How the run realises the released L2 penalty."""
+        return {"weight_l2": weight_l2_tag(config.optimizer)}

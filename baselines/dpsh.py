@@ -16,17 +16,17 @@ from typing import ClassVar
 from pydantic import Field
 
 from bench.api.methods import (
-    DeepMethod,
     DeepMethodConfig,
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
 from plugins.backbones.defaults import face_backbone
-from plugins.deephash_pytorch import deephash_tags
+from plugins.deephash_pytorch import REFERENCE, DeepHashPort
 
 PUBLISHED_EPOCHS = 150
 
@@ -55,16 +55,15 @@ class DPSHConfig(DeepMethodConfig):
     )  # epochs: the protocol's budget (published: 150)
 
 
-class DPSH(DeepMethod):
+class DPSH(DeepHashPort):
     """Deep Pairwise-Supervised Hashing (IJCAI 2016), faithful to DeepHash-pytorch's DPSH.py."""
 
+    name: ClassVar[str] = "dpsh"
+    reference: ClassVar[Reference] = Reference(REFERENCE, epochs=PUBLISHED_EPOCHS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
     Config: ClassVar[type[StrictModel]] = DPSHConfig
     # tuning (bench tune): around the reference's lr 1e-5 and quantization weight 0.1
     search_space: ClassVar[dict[str, Dimension]] = {
         "optimizer.lr": log_uniform(1e-6, 1e-3),
         "loss.sign-l2.weight": log_uniform(1e-2, 1.0),
     }
-
-    def tags(self, config: DPSHConfig) -> dict[str, str]:
-        """The reference, its published epochs and every deviation from it."""
-        return deephash_tags("dpsh", config, DPSHConfig(), FIXED_DEVIATIONS, PUBLISHED_EPOCHS)

@@ -37,12 +37,12 @@ from bench.api.methods import (
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     ScheduleSpec,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
-from plugins.reference import deviation_tags
 
 PUBLISHED_ITERATIONS = 70_000
 PUBLISHED_MILESTONES = (60_000, 65_000)
@@ -108,6 +108,11 @@ class DSHConfig(DeepMethodConfig):
 class DSH(DeepMethod):
     """Deep Supervised Hashing (CVPR 2016), faithful to the released Caffe code."""
 
+    name: ClassVar[str] = "dsh"
+    reference: ClassVar[Reference] = Reference(
+        "github.com/lhmRyan/deep-supervised-hashing-DSH (Caffe, CIFAR-10 prototxt)", iterations=PUBLISHED_ITERATIONS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
+    unreferenced: ClassVar[tuple[str, ...]] = ("training.epochs",)
     Config: ClassVar[type[StrictModel]] = DSHConfig
     #: ``bench tune``: the learning rate, the regulariser weight alpha (released 0.01) and the
     #: weight decay (released 0.004); the margin stays 2K (a range in bits would depend on K)
@@ -141,17 +146,16 @@ class DSH(DeepMethod):
             update["training"] = config.training.model_copy(update={"iterations": FINETUNE_ITERATIONS})
         return config.model_copy(update=update)
 
-    def tags(self, config: DSHConfig) -> dict[str, str]:
-        """The published budget and every deviation from the reference."""
-        tags = {
-            "dsh.reference": "github.com/lhmRyan/deep-supervised-hashing-DSH (Caffe, CIFAR-10 prototxt)",
-            "dsh.published_iterations": str(PUBLISHED_ITERATIONS),
-        }
+    def deviations(self, config: DSHConfig) -> dict[str, str]:
+        """The fixed deviations, balanced batches where the run uses them; fine-tuning is the
+        released scripts' own way to other code lengths."""
         fixed = FIXED_DEVIATIONS | ({"balanced_batches": BALANCED_DEVIATION} if config.training.sampler == "balanced" else {})
+        return {k: v for k, v in fixed.items() if k != "code_lengths"} if config.finetune else fixed
+
+    def reference_config(self, config: DSHConfig) -> DSHConfig:
+        """The released configuration; with ``finetune``, finetune_solver on the same 12-bit model."""
         reference = self.released_config()
-        if config.finetune:  # the reference is then finetune_solver on the same 12-bit model
-            fixed = {k: v for k, v in fixed.items() if k != "code_lengths"}
-            training = reference.training.model_copy(update={"init_from": config.training.init_from})
-            reference = self.resolve(reference.model_copy(update={"finetune": True, "training": training}))
-        tags.update(deviation_tags(config, reference, fixed, ignore=("training.epochs",)))
-        return tags
+        if not config.finetune:
+            return reference
+        training = reference.training.model_copy(update={"init_from": config.training.init_from})
+        return self.resolve(reference.model_copy(update={"finetune": True, "training": training}))

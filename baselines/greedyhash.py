@@ -18,18 +18,18 @@ from typing import ClassVar
 from pydantic import Field
 
 from bench.api.methods import (
-    DeepMethod,
     DeepMethodConfig,
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     ScheduleSpec,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
 from plugins.backbones.defaults import face_backbone
-from plugins.deephash_pytorch import deephash_tags
+from plugins.deephash_pytorch import REFERENCE, DeepHashPort
 
 PUBLISHED_EPOCHS = 200
 LR_DECREASE_EVERY = 30  # epochs (the reference's epoch_lr_decrease)
@@ -63,16 +63,15 @@ class GreedyHashConfig(DeepMethodConfig):
     )  # epochs: the protocol's budget (published: 200)
 
 
-class GreedyHash(DeepMethod):
+class GreedyHash(DeepHashPort):
     """GreedyHash (NeurIPS 2018), faithful to DeepHash-pytorch's GreedyHash.py."""
 
+    name: ClassVar[str] = "greedyhash"
+    reference: ClassVar[Reference] = Reference(REFERENCE, epochs=PUBLISHED_EPOCHS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
     Config: ClassVar[type[StrictModel]] = GreedyHashConfig
     # tuning (bench tune): around the reference's lr 1e-3 and cubic-penalty weight 0.1
     search_space: ClassVar[dict[str, Dimension]] = {
         "optimizer.lr": log_uniform(1e-4, 1e-2),
         "loss.cubic.weight": log_uniform(1e-2, 1.0),
     }
-
-    def tags(self, config: GreedyHashConfig) -> dict[str, str]:
-        """The reference, its published epochs and every deviation from it."""
-        return deephash_tags("greedyhash", config, GreedyHashConfig(), FIXED_DEVIATIONS, PUBLISHED_EPOCHS)

@@ -18,17 +18,17 @@ from typing import ClassVar
 from pydantic import Field
 
 from bench.api.methods import (
-    DeepMethod,
     DeepMethodConfig,
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
 from plugins.backbones.defaults import face_backbone
-from plugins.deephash_pytorch import deephash_tags
+from plugins.deephash_pytorch import REFERENCE, DeepHashPort
 
 PUBLISHED_EPOCHS = 150
 
@@ -64,16 +64,15 @@ class HashNetConfig(DeepMethodConfig):
     )  # epochs: the protocol's budget (published: 150)
 
 
-class HashNet(DeepMethod):
+class HashNet(DeepHashPort):
     """HashNet (ICCV 2017), faithful to DeepHash-pytorch's HashNet.py."""
 
+    name: ClassVar[str] = "hashnet"
+    reference: ClassVar[Reference] = Reference(REFERENCE, epochs=PUBLISHED_EPOCHS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
     Config: ClassVar[type[StrictModel]] = HashNetConfig
     # tuning (bench tune): around the reference's lr 1e-5 and alpha 0.1
     search_space: ClassVar[dict[str, Dimension]] = {
         "optimizer.lr": log_uniform(1e-6, 1e-3),
         "loss.hashnet-pairwise.alpha": log_uniform(1e-2, 1.0),
     }
-
-    def tags(self, config: HashNetConfig) -> dict[str, str]:
-        """The reference, its published epochs and every deviation from it."""
-        return deephash_tags("hashnet", config, HashNetConfig(), FIXED_DEVIATIONS, PUBLISHED_EPOCHS)

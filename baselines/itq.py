@@ -1,8 +1,10 @@
-"""Non-learned floors from PCA: ``pca-sign`` and ``pca-itq`` (Gong & Lazebnik, CVPR 2011).
+"""Non-learned floors from PCA: ``pca-sign``, ``pca-rr`` and ``pca-itq`` (Gong & Lazebnik, CVPR 2011).
 
-Both centre the training vectors, project them on their top-K principal directions
+All centre the training vectors, project them on their top-K principal directions
 (fitted on the training split only), and binarise: ``pca-sign`` takes the sign of the
-projection; ``pca-itq`` first rotates it by the orthogonal R that Iterative Quantization
+projection; ``pca-rr`` first rotates it by a seeded random orthogonal matrix (ITQ's
+starting point, no iteration: the "PCA + random rotation + sign" bar of Hashing-Baseline,
+2025); ``pca-itq`` first rotates it by the orthogonal R that Iterative Quantization
 finds by alternating ``B = sign(V R)`` and the orthogonal Procrustes solution
 ``R = argmin ||B - V R||_F`` (SVD of ``B^T V``), from a seeded random rotation, for 50
 iterations as in the authors' code. Each half-step cannot increase the quantization
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from typing import ClassVar
 
 import numpy as np
 import scipy.linalg
@@ -138,6 +141,7 @@ class PCAITQConfig(StrictModel):
 class PCASign(FittedMethod):
     """Sign of the top-K PCA projection of the centred training vectors: a non-learned floor."""
 
+    name: ClassVar[str] = "pca-sign"
     Config = PCASignConfig
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel) -> Encoder:
@@ -145,9 +149,23 @@ class PCASign(FittedMethod):
         return lambda v: project(v, mean, w)
 
 
+class PCARandomRotation(FittedMethod):
+    """PCA to K dims, a seeded random orthogonal rotation, sign: a non-learned floor."""
+
+    name: ClassVar[str] = "pca-rr"
+    Config = PCASignConfig
+
+    def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: StrictModel) -> Encoder:
+        mean, w = pca(x, bits)
+        r, _ = itq(np.zeros((1, bits)), 0, seed)  # ITQ's random orthogonal start, no iteration
+        wr = (w.astype(np.float64) @ r).astype(np.float32)
+        return lambda v: project(v, mean, wr)
+
+
 class PCAITQ(FittedMethod):
     """PCA to K dims + Iterative Quantization (Gong & Lazebnik 2011): the classic unsupervised floor."""
 
+    name: ClassVar[str] = "pca-itq"
     Config = PCAITQConfig
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: PCAITQConfig) -> Encoder:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from bench.api.methods import Encoder, FittedMethod, StrictModel
@@ -16,6 +18,7 @@ class LSHConfig(StrictModel):
 class LSH(FittedMethod):
     """Random-projection LSH (Charikar 2002): no training, the floor for learned hashes."""
 
+    name: ClassVar[str] = "lsh"
     Config = LSHConfig
 
     def fit(self, x: np.ndarray, y: np.ndarray, bits: int, seed: int, config: LSHConfig) -> Encoder:

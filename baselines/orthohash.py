@@ -25,13 +25,13 @@ from bench.api.methods import (
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     ScheduleSpec,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform, uniform
 from plugins.backbones.defaults import face_backbone
-from plugins.reference import published_reference, reference_tags
 
 PUBLISHED_EPOCHS = 100  # main.py --epochs
 BACKBONE_LR_SCALE = 0.1
@@ -77,17 +77,13 @@ class OrthoHashConfig(DeepMethodConfig):
 class OrthoHash(DeepMethod):
     """OrthoHash (NeurIPS 2021), faithful to the released PyTorch code."""
 
+    name: ClassVar[str] = "orthohash"
+    reference: ClassVar[Reference] = Reference("github.com/kamwoh/orthohash (PyTorch, main.py defaults)",
+                                               epochs=PUBLISHED_EPOCHS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
     Config: ClassVar[type[StrictModel]] = OrthoHashConfig
     # tuning (bench tune): around the released lr 1e-4 and margin 0.2 (0.3 in its README)
     search_space: ClassVar[dict[str, Dimension]] = {
         "optimizer.lr": log_uniform(1e-5, 1e-3),
         "loss.cosine-margin-ce.margin": uniform(0.1, 0.5),
     }
-
-    def reference(self) -> OrthoHashConfig:
-        """The released configuration, with the published 100 epochs."""
-        return published_reference(OrthoHashConfig(), PUBLISHED_EPOCHS)
-
-    def tags(self, config: OrthoHashConfig) -> dict[str, str]:
-        """The published budget, the margin and every deviation from the reference."""
-        return reference_tags("orthohash", "github.com/kamwoh/orthohash (PyTorch, main.py defaults)", PUBLISHED_EPOCHS, config, self.reference(), FIXED_DEVIATIONS)

@@ -1,4 +1,4 @@
-"""``pretrained-pca-itq`` and ``pretrained-pca-sign``: the training-free floors on frozen
+"""``timm-pca-itq`` and ``timm-pca-sign``: the training-free floors on frozen
 pretrained features.
 
 A frozen timm backbone (``backbone.name``, ``timm:<model>``; ``--backbone timm:NAME``)
@@ -78,6 +78,7 @@ class PretrainedFloor(FittedMethod):
 class PretrainedITQ(PretrainedFloor):
     """PCA-ITQ on a frozen pretrained timm backbone's pooled features: a training-free floor."""
 
+    name: ClassVar[str] = "timm-pca-itq"
     Config = PretrainedITQConfig
     floor = PCAITQ()
 
@@ -85,5 +86,6 @@ class PretrainedITQ(PretrainedFloor):
 class PretrainedSign(PretrainedFloor):
     """PCA-sign on a frozen pretrained timm backbone's pooled features: a training-free floor."""
 
+    name: ClassVar[str] = "timm-pca-sign"
     Config = PretrainedSignConfig
     floor = PCASign()

@@ -6,7 +6,8 @@ harness's path and on the reference PyTorch pipeline (see ``training_pipelines.p
 One round = ``FACEHASH_BENCH_STEPS`` training steps (default 2 on the CPU, 30 on CUDA),
 ``FACEHASH_BENCH_ROUNDS`` rounds (default 3) after a warmup round; images/s per round are
 in ``extra_info``. Data: YouTube-Faces-size ``synthfaces`` (``FACEHASH_BENCH_IDENTITIES``
-identities x 40 training images, default 1,595). ``train_throughput.py`` prints the
+identities x 40 training images, default 1,595), batch ``FACEHASH_BENCH_BATCH`` (default 256).
+``train_throughput.py`` prints the
 same comparison as a table with the ratio per method.
 """
 
@@ -29,6 +30,7 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 STEPS = int(os.environ.get("FACEHASH_BENCH_STEPS", 30 if DEVICE == "cuda" else 2))
 ROUNDS = int(os.environ.get("FACEHASH_BENCH_ROUNDS", 3))
 IDENTITIES = int(os.environ.get("FACEHASH_BENCH_IDENTITIES", 1595))
+BATCH = int(os.environ.get("FACEHASH_BENCH_BATCH", 256))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def data(host):
 def test_training_steps(benchmark, host, data, method, pipeline):
     if method not in host.methods.names():
         pytest.skip(f"method {method} is not registered")
-    work = Workload.build(host, method, data, batch_size=256, device=DEVICE)
+    work = Workload.build(host, method, data, batch_size=BATCH, device=DEVICE)
     pipe = HarnessPipeline(work) if pipeline == "harness" else ReferencePipeline(work)
     seconds = []
     try:

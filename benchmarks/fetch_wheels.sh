@@ -12,6 +12,7 @@
 # Carry one folder per call (see gpu_check.sh --install-only).
 #
 #   bash benchmarks/fetch_wheels.sh [DEST=wheels]
+#   bash benchmarks/fetch_wheels.sh --list     # smoke (CI): print the pinned wheels, download nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=${1:-wheels}
@@ -63,6 +64,12 @@ if "mlflow" in {norm(d.metadata["Name"]) for d in metadata.distributions()}:
 print(" ".join(n if "==" in n else f"{n}=={metadata.version(n)}" for n in names))
 EOF
 )
+
+if [ "$DEST" = "--list" ]; then
+    [ "${#PINNED[@]}" -gt 0 ] || { echo "fetch_wheels: no wheels resolved"; exit 1; }
+    printf '%s\n' "${PINNED[@]}"
+    exit 0
+fi
 
 PLATFORM=(--only-binary=:all: --python-version 3.12 --implementation cp --abi cp312 --abi abi3 --abi none
           --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_27_x86_64

@@ -2,8 +2,8 @@
 # GPU check in one go on a bare machine (CPython 3.12 with torch, torchvision, timm, pandas,
 # pluggy and pytest-benchmark; no mlflow, no network). About 5 minutes. Prints:
 #   1. the CUDA test subset (tests marked `cuda`, skipped on CPU machines),
-#   2. the training throughput table: harness vs reference pipeline, dcbh/ddh/dsh, batch 256
-#      (then dcbh with --cuda-graph off),
+#   2. the training throughput table: harness (--cuda-graph on) vs reference pipeline,
+#      dcbh/ddh/dsh, batch 256 (then dcbh with --cuda-graph off),
 #   3. the GPU evaluation benchmark (benchmarks/eval_table.py --device cuda, 8,000 x 64,000),
 #   4. the wall time of `bench run --method dcbh --bits 12,24,36,48` on YouTube-Faces-size
 #      synthfaces for a short budget (bf16, the CUDA default), then the same in fp32, with the
@@ -15,7 +15,7 @@
 # `bash benchmarks/gpu_check.sh --install-only`, then at once (the machine stays warm ~30 s)
 # wheels/rest with `bash benchmarks/gpu_check.sh`: what the first call installed is still there.
 #
-#   bash benchmarks/gpu_check.sh [--install-only | --quick]
+#   bash benchmarks/gpu_check.sh [--install-only | --quick | --smoke]
 #
 # --quick, for a small device budget (about 4 minutes on an H200, one call): installs only
 # what steps 1, 2 and 5 need (numba, pydantic, pyyaml, setuptools; default folder wheels/min: numba
@@ -24,15 +24,26 @@
 # the CUDA tests but the torch.compile one, step 2 with 30 timed steps, 2b. dcbh with
 # --cuda-graph off, then 5. bf16 vs fp32 through benchmarks/precision_check.py (DCBH, 48 bits,
 # synthfaces 200 identities, 50 epochs, seeds 0-2; no MLflow needed).
-# Scratch (runs, MLflow store, checkpoints) goes to /tmp/gpu_check; only the log and the
-# throughput JSON are copied to $OUT when the device tool sets it.
+# --smoke (CI, benchmarks/test_benchmark_smoke.py): the --quick steps on the CPU at tiny sizes,
+# nothing installed (PYTHON=.venv/bin/python), so a broken step shows before a GPU session.
+# Scratch (runs, MLflow store, checkpoints) goes to /tmp/gpu_check (FACEHASH_CHECK_DIR); only the
+# log and the throughput JSON are copied to $OUT when the device tool sets it. Exit status 1 when
+# a step failed (the log says which).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 MODE=${1:-}
-QUICK=$([ "$MODE" = "--quick" ] && echo 1)
+SMOKE=$([ "$MODE" = "--smoke" ] && echo 1)
+QUICK=$([ "$MODE" = "--quick" ] || [ -n "$SMOKE" ] && echo 1)
 WHEELS=${FACEHASH_WHEELS:-wheels${QUICK:+/min}}
-RESULTS=/tmp/gpu_check
+RESULTS=${FACEHASH_CHECK_DIR:-/tmp/gpu_check}
+# step 2 measures the CUDA graphs, which `--cuda-graph auto` leaves off on CUDA until this check passes
+DEVICE=cuda STEPS=30 REPEATS=3 TINY=(--cuda-graph on) PRECISION_CHECK=(50 200 cuda)
+if [ -n "$SMOKE" ]; then
+    DEVICE=cpu STEPS=1 REPEATS=1 TINY=(--identities 4 --batch-size 8 --warmup 1) PRECISION_CHECK=(1 4 cpu 1 fp32)
+fi
+FAILED=0
+failed() { echo "gpu_check: FAILED: $1"; FAILED=1; }
 EPOCHS=${FACEHASH_CHECK_EPOCHS:-2}
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"  # scratch: a rerun must not skip runs found in an old store
 exec > >(tee "$RESULTS/gpu_check.log") 2>&1
@@ -46,6 +57,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "| torch", torch.__version__, "| cuda", torch.version.cuda, "| available", torch.cuda.is_available())'
 
 step "install what is missing (offline)"
+if [ -n "$SMOKE" ]; then
+    echo "smoke: nothing installed"
+else
 LINKS=()
 for folder in "$WHEELS" "$WHEELS"/*/; do
     [ -d "$folder" ] && compgen -G "$folder/*.whl" >/dev/null && LINKS+=(--find-links "$folder")
@@ -64,6 +78,7 @@ fi
 [ "$MODE" = "--install-only" ] && { echo "installed: ${NEED[*]}"; exit 0; }
 "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 3
 "$PY" -c 'import bench, numba, numpy; print("facehash-bench", bench.__version__, "| numba", numba.__version__, "| numpy", numpy.__version__)'
+fi
 [ -n "$QUICK" ] || "$PY" -c 'import mlflow; print("mlflow", mlflow.__version__)'
 
 finish() {
@@ -71,30 +86,36 @@ finish() {
     if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
         cp "$RESULTS/gpu_check.log" "$RESULTS/throughput.json" "$OUT/" 2>/dev/null
     fi
-    exit 0
+    exit "$FAILED"
 }
 
 cuda_tests() {  # $1: timeout; the rest: extra pytest arguments
     local limit=$1; shift
     mapfile -t CUDA_TESTS < <(grep -l "mark.cuda" tests/*.py)
-    timeout "$limit" "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs "$@" "${CUDA_TESTS[@]}" 2>&1 | tail -15
+    timeout "$limit" "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs "$@" "${CUDA_TESTS[@]}" 2>&1 | tail -15 \
+        || failed "CUDA tests"
 }
 
 graphs_off() {
     step "2b. dcbh without CUDA graphs (what the graphs give)"
-    timeout 60 "$PY" benchmarks/train_throughput.py --device cuda --steps 30 --repeats 2 --methods dcbh \
-        --cuda-graph off --epoch estimate 2>&1 | grep -v Warning | tail -3
+    timeout 60 "$PY" benchmarks/train_throughput.py --device "$DEVICE" --steps "$STEPS" --repeats 2 --methods dcbh \
+        --epoch estimate "${TINY[@]}" --cuda-graph off 2>&1 | grep -v Warning | tail -3 || failed "step 2b"
 }
 
 if [ -n "$QUICK" ]; then
     step "1. CUDA tests (pytest -m cuda, without the torch.compile one)"
-    cuda_tests 120 -k "not compiled"
+    if [ -n "$SMOKE" ]; then
+        echo "smoke: skipped (no CUDA here; the test suite collects them)"
+    else
+        cuda_tests 120 -k "not compiled"
+    fi
     step "2. training throughput (harness vs reference pipeline, batch 256, 32x32)"
-    timeout 160 "$PY" benchmarks/train_throughput.py --device cuda --steps 30 --repeats 3 \
-        --json "$RESULTS/throughput.json" 2>&1 | grep -v Warning
+    timeout 160 "$PY" benchmarks/train_throughput.py --device "$DEVICE" --steps "$STEPS" --repeats "$REPEATS" \
+        --json "$RESULTS/throughput.json" "${TINY[@]}" 2>&1 | grep -v Warning || failed "step 2"
     graphs_off
-    step "5. bf16 vs fp32 (benchmarks/precision_check.py 50 200 cuda)"
-    timeout 150 "$PY" benchmarks/precision_check.py 50 200 cuda 2>&1 | grep -v Warning
+    step "5. bf16 vs fp32 (benchmarks/precision_check.py ${PRECISION_CHECK[*]})"
+    timeout 150 "$PY" benchmarks/precision_check.py "${PRECISION_CHECK[@]}" 2>&1 | grep -v Warning \
+        || failed "step 5"
     finish
 fi
 
@@ -102,7 +123,7 @@ step "1. CUDA tests (pytest -m cuda)"
 cuda_tests 150
 
 step "2. training throughput (harness vs reference pipeline, batch 256, 32x32)"
-timeout 240 "$PY" benchmarks/train_throughput.py --device cuda --steps 40 --repeats 3 \
+timeout 240 "$PY" benchmarks/train_throughput.py --device cuda --steps 40 --repeats 3 --cuda-graph on \
     --json "$RESULTS/throughput.json" 2>&1 | grep -v Warning
 graphs_off
 

@@ -52,8 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--identities", type=int, default=1595, help="x 40 training images each")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat [CPU 6, CUDA 60]")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first [CPU 1, CUDA 10]")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="3 timed steps per repeat (a CPU run of minutes)")
+    parser.add_argument("--repeats", type=int, default=None, help="[3; --quick 1]")
+    parser.add_argument("--quick", action="store_true", help="3 timed steps, 1 repeat (a CPU run of minutes)")
     parser.add_argument("--epoch", choices=("auto", "measure", "estimate"), default="auto")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     cuda = resolve_device(args.device).type == "cuda"
     if args.steps is None:
         args.steps = 3 if args.quick else (60 if cuda else 6)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
     if args.warmup is None:
         args.warmup = 10 if cuda else 1
     return args

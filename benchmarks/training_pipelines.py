@@ -117,6 +117,10 @@ class TimedSource:
         self.generator = source.generator
         self.seconds = float("nan")
 
+    def __len__(self) -> int:
+        """Batches per "epoch": the trainer's step budget is ``len(source) * epochs`` (1 epoch)."""
+        return self.warmup + self.steps
+
     def _endless(self) -> Iterator:
         while True:
             yield from self.source

@@ -6,4 +6,4 @@ from dcbh.method import DCBH
 
 @hookimpl
 def register_methods(register):
-    register("dcbh", DCBH())
+    register(DCBH.name, DCBH())

@@ -31,18 +31,20 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from bench.api.deviations import flatten_config
 from bench.api.methods import (
     DeepMethod,
     DeepMethodConfig,
     LossTerm,
     OptimizerSpec,
     PartSpec,
+    Reference,
     StrictModel,
     TrainingSpec,
 )
 from bench.api.search import Dimension, log_uniform
 from dcbh.deviations import FIXED_DEVIATIONS
-from plugins.reference import LEGACY_METRICS, deviation_tags, flatten_config
+from plugins.reference import LEGACY_METRICS
 
 PUBLISHED_EPOCHS = 2000
 
@@ -88,6 +90,11 @@ class DCBHConfig(DeepMethodConfig):
 class DCBH(DeepMethod):
     """Deep Clustering and Block Hashing (ACCV 2018), faithful to the released TF code."""
 
+    name: ClassVar[str] = "dcbh"
+    reference: ClassVar[Reference] = Reference("github.com/youngkyunJang/DCBH (TensorFlow, released code)",
+                                               epochs=PUBLISHED_EPOCHS)
+    fixed_deviations: ClassVar[dict[str, str]] = FIXED_DEVIATIONS
+    unreferenced: ClassVar[tuple[str, ...]] = ("variant",)
     Config: ClassVar[type[StrictModel]] = DCBHConfig
     #: ``bench tune``: the learning rate and the weights of the quantization (released 0.1)
     #: and centre (released 1e-4) losses, a decade around the release
@@ -96,7 +103,6 @@ class DCBH(DeepMethod):
         "loss.quantization.weight": log_uniform(1e-2, 1.0),
         "loss.center.weight": log_uniform(1e-5, 1e-3),
     }
-    published_epochs: ClassVar[int] = PUBLISHED_EPOCHS
     released_metrics: ClassVar[tuple[str, ...]] = LEGACY_METRICS  # utils/RetrievalTest.py
 
     def released_config(self) -> DCBHConfig:
@@ -108,7 +114,7 @@ class DCBH(DeepMethod):
         })
         return config
 
-    def reference(self, config: DCBHConfig) -> DCBHConfig:
+    def reference_config(self, config: DCBHConfig) -> DCBHConfig:
         """The released configuration with the intended options ``config`` turns on."""
         reference = self.released_config()
         for option in OPTION_SETTINGS:
@@ -127,14 +133,7 @@ class DCBH(DeepMethod):
                 data[group][field] = value
         return DCBHConfig.model_validate(data)
 
-    def tags(self, config: DCBHConfig) -> dict[str, str]:
-        """The options, the published epoch count and every deviation from the reference."""
-        tags = {
-            "dcbh.variant": config.variant,
-            **{f"dcbh.{option}": str(getattr(config, option) or config.variant == "intended")
-               for option in OPTION_SETTINGS},
-            "dcbh.published_epochs": str(PUBLISHED_EPOCHS),
-            "dcbh.reference": "github.com/youngkyunJang/DCBH (TensorFlow, released code)",
-        }
-        tags.update(deviation_tags(config, self.reference(config), FIXED_DEVIATIONS, ignore=("variant",)))
-        return tags
+    def own_tags(self, config: DCBHConfig) -> dict[str, str]:
+        """The variant and whether each intended option is on."""
+        return {"variant": config.variant,
+                **{option: str(getattr(config, option) or config.variant == "intended") for option in OPTION_SETTINGS}}

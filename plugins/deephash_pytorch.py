@@ -1,5 +1,5 @@
 """What the methods ported from ``swuxyj/DeepHash-pytorch`` (DPSH, HashNet, GreedyHash)
-share: the reference's commit, the deviations every such port makes, and their tags.
+share: the reference's commit and the deviations every such port makes (:class:`DeepHashPort`).
 
 Each reference script trains an ImageNet-pretrained AlexNet at 224x224 and keeps the
 model of the best mAP **on the test set**; under every standard here the methods run on
@@ -8,9 +8,9 @@ the shared 32x32 face backbone and select on the validation split only.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import ClassVar
 
-from plugins.reference import reference_tags
+from bench.api.methods import DeepMethod, StrictModel
 
 REFERENCE = "github.com/swuxyj/DeepHash-pytorch@ab14068 (PyTorch)"
 
@@ -33,16 +33,21 @@ COMMON_DEVIATIONS: dict[str, str] = {
 }
 
 
-def deephash_tags(
-    method: str, config: BaseModel, reference: BaseModel, fixed: dict[str, str], published_epochs: int
-) -> dict[str, str]:
-    """The reference, its published epochs and every deviation (common, the method's own and
-    each setting that differs from ``reference``; the protocol's epochs are not one).
+class DeepHashPort(DeepMethod):
+    """A method ported from DeepHash-pytorch: :data:`REFERENCE` at the method's published epochs,
+    :data:`COMMON_DEVIATIONS` besides its own, and the protocol's epochs not counted as one.
 
-    >>> from bench.api.methods import OptimizerSpec
-    >>> tags = deephash_tags("x", OptimizerSpec(lr=0.5), OptimizerSpec(), {"own": "why"}, 150)
-    >>> tags["x.published_epochs"], tags["deviation.config.lr"], "deviation.model_selection" in tags
-    ('150', '0.5 (reference: 0.001)', True)
+    >>> from bench.api.methods import OptimizerSpec, Reference
+    >>> class Port(DeepHashPort):
+    ...     name, reference, fixed_deviations = "x", Reference(REFERENCE, epochs=150), {"own": "why"}
+    ...     def reference_config(self, config): return OptimizerSpec()
+    >>> tags = Port().tags(OptimizerSpec(lr=0.5))
+    >>> tags["x.published_epochs"], tags["deviation.config.lr"], "deviation.own" in tags, "deviation.input" in tags
+    ('150', '0.5 (reference: 0.001)', True, True)
     """
-    return reference_tags(method, REFERENCE, published_epochs, config, reference, {**COMMON_DEVIATIONS, **fixed},
-                          ignore=("training.epochs",))
+
+    unreferenced: ClassVar[tuple[str, ...]] = ("training.epochs",)
+
+    def deviations(self, config: StrictModel) -> dict[str, str]:
+        """The deviations every port makes, then the method's own."""
+        return {**COMMON_DEVIATIONS, **self.fixed_deviations}

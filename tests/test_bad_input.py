@@ -48,8 +48,9 @@ def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, case
     args, expected = CASES[case]
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    base = ["run", "--method", "lsh", "--bits", "8", "--tracking-uri", store, "--output", str(tmp_path / "out")]
-    code, out, err = cli(*base, *args)
+    defaults = {"--method": "lsh", "--bits": "8", "--tracking-uri": store, "--output": str(tmp_path / "out")}
+    base = ["run", *(x for option, value in defaults.items() if option not in args for x in (option, value))]
+    code, out, err = cli(*base, *args)  # a case's option replaces the default (an option is given once)
     one_line_error(code, err, expected.replace("{tmp}", str(tmp_path)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "notes.txt"]  # nothing written
     assert list((tmp_path / "folder").iterdir()) == [] and (tmp_path / "notes.txt").read_text() == "not a database\n"

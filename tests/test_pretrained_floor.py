@@ -1,5 +1,5 @@
-"""The training-free floors on frozen pretrained features (``pretrained-pca-itq``,
-``pretrained-pca-sign``), with a small randomly initialised timm model saved to a file:
+"""The training-free floors on frozen pretrained features (``timm-pca-itq``,
+``timm-pca-sign``), with a small randomly initialised timm model saved to a file:
 their codes equal PCA-ITQ / PCA-sign fitted on features computed independently with timm;
 without weights a run stops at once with one line and writes nothing."""
 
@@ -75,10 +75,10 @@ def test_floor_on_orl_through_the_cli(cli, store, weights, monkeypatch, tmp_path
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    code, _, err = cli("run", "--method", "pretrained-pca-itq", "--bits", "12", "--backbone", f"timm:{MODEL}",
+    code, _, err = cli("run", "--method", "timm-pca-itq", "--bits", "12", "--backbone", f"timm:{MODEL}",
                        "--tracking-uri", store)
     assert code == 2 and "--set backbone.weights=PATH" in err and not (tmp_path / "mlflow.db").exists()
-    code, out, err = cli("run", "--method", "pretrained-pca-sign", "--bits", "12", "--backbone", f"timm:{MODEL}",
+    code, out, err = cli("run", "--method", "timm-pca-sign", "--bits", "12", "--backbone", f"timm:{MODEL}",
                          "--set", f"backbone.weights={weights}", "--set", "backbone.input_size=32",
                          "--tracking-uri", store)
     assert code == 0, err

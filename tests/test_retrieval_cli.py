@@ -78,7 +78,7 @@ def test_the_run_stores_an_mlflow_model_with_signature_and_pipeline(orl):
                                                                      np.dtype(np.int8), (-1, 48))
     meta = model.metadata["facehash"]
     assert meta["bits"] == 48 and meta["method"] == "dcbh" and meta["normalisation"] == "channel-mean-std"
-    assert meta["input"] == {"size": 32, "channels": 3, "grey": True, "crop": 1.0}
+    assert meta["input"] == {"size": 32, "channels": 3, "grey": True, "crop": 1.0, "align": "none"}
 
 
 @pytest.mark.parametrize("fmt,suffix", [("onnx", "onnx"), ("torchscript", "pt")])
@@ -165,7 +165,8 @@ def test_flat_index_search_equals_the_evaluation_engine(orl):
         assert [m.same for m in result.matches] == (codes["gallery_labels"][order] == codes["query_labels"][q]).tolist()
     code, out, err = bench("search", RUN, "--query-split", "--k", "3", "--tracking-uri", uri)
     assert code == 0, err
-    assert "80 queries: encoding" in out and re.search(r"query \d+ \(s\d+\)", out)
+    assert "80 queries: the run's stored query codes, no encoding, searching" in out
+    assert f"flat index of {RUN}: top 3" in out  # the run's name as it is, brackets included and re.search(r"query \d+ \(s\d+\)", out)
 
 
 def test_search_by_image_radius_and_approximate_kinds(orl):
@@ -174,7 +175,7 @@ def test_search_by_image_radius_and_approximate_kinds(orl):
     Image.fromarray(orl_queries()[0, 0]).save(image)
     code, out, err = bench("search", RUN, "--image", str(image), "--k", "4", "--tracking-uri", uri)
     assert code == 0, err
-    assert "probe.png" in out and "searching" in out and re.search(r"\bs\d+\b", out)
+    assert "probe.png" in out and "1 query: encoding" in out and re.search(r"\bs\d+\b", out)
     code, out, err = bench("search", RUN, "--image", str(image), "--radius", "48", "--limit", "1", "--tracking-uri", uri)
     assert code == 0, err
     assert re.search(r"\b278\b", out)  # radius = code length: the whole gallery (ranks 1..278)
@@ -185,6 +186,7 @@ def test_search_by_image_radius_and_approximate_kinds(orl):
         assert 0.0 <= recall <= 1.0 and "approximate" in out
         code, out, err = bench("search", RUN, "--query-split", "--kind", kind, "--tracking-uri", uri)
         assert code == 0, err
+        assert f"{kind} is approximate: recall of the true 10 nearest against exhaustive search" in out
 
 
 def test_bad_retrieval_input_is_one_line_exit_2(orl):

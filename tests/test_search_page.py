@@ -84,6 +84,11 @@ def test_serve_refuses_a_run_without_a_model(page):
     assert code == 2 and "has no model artifact" in err and len(err.strip().splitlines()) == 1
 
 
+def page_text(driver) -> str:
+    """The text of the page now loaded (read in one script call: no element goes stale)."""
+    return driver.execute_script("return document.readyState === 'complete' && document.body ? document.body.innerText : ''")
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="headless Chromium is not installed (apt-get install -y chromium chromium-driver)")
 def test_search_page_in_headless_chromium(page, tmp_path):
@@ -91,7 +96,7 @@ def test_search_page_in_headless_chromium(page, tmp_path):
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
     from werkzeug.serving import make_server
 
     from bench.retrieval.page import create_app
@@ -110,6 +115,7 @@ def test_search_page_in_headless_chromium(page, tmp_path):
         driver.get(f"http://127.0.0.1:{server.server_port}/")
         driver.find_element(By.ID, "image").send_keys(str(image))
         driver.find_element(By.ID, "upload").click()
+        WebDriverWait(driver, 30).until(lambda d: "Query: face.png" in page_text(d))
         hits = driver.find_elements(By.CSS_SELECTOR, "#hits .hit")
         distances = [int(h.get_attribute("data-distance")) for h in hits]
         assert len(hits) == 5 and distances == sorted(distances) and distances[0] == 0
@@ -119,11 +125,13 @@ def test_search_page_in_headless_chromium(page, tmp_path):
         assert loaded and all(loaded)
         Select(driver.find_element(By.ID, "query")).select_by_index(0)
         driver.find_element(By.ID, "pick").click()
+        WebDriverWait(driver, 30).until(lambda d: "Query: query" in page_text(d))
         marks = [h.get_attribute("class") for h in driver.find_elements(By.CSS_SELECTOR, "#hits .hit")]
         assert len(marks) == 5 and all(("same" in m) != ("other" in m) for m in marks)
         shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
         driver.find_element(By.ID, "image").send_keys(str(notes))
         driver.find_element(By.ID, "upload").click()
+        WebDriverWait(driver, 30).until(lambda d: "is not an image" in page_text(d))
         assert "is not an image" in driver.find_element(By.ID, "error").text
     finally:
         driver.quit()

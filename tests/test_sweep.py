@@ -49,7 +49,7 @@ def test_split_seeds_run_every_configuration_on_each_split():
 
 
 def test_override_grid_wraps_list_values():
-    assert override_grid({"a": [1, 2], "b": [[0.5]]}) == [[("a", 1), ("b", [0.5])], [("a", 2), ("b", [0.5])]]
+    assert list(override_grid({"a": [1, 2], "b": [[0.5]]})) == [[("a", 1), ("b", [0.5])], [("a", 2), ("b", [0.5])]]
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -317,3 +317,18 @@ def test_cuda_steps_never_wait_for_the_device_and_capture(method, monkeypatch):
     values = [graphed(batch, 1, k) for k in range(6)]
     assert graphed.status.startswith("captured x1 "), graphed.status
     assert torch.isfinite(values[-1]).all()
+
+
+def test_cuda_graph_auto_is_eager_on_cuda_until_measured_and_says_so(cli):
+    """Issue 24 item 12: no CUDA path has run the rewritten step, so auto must not capture."""
+    cuda = torch.device("cuda")
+    spec = dict(precision="fp32", device_data_mb=1.0)  # nothing below asks a GPU
+    auto = resolve_acceleration(AccelerationSpec(**spec), cuda)
+    assert auto.cuda_graph is False and auto.tags()["accel.cuda_graph"] == "false"
+    assert "eager on CUDA" in auto.tags()["accel.cuda_graph_note"]
+    assert "--cuda-graph on opts in" in auto.tags()["accel.cuda_graph_note"]
+    assert resolve_acceleration(AccelerationSpec(cuda_graph="on", **spec), cuda).cuda_graph is True
+    assert "accel.cuda_graph_note" not in resolve_acceleration(AccelerationSpec(cuda_graph="off", **spec), cuda).tags()
+    assert "accel.cuda_graph_note" not in resolve_acceleration(AccelerationSpec(), torch.device("cpu")).tags()
+    code, out, _ = cli("run", "--help")
+    assert code == 0 and "eager" in " ".join(out.split()) and "on opts in" in " ".join(out.split())

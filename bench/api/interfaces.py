@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -85,6 +85,32 @@ class Backbone(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.feature_dims: dict[str, int] = {}
+
+
+@dataclass(frozen=True)
+class BackboneInputs:
+    """What a pretrained network reads where it differs from the protocol's images: dataset
+    options (e.g. a face alignment: ``{"align": "dlib"}``), the input size and the
+    normaliser (a registered name). ``None`` / empty: the protocol's."""
+
+    dataset_options: tuple[tuple[str, Any], ...] = ()
+    input_size: int | None = None
+    normalisation: str | None = None
+
+
+class PretrainedBackbone(Backbone):
+    """A backbone whose weights come pretrained (a face-recognition network). ``bench run
+    --backbone NAME`` runs every deep method on it frozen by default (its features computed
+    once and cached; only the head and the loss train) or, with ``--backbone-mode
+    fine-tune``, trained at a reduced learning rate; see :class:`bench.config.protocol.PretrainedSpec`.
+    Registered as the class or by a factory annotated to return one.
+
+    :attr:`expects` says what it reads: the harness loads the same dataset, split and
+    identities with those settings for it (:mod:`bench.running.views`), so its runs are
+    evaluated on the same queries and gallery as every other run of the protocol.
+    """
+
+    expects: ClassVar[BackboneInputs] = BackboneInputs()
 
 
 class HashHead(nn.Module):

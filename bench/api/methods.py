@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+from bench.api.deviations import deviation_tags
 
 if TYPE_CHECKING:
     from bench.api.search import Dimension
@@ -162,11 +166,44 @@ class DeepMethodConfig(GrowingModel):
     augmentation: Literal["none", "flip"] | None = None
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The published code a method reproduces and the budget it was published with: epochs,
+    or iterations for a solver that counts them.
+
+    >>> Reference("github.com/a/b (PyTorch)", epochs=150).tags()
+    {'reference': 'github.com/a/b (PyTorch)', 'published_epochs': '150'}
+    """
+
+    code: str  # where and which files: "github.com/xjcvip007/DDH (Keras 1, DDH.py)"
+    epochs: int | None = None
+    iterations: int | None = None
+
+    def tags(self) -> dict[str, str]:
+        """The reference and its published budget, as a method's own tags (without its name)."""
+        budget = {"published_epochs": self.epochs, "published_iterations": self.iterations}
+        return {"reference": self.code, **{k: str(v) for k, v in budget.items() if v is not None}}
+
+
 class Method:
-    """Common to both kinds: a typed config and a bit-length rule. ``bench plugins``
-    describes a method by its class docstring's first paragraph."""
+    """Common to both kinds: an identity, a typed config and a bit-length rule. ``bench
+    plugins`` describes a method by its class docstring's first paragraph.
+
+    A method declares who it is once, as class attributes: its :attr:`name` (what it is
+    registered under and the prefix of its own tags), its :attr:`reference` (the published code
+    and budget; ``None`` for a floor) and what it cannot reproduce (:attr:`fixed_deviations`);
+    :meth:`tags` derives every tag from them.
+    """
 
     kind: ClassVar[str] = "abstract"
+    #: the registered name (``register(method.name, method)``); its own tags are ``<name>.<key>``
+    name: ClassVar[str] = ""
+    #: the published code the method reproduces, with its budget; ``None``: none (a floor)
+    reference: ClassVar[Reference | None] = None
+    #: deviations from the reference a port cannot avoid (or chooses), always true
+    fixed_deviations: ClassVar[dict[str, str]] = {}
+    #: settings never compared with the reference configuration (e.g. ``training.epochs``)
+    unreferenced: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[StrictModel]] = StrictModel
     #: what ``bench tune`` searches: ``--set`` key -> range (:mod:`bench.api.search`); empty:
     #: the method declares none (``bench tune --space FILE`` can still give one)
@@ -183,9 +220,33 @@ class Method:
         """Derive settings that depend on others (e.g. a named variant); identity by default."""
         return config
 
-    def tags(self, config: StrictModel) -> dict[str, str]:
-        """Extra MLflow tags, e.g. every deviation from the reference implementation."""
+    def reference_config(self, config: StrictModel) -> StrictModel:
+        """The configuration of the reference code a run with ``config`` is compared with: the
+        released one (:meth:`released_config`), else the defaults. A method whose options choose
+        the reference (a variant, a fine-tuning mode) overrides it."""
+        released = self.released_config()
+        return self.default_config() if released is None else released
+
+    def deviations(self, config: StrictModel) -> dict[str, str]:
+        """The fixed deviations of a run with ``config`` (default: :attr:`fixed_deviations`)."""
+        return dict(self.fixed_deviations)
+
+    def own_tags(self, config: StrictModel) -> dict[str, str]:
+        """The method's own MLflow tags, without its name (``{"variant": ...}`` is logged as
+        ``<name>.variant``); none by default."""
         return {}
+
+    def tags(self, config: StrictModel) -> dict[str, str]:
+        """MLflow tags: :meth:`own_tags` and, with a :attr:`reference`, the reference, its published
+        budget and every deviation from :meth:`reference_config` (:func:`deviation_tags`)."""
+        own = self.own_tags(config)
+        if self.reference is not None:
+            own = {**self.reference.tags(), **own}
+        tags = {f"{self.name}.{key}": value for key, value in own.items()}
+        if self.reference is not None:
+            reference = self.reference_config(config)
+            tags.update(deviation_tags(config, reference, self.deviations(config), ignore=self.unreferenced))
+        return tags
 
     #: Plugin metrics the method's released evaluation code reports (``standard='released'``
     #: asks for them by name and tags any that no plugin registers).
@@ -203,8 +264,27 @@ class DeepMethod(Method):
     kind: ClassVar[str] = "deep"
     Config: ClassVar[type[StrictModel]] = DeepMethodConfig
 
+    def reference_config(self, config: StrictModel) -> StrictModel:
+        """The released configuration, else the defaults at the published epochs."""
+        released, defaults = self.released_config(), self.default_config()
+        epochs = self.reference.epochs if self.reference is not None else None
+        if released is not None:
+            return released
+        if epochs is None or not isinstance(defaults, DeepMethodConfig):
+            return defaults
+        return defaults.model_copy(update={"training": defaults.training.model_copy(update={"epochs": epochs})})
+
 
 Encoder = Callable[[np.ndarray], np.ndarray]
+
+
+class Ranking(StrEnum):
+    """How a fitted method's outputs rank the gallery: ``HAMMING`` (the sign of its outputs
+    is a binary code) or ``COSINE`` (its outputs are real-valued embeddings, ranked by exact
+    cosine distance: :mod:`bench.evaluation.real_valued`; a float top line)."""
+
+    HAMMING = "hamming"
+    COSINE = "cosine"
 
 
 class FittedMethod(Method, ABC):
@@ -212,8 +292,17 @@ class FittedMethod(Method, ABC):
 
     kind: ClassVar[str] = "fitted"
     #: what :meth:`fit` and its encoder receive, after the protocol's normalisation:
-    #: ``"vectors"`` (N, C*H*W) or ``"images"`` (N, C, H, W) (a frozen pretrained backbone)
-    inputs: ClassVar[Literal["vectors", "images"]] = "vectors"
+    #: ``"vectors"`` (N, C*H*W), ``"images"`` (N, C, H, W) (a frozen pretrained backbone it
+    #: builds itself) or ``"embeddings"`` (N, D): the features of the registered backbone
+    #: :meth:`embedding_backbone` names, computed by the harness once and cached
+    #: (:mod:`bench.training.embeddings`)
+    inputs: ClassVar[Literal["vectors", "images", "embeddings"]] = "vectors"
+    ranking: ClassVar[Ranking] = Ranking.HAMMING
+
+    def embedding_backbone(self, config: StrictModel) -> PartSpec | None:
+        """The registered backbone whose features a method with ``inputs = "embeddings"``
+        is fitted on (``None`` for other inputs)."""
+        return None
 
     @abstractmethod
     def fit(

@@ -20,7 +20,8 @@ import typer
 from rich.table import Table
 
 from bench.api.errors import BenchError
-from bench.cli.app import app, console
+from bench.cli.app import app, console, err_console
+from bench.cli.results_table import without_relevant
 from bench.tracking import tags
 
 if TYPE_CHECKING:  # heavy modules are imported inside the command (`bench --help` stays fast)
@@ -79,6 +80,9 @@ def eval_command(
         before = run.data.metrics.get(name)
         table.add_row(name, "-" if before is None else f"{before:.4f}", f"{value:.4f}")
     console.print(table)
+    if missing := without_relevant(evaluation.metrics):
+        err_console.print(f"warning: {missing} quer(y/ies) have no gallery image of their identity; each scores 0 "
+                          "and lowers map (queries_without_relevant)", markup=False, highlight=False)
 
 
 def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
@@ -131,12 +135,31 @@ def spec_for(params: dict[str, str], requested: list[str]) -> EvaluationSpec:
 def _load_codes(reader: StoreReader, run_id: str, folder: Path) -> dict[str, np.ndarray]:
     import numpy as np
 
-    if "codes.npz" not in reader.artifact_paths(run_id):
+    artifacts = reader.artifact_paths(run_id)
+    if "codes.npz" not in artifacts and "embeddings.npz" in artifacts:
+        raise BenchError(f"run '{run_id}' is a float top line (embeddings.npz, ranked by cosine distance, no codes); "
+                         "bench eval re-evaluates codes only: re-run it with `bench run --force`")
+    if "codes.npz" not in artifacts:
         raise BenchError(
             f"run '{run_id}' has no codes.npz artifact; only finished child runs of `bench run` store codes"
         )
-    with np.load(reader.download(run_id, "codes.npz", folder)) as data:
-        missing = {"gallery_codes", "query_codes", "gallery_labels", "query_labels", "bits"} - set(data.files)
-        if missing:
-            raise BenchError(f"codes.npz of run '{run_id}' lacks {', '.join(sorted(missing))}; re-run it with `bench run`")
-        return {k: data[k] for k in data.files}
+    path = reader.download(run_id, "codes.npz", folder)
+    damaged = f"codes.npz of run '{run_id}' is damaged"
+    fix = "re-run the run with `bench run --force` to store its codes again"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"gallery_codes", "query_codes", "gallery_labels", "query_labels", "bits"} - set(data.files)
+            if missing:
+                raise BenchError(f"codes.npz of run '{run_id}' lacks {', '.join(sorted(missing))}; re-run it with `bench run`")
+            codes = {k: data[k] for k in data.files}
+    except BenchError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError) as exc:  # not a zip, truncated, or object arrays
+        raise BenchError(f"{damaged} ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'unreadable'}); {fix}") from None
+    for name in ("gallery_codes", "query_codes"):
+        if codes[name].dtype.kind not in "uib" or codes[name].ndim != 2:
+            raise BenchError(f"{damaged}: {name} has dtype {codes[name].dtype} and shape {codes[name].shape}, "
+                             f"not packed 2-D integer codes; {fix}")
+    if codes["bits"].shape != () or codes["bits"].dtype.kind not in "iu" or not 0 < int(codes["bits"]) <= 8 * codes["query_codes"].shape[1] * codes["query_codes"].itemsize:
+        raise BenchError(f"{damaged}: bits is {codes['bits']!r}; {fix}")
+    return codes

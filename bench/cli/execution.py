@@ -18,7 +18,7 @@ from bench.api.pluginhost import PluginHost
 from bench.api.registry import check_options
 from bench.cli.app import console, err_console
 from bench.cli.progress import ProgressReporter
-from bench.cli.results_table import results_table
+from bench.cli.results_table import results_table, without_relevant
 from bench.config.paths import check_writable_folder
 from bench.running.executors.coordinator import IfRunning, Outcome, execute_runs
 from bench.running.planning import SELECTION_FALLBACK, PreparedRun
@@ -108,6 +108,16 @@ def warn_selection_fallback(runs: list[PreparedRun]) -> None:
                               markup=False, highlight=False)
 
 
+def warn_without_relevant(results: list[RunResult]) -> None:
+    """Say which runs scored queries that have no relevant gallery item (they count 0 in
+    ``map`` and lower it; the table marks those cells)."""
+    for r in results:
+        if n := without_relevant(r.metrics):
+            err_console.print(f"warning: run {r.spec.name}: {n} quer(y/ies) have no gallery image of their identity; "
+                              "each scores 0 and lowers map (give every query identity gallery images, or drop those "
+                              "queries)", markup=False, highlight=False)
+
+
 def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any, tracker: Tracker,
                        experiment_id: str, output: Path, *, force: bool, parent_name: str,
                        parent_tags: dict[str, str], wide: bool = False, if_running: IfRunning = "wait") -> Outcome:
@@ -119,6 +129,7 @@ def execute_and_report(host: PluginHost, runs: list[PreparedRun], executor: Any,
                                parent_name=parent_name, parent_tags=parent_tags, reporter=reporter,
                                if_running=if_running)
     print_results(outcome.results, wide=wide)
+    warn_without_relevant(outcome.results)
     where = (f"open {tracker.uri}" if tracker.uri.startswith("http") else
              f"open it with `bench ui` or `mlflow ui --backend-store-uri {tracker.uri}`")
     console.print(f"{outcome.summary()}; MLflow parent run {outcome.parent_id} in {tracker.uri}; {where}",

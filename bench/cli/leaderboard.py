@@ -48,10 +48,10 @@ def leaderboard_command(
     if images is not None:
         check_writable_folder(images, "--images", "pass a writable --images folder")
     uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(uri)
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         raise BenchError(f"no MLflow store at {db}; run `bench run` first or pass --tracking-uri")
+    check_tracking_uri(uri, write=log)  # without --log the store is only read (a read-only folder will do)
     if tuned and (format_ == "html" or images is not None):
         raise BenchError("--tuned writes a table (table, md, csv or json); drop --format html / --images")
     with_images = format_ == "html" or images is not None
@@ -171,13 +171,19 @@ def _print_table(report: Report) -> None:
         console.print(f"  {line}", markup=False, highlight=False)
     if report.gaps is not None and len(report.gaps):
         console.print(report.gaps.to_string(index=False), markup=False, highlight=False)
-    for frame, title in ((report.verification, "verification and identification (means over each row's runs; "
-                                               "docs/evaluation.md)"),
-                         (report.cost, "retrieval cost at 10^6 faces (bench cost; docs/retrieval.md)")):
-        if len(frame):
-            extra = Table(title=title)
-            for column in frame.columns:
-                extra.add_column(str(column), justify="left" if column == "variant" else "right")
-            for row in frame.itertuples(index=False):
-                extra.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row))
-            console.print(extra)
+    if len(report.verification):
+        extra = Table(title="verification, identification and bytes per face (means over each row's runs; "
+                            "docs/evaluation.md)")
+        for column in report.verification.columns:
+            extra.add_column(str(column), justify="left" if column == "variant" else "right")
+        for row in report.verification.itertuples(index=False):
+            extra.add_row(*(escape(str(v)) if not isinstance(v, float) else f"{v:g}" if name == "bytes_per_face"
+                            else f"{v:.4f}" for name, v in zip(report.verification.columns, row, strict=True)))
+        console.print(extra)
+    if len(report.cost):
+        extra = Table(title="retrieval cost at 10^6 faces (bench cost; docs/retrieval.md)")
+        for column in report.cost.columns:
+            extra.add_column(str(column), justify="left" if column == "variant" else "right")
+        for row in report.cost.itertuples(index=False):
+            extra.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row))
+        console.print(extra)

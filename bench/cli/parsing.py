@@ -24,17 +24,25 @@ def parse_list(text: str) -> list[str]:
     return [item.strip() for item in str(text).split(",") if item.strip()]
 
 
+MAX_BITS = 4096  # far beyond any published code length; larger ones only fail deep inside a run
+
+
 def parse_bits(text: str) -> list[int]:
-    """``"12,24"`` -> ``[12, 24]``; anything but positive integers is a one-line error.
+    """``"12,24"`` -> ``[12, 24]``; anything but integers from 1 to ``MAX_BITS`` is a one-line error.
 
     >>> parse_bits("12, 24,48")
     [12, 24, 48]
+    >>> parse_bits("99999999999999999999")
+    Traceback (most recent call last):
+    bench.api.errors.BenchError: --bits: 99999999999999999999 is above the limit of 4096 bits; use e.g. --bits 12,24,36,48
     """
     bits = []
     for item in str(text).split(","):
         item = item.strip()
         if not item.isdigit() or int(item) < 1:
             raise BenchError(f"--bits: '{item}' is not a positive integer; use e.g. --bits 12,24,36,48")
+        if int(item) > MAX_BITS:
+            raise BenchError(f"--bits: {item} is above the limit of {MAX_BITS} bits; use e.g. --bits 12,24,36,48")
         bits.append(int(item))
     return bits
 
@@ -116,7 +124,7 @@ def acceleration_spec(precision: str = "auto", compile: bool = False,
                  auto="bf16 where the GPU or CPU computes it natively, else fp32")
     if device_data_mb is not None and device_data_mb < 0:
         raise BenchError(f"--device-data-mb {device_data_mb}: give a size in MiB >= 0")
-    check_choice("--cuda-graph", cuda_graph, AccelerationSpec, "cuda_graph", auto="on CUDA unless --compile")
+    check_choice("--cuda-graph", cuda_graph, AccelerationSpec, "cuda_graph", auto="eager on CUDA until measured")
     return AccelerationSpec(precision=precision, compile=compile, device_data_mb=device_data_mb,
                             cuda_graph=cuda_graph)
 

@@ -20,11 +20,13 @@ from bench.cli.app import app, console
 
 if TYPE_CHECKING:
     from bench.retrieval.runs import RunHandle
+    from bench.retrieval.search import QueryResult
 
 index_app = typer.Typer(help="Build faiss binary indexes of a run's gallery codes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
 RunArg = Annotated[str, typer.Argument(help="A finished child run of `bench run`: its id, name (dcbh-48b-s0) or a unique id prefix.")]
+AlignedOpt = Annotated[bool, typer.Option("--aligned", help="The files are face chips already aligned as the run's dataset aligns them (needed for a dataset built with align=dlib).")]
 UriOpt = Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///./mlflow.db).")]
 KindOpt = Annotated[str, typer.Option(help="Index kind: flat (exact), hash, multihash, ivf or hnsw.")]
 
@@ -51,6 +53,7 @@ def encode_command(
     run: RunArg,
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, PGM, ...).")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the codes to this .npz (codes: int8 {-1,+1}, packed: uint8 bytes, files) instead of printing them.")] = None,
+    aligned: AlignedOpt = False,
     tracking_uri: UriOpt = None,
 ) -> None:
     """Encode image files with a finished deep run's stored model (its input pipeline included)."""
@@ -59,7 +62,7 @@ def encode_command(
     from bench.evaluation.codes import pack_codes
 
     with opened(run, tracking_uri) as handle:
-        codes = handle.encode_files(list(images))
+        codes = handle.encode_files(list(images), aligned)
     if output is not None:
         partial = output.with_name(output.name + ".partial.npz")
         np.savez(partial, codes=codes, packed=pack_codes(codes), files=np.asarray([str(p) for p in images]))
@@ -132,27 +135,46 @@ def search_command(
     radius: Annotated[int | None, typer.Option(help="Every gallery image within this Hamming distance instead of the k nearest.")] = None,
     index_run: Annotated[str | None, typer.Option(help="Search the index stored with this run instead (same code length).")] = None,
     limit: Annotated[int, typer.Option(help="Show at most this many queries.", min=1)] = 20,
+    aligned: AlignedOpt = False,
     tracking_uri: UriOpt = None,
 ) -> None:
     """Search a finished run's gallery index by image or with its query split."""
-    from bench.retrieval.index import check_range, index_kind
-    from bench.retrieval.search import check_lengths, query_codes, run_search
+    from bench.retrieval.index import EXACT_KINDS, check_range, index_kind
+    from bench.retrieval.search import (
+        check_lengths,
+        query_codes,
+        recall_against_exhaustive,
+        run_search,
+    )
     from bench.retrieval.store import load_run_index
 
     chosen = index_kind(kind)
     with opened(run, tracking_uri) as handle:
-        codes, names, labels, encode_seconds = query_codes(handle, list(image or []), query_split)
+        codes, names, labels, encode_seconds = query_codes(handle, list(image or []), query_split, aligned)
         if radius is not None:
             check_range(chosen, radius, codes.shape[1])
         with opened(index_run or run, tracking_uri) as owner:
             stored = load_run_index(owner, chosen)
             check_lengths(stored, codes.shape[1], handle.name, owner.name)
             results, search_seconds = run_search(owner, stored, codes, names, labels, k=k, radius=radius)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False,
-                  title=f"{chosen.value} index of {handle.name}: " + (f"within radius {radius}" if radius is not None else f"top {k}"))
+            recall = None if radius is not None or chosen in EXACT_KINDS else \
+                recall_against_exhaustive(owner.codes.gallery, stored, codes, k)
+    title = f"{chosen.value} index of {owner.name}: " + (f"within radius {radius}" if radius is not None else f"top {k}")
+    console.print(results_table(title, results[:limit]))
+    encoding = "the run's stored query codes, no encoding" if query_split else f"encoding {encode_seconds * 1000:.1f} ms"
+    say(f"{len(results)} quer{'y' if len(results) == 1 else 'ies'}: {encoding}, searching {search_seconds * 1000:.2f} ms"
+        + (f" (first {limit} shown)" if len(results) > limit else ""))
+    if recall is not None:
+        say(f"{chosen.value} is approximate: recall of the true {k} nearest against exhaustive search {recall:.4f}")
+
+
+def results_table(title: str, results: list[QueryResult]) -> Table:
+    """One row per match: the query (and its identity, when known), rank, distance, image id,
+    identity and whether it is the query's identity."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=escape(title))
     for column in ("query", "rank", "distance", "image id", "identity", "same"):
         table.add_column(column, justify="right" if column in ("rank", "distance", "image id") else "left")
-    for result in results[:limit]:
+    for result in results:
         query = escape(result.query) + (f" ({escape(result.identity)})" if result.identity else "")
         if not result.matches:
             table.add_row(query, "-", "-", "-", "nothing found", "-")
@@ -160,9 +182,7 @@ def search_command(
             same = "-" if match.same is None else ("yes" if match.same else "no")
             table.add_row(query if match.rank == 1 else "", str(match.rank), str(match.distance),
                           str(match.image_id), escape(match.identity), same)
-    console.print(table)
-    say(f"{len(results)} quer{'y' if len(results) == 1 else 'ies'}: encoding {encode_seconds * 1000:.1f} ms, "
-        f"searching {search_seconds * 1000:.2f} ms" + (f" (first {limit} shown)" if len(results) > limit else ""))
+    return table
 
 
 @app.command("serve")

@@ -46,9 +46,10 @@ def run_command(
     device: DeviceOption = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with native bf16: AVX512-BF16 or AMX; else fp32), bf16 or fp32; bf16 applies to the backbone only.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slower start, faster steps).")] = False,
-    cuda_graph: Annotated[str, typer.Option(help="auto (on CUDA unless --compile), on or off: replay each training step from a CUDA graph.")] = "auto",
+    cuda_graph: Annotated[str, typer.Option(help="auto, on or off: replay each training step from a CUDA graph. auto = eager (no graph) on CUDA until the graph tests of benchmarks/gpu_check.sh have passed on a GPU (docs/speed.md); on opts in.")] = "auto",
     device_data_mb: Annotated[float | None, typer.Option(help="Keep the training set on a CUDA device up to this many MiB (default: a quarter of its memory).")] = None,
-    backbone: Annotated[str | None, typer.Option(help="Replace the method's backbone.")] = None,
+    backbone: Annotated[str | None, typer.Option(help="Replace the method's backbone; a pretrained one (e.g. a face-recognition network) runs every deep method frozen unless --backbone-mode says otherwise.")] = None,
+    backbone_mode: Annotated[str | None, typer.Option(help="frozen (the backbone's features computed once and cached, only the head and loss train) or fine-tune (the backbone trains at protocol.pretrained.lr_mult x the rate, default 0.1); default: frozen for a pretrained --backbone, else from scratch.")] = None,
     head: Annotated[str | None, typer.Option(help="Replace the method's hashing head.")] = None,
     loss: Annotated[str | None, typer.Option(help="Loss parts: a,b replaces; +part[:weight] adds; -part removes.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value setting (repeatable), e.g. optimizer.lr=1e-4, dataset.identities=50.")] = None,
@@ -98,7 +99,7 @@ def run_command(
         protocol=protocol, backbone=backbone, head=head, loss=parse_loss(loss), sets=method_sets,
         data_root=data_root, device=device,
         acceleration=acceleration_spec(precision, compile_, device_data_mb, cuda_graph),
-        split_seeds=parse_seeds(split_seeds, "--split-seeds") if split_seeds else None,
+        split_seeds=parse_seeds(split_seeds, "--split-seeds") if split_seeds else None, backbone_mode=backbone_mode,
     )
     deep = [r for r in runs if isinstance(r, DeepRun)]  # a fitted run's fingerprint leaves out the budget
     data, fp = runs[0].data, (deep or runs)[0].protocol_fingerprint

@@ -35,10 +35,10 @@ def runs_command(
     if status is not None and status.upper() not in STORED:
         raise BenchError(f"--status {status}: use one of {', '.join(STORED)}")
     uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(uri)
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         raise BenchError(f"no MLflow store at {db}; run `bench run` first or pass --tracking-uri")
+    check_tracking_uri(uri, write=False)  # a read-only command: the store may sit in a read-only folder
     wanted = {T.METHOD: method, T.BITS: bits, T.SEED: seed, T.DATASET: dataset}
     found = StoreReader(uri).search(experiment, {k: v for k, v in wanted.items() if v is not None},
                                     status.upper() if status else None)

@@ -40,6 +40,11 @@ def server_command_line(backend: str, host: str, port: int, artifacts: str | Non
         )
     if db is not None and not db.parent.is_dir():
         raise BenchError(f"--backend-store-uri {backend}: folder {db.parent} does not exist; create it first")
+    if db is not None:  # the server creates or migrates the schema: never in another program's database
+        from bench.tracking.sqlite_store import MLFLOW_TABLES, check_database_file, check_foreign
+
+        check_database_file(backend, db, f"--backend-store-uri {backend}")
+        check_foreign(f"--backend-store-uri {backend}", db, MLFLOW_TABLES, "MLflow store")
     if artifacts is None:
         artifacts = str(db.parent / "mlartifacts") if db is not None else str(Path.cwd() / "mlartifacts")
     argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend, "--host", host,

@@ -35,6 +35,7 @@ def sweep_command(
     force: ForceOption = False,
     wide: WideOption = False,
     if_running: IfRunningOption = "wait",
+    max_runs: Annotated[int, typer.Option(help="Refuse a sweep whose grid spans more runs than this (counted from its lists before anything is built).", min=1)] = 10_000,
 ) -> None:
     """Run every configuration of a sweep file; finished runs are skipped, interrupted ones continue."""
     from bench.cli.execution import (
@@ -50,7 +51,7 @@ def sweep_command(
     when_running = check_if_running(if_running)
     host = command_host()
     sweep = load_sweep(sweep_file)
-    runs = expand(host, sweep)
+    runs = expand(host, sweep, max_runs)
     runner = build_executor(host, executor, max_parallel, ray_address)
     tracker, experiment_id = open_experiment(
         tracking_uri, experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}", output, executor, ray_address)

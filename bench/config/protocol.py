@@ -20,6 +20,7 @@ on which of the two names it was given.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -79,6 +80,43 @@ class OpenSetSpec(StrictModel):
     val: int = Field(1, ge=0)
 
 
+class BackboneMode(StrEnum):
+    """How deep methods use a pretrained backbone: ``FROZEN`` (its features computed once and
+    cached, only the hashing head and the loss train) or ``FINE_TUNE`` (trained with the rest,
+    at ``lr_mult`` times the learning rate)."""
+
+    FROZEN = "frozen"
+    FINE_TUNE = "fine-tune"
+
+
+FINE_TUNE_LR_MULT = 0.1  # OrthoHash's backbone rate (x0.1 of the head's)
+
+
+class PretrainedSpec(StrictModel):
+    """The pretrained backbone every deep method of the protocol runs on (``--backbone NAME``,
+    ``--backbone-mode``), replacing each method's own; its head, loss and optimizer stay.
+    ``lr_mult``: the backbone's learning-rate multiplier when fine-tuned (default
+    :data:`FINE_TUNE_LR_MULT`); ``None`` when frozen. Part of the fingerprint, so runs on a
+    pretrained backbone never share a leaderboard row with runs trained from scratch, nor
+    frozen runs with fine-tuned ones.
+
+    >>> PretrainedSpec(backbone="b", mode="fine-tune").lr_mult, PretrainedSpec(backbone="b").lr_mult
+    (0.1, None)
+    """
+
+    backbone: str = ""  # filled from --backbone when given as a setting only
+    mode: BackboneMode = BackboneMode.FROZEN
+    lr_mult: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _mode_rate(self) -> PretrainedSpec:
+        if self.mode is BackboneMode.FINE_TUNE and self.lr_mult is None:
+            self.lr_mult = FINE_TUNE_LR_MULT
+        elif self.mode is BackboneMode.FROZEN:
+            self.lr_mult = None
+        return self
+
+
 class HarnessStandard(StrictModel):
     """Settings every deep method shares under ``standard='harness-standard'``."""
 
@@ -89,9 +127,10 @@ class HarnessStandard(StrictModel):
 class ProtocolConfig(GrowingModel):
     """Everything that must be equal for two runs to be comparable. The split settings are
     left out of its dumps while they hold their defaults (the closed-set split 0), so a
-    closed-set protocol dumps and hashes as it did before they existed."""
+    closed-set protocol dumps and hashes as it did before they existed; so is ``pretrained``
+    while ``None`` (every deep method on its own backbone, from scratch)."""
 
-    added_fields: ClassVar[tuple[str, ...]] = ("split", "split_seed", "open_set")
+    added_fields: ClassVar[tuple[str, ...]] = ("split", "split_seed", "open_set", "pretrained")
 
     dataset: str = "orl"
     dataset_options: dict[str, Any] = Field(default_factory=dict)
@@ -107,6 +146,7 @@ class ProtocolConfig(GrowingModel):
     standard: Literal["method-defaults", "harness-standard", "released"] = "method-defaults"
     harness_standard: HarnessStandard = Field(default_factory=HarnessStandard)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    pretrained: PretrainedSpec | None = None  # None: each deep method's own backbone, from scratch
 
     @field_validator("standard", mode="before")
     @classmethod
@@ -134,7 +174,7 @@ def hashed_dump(protocol: ProtocolConfig) -> dict[str, Any]:
 
 
 # What only training uses: a fitted method (lsh, pca-itq) is the same under any value of these.
-TRAINING_FIELDS = frozenset({"augmentation", "epochs", "batch_size", "standard", "harness_standard"})
+TRAINING_FIELDS = frozenset({"augmentation", "epochs", "batch_size", "standard", "harness_standard", "pretrained"})
 
 
 def fingerprint(protocol: ProtocolConfig, pool_checksum: str, trained: bool = True) -> str:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from bench.api.errors import BenchError
 from bench.api.methods import DeepMethod, LossTerm, Method, PartSpec, StrictModel
-from bench.config.protocol import DEFAULT_EPOCHS, ProtocolConfig
+from bench.config.protocol import DEFAULT_EPOCHS, BackboneMode, PretrainedSpec, ProtocolConfig
 
 PART_KEYS = ("backbone", "head")
 PART_FIELDS = frozenset(PartSpec.model_fields) - {"options"}  # name, lr_mult, decay_mult
@@ -145,7 +145,9 @@ def method_config(
             data["training"]["selection"] = "val_map"  # one checkpoint rule for every method
         if protocol.batch_size:
             data["training"]["batch_size"] = protocol.batch_size
-        if backbone:
+        if protocol.pretrained is not None:
+            data["backbone"] = pretrained_part(protocol.pretrained)
+        elif backbone:
             data["backbone"] = {"name": backbone, "options": {}}
         if head:
             data["head"] = {"name": head, "options": {}}
@@ -166,9 +168,25 @@ def method_config(
             parts = parts[1:]
         if parts[:2] == ["training", "epochs"]:
             raise BenchError("--set training.epochs: the epoch budget belongs to the protocol; use --epochs N")
+        if deep and protocol.pretrained is not None and parts[0] == "backbone":
+            raise BenchError(f"--set {key}: the pretrained backbone's settings belong to the protocol; "
+                             "use --backbone, --backbone-mode or --set protocol.pretrained.lr_mult=X")
         _set_method_key(data, parts, value, key, deep)
     config = validate(method.Config, data, f"method '{method_name}'")
     return method.resolve(config)
+
+
+def pretrained_part(spec: PretrainedSpec) -> dict[str, Any]:
+    """The backbone part of a deep method on the protocol's pretrained backbone: its name and,
+    fine-tuned, its learning-rate multiplier (frozen, nothing of it trains).
+
+    >>> pretrained_part(PretrainedSpec(backbone="net", mode="fine-tune"))
+    {'name': 'net', 'options': {}, 'lr_mult': 0.1}
+    """
+    part: dict[str, Any] = {"name": spec.backbone, "options": {}}
+    if spec.mode is BackboneMode.FINE_TUNE:
+        part["lr_mult"] = spec.lr_mult
+    return part
 
 
 def _set_method_key(data: dict, parts: list[str], value: Any, key: str, deep: bool) -> None:

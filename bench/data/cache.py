@@ -9,7 +9,10 @@ options, data root, plugin version and the source of the dataset's module, so ch
 any of them makes a new entry. Entries are written to a temporary folder and renamed
 into place (atomic); readers never see half an entry. The cache lives in
 ``$FACEHASH_BENCH_CACHE``, else ``~/.cache/facehash-bench``. After changing the source
-files, rebuild with ``bench data prepare NAME --force``; ``bench data verify`` re-hashes.
+files under the data root (a file or a folder), the next load sees it (size and modification
+time of every file, then the content hash of those that moved: :mod:`bench.data.sources`),
+says so and rebuilds the entry; ``bench data prepare NAME --force`` rebuilds it by hand and
+``bench data verify`` re-hashes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -33,9 +37,11 @@ from bench.config.hashing import canonical_json, stable_hash
 from bench.config.paths import check_writable_folder
 from bench.data.faces import SPLIT_NAMES, FaceData
 from bench.data.integrity import overlap_report
+from bench.data.sources import DATA_ROOT_ENV, Sources, describe, sha256_file, source_root
 
+__all__ = ["DATA_ROOT_ENV", "sha256_file"]  # re-exported: dataset plugins hash with it
+log = logging.getLogger(__name__)
 CACHE_ENV = "FACEHASH_BENCH_CACHE"
-DATA_ROOT_ENV = "FACEHASH_BENCH_DATA_ROOT"
 FORMAT = 1
 ARRAYS = {"images": np.uint8, "labels": np.int64, "split": np.int8}
 
@@ -43,15 +49,6 @@ ARRAYS = {"images": np.uint8, "labels": np.int64, "split": np.int8}
 def cache_root() -> Path:
     """``$FACEHASH_BENCH_CACHE`` or ``~/.cache/facehash-bench``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "facehash-bench").expanduser()
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 4 MiB blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -100,8 +97,9 @@ def build(host: Any, name: str, data_root: str | Path | None, options: dict[str,
     return host.datasets.build(name, root, **options)
 
 
-def write_entry(data: FaceData, request: Request) -> Path:
-    """Write ``data`` as the cache entry of ``request`` (atomically); returns its folder."""
+def write_entry(data: FaceData, request: Request, sources: Sources | None = None) -> Path:
+    """Write ``data`` as the cache entry of ``request`` (atomically), with the record of the
+    ``sources`` it was built from; returns its folder."""
     final = request.path
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
@@ -127,6 +125,7 @@ def write_entry(data: FaceData, request: Request) -> Path:
             "identities": list(data.identities), "counts": data.counts(),
             "split_checksum": data.checksum(), "arrays": hashes, "files": files,
             "files_per_image": bool(per_image), "meta": json.loads(canonical_json(meta)),
+            "sources": sources.to_json() if sources is not None else None,
         }
         with (tmp / "manifest.json").open("w") as fh:
             json.dump(manifest, fh, indent=1)
@@ -184,8 +183,36 @@ def prepare(host: Any, name: str, data_root: str | Path | None, options: dict[st
     request = make_request(host, name, data_root, options)
     if request.path.exists() and not force:
         return request.path
+    return build_entry(host, request, data_root, options)
+
+
+def build_entry(host: Any, request: Request, data_root: str | Path | None, options: dict[str, Any]) -> Path:
+    """Build the dataset and write its entry, recording its source files first (so a change
+    made while it builds shows at the next load)."""
     check_cache_writable(request)
-    return write_entry(build(host, name, data_root, options), request)
+    root = source_root(request.name, data_root)
+    sources = Sources.record(root) if root is not None else None
+    return write_entry(build(host, request.name, data_root, options), request, sources)
+
+
+def stale_sources(path: Path, name: str, data_root: str | Path | None) -> list[str]:
+    """How the entry's source files changed since it was built (empty: they did not). Moved
+    modification times over unchanged content are written back to the manifest."""
+    root = source_root(name, data_root)
+    if root is None:
+        return []
+    manifest = read_manifest(path)
+    if not manifest.get("sources"):
+        return ["the entry records no source files (built by an older version)"]
+    changes, refreshed = Sources(**manifest["sources"]).changes(root)
+    if refreshed is not None:
+        try:
+            tmp = path / f".manifest-{os.getpid()}.json"
+            tmp.write_text(json.dumps({**manifest, "sources": refreshed.to_json()}, indent=1))
+            os.replace(tmp, path / "manifest.json")
+        except OSError:  # a read-only cache: the content check runs again next time
+            pass
+    return changes
 
 
 def check_cache_writable(request: Request) -> None:
@@ -201,8 +228,11 @@ def load_dataset(
     if not use_cache:
         return build(host, name, data_root, options)
     if not request.path.exists():
-        check_cache_writable(request)
-        write_entry(build(host, name, data_root, options), request)
+        build_entry(host, request, data_root, options)
+    elif changes := stale_sources(request.path, name, data_root):
+        log.warning("dataset '%s': its source files changed since the cache entry was built (%s); rebuilding %s",
+                    name, describe(changes), request.path)
+        build_entry(host, request, data_root, options)
     return open_entry(request.path)
 
 

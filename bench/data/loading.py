@@ -1,6 +1,8 @@
 """The protocol's dataset for a run: read through the cache, resized to the protocol's input
 size, split by the protocol's split rule and seed, and kept once per process (a worker that
-executes many runs loads each dataset once).
+executes many runs loads each dataset once): at most ``LOADED_LIMIT`` datasets, the least
+recently used dropped first, each read-only (a run cannot change what the next one sees) and
+dropped when its source files change (:mod:`bench.data.sources`).
 
 ``closed-set`` passes the split seed to the dataset as its ``split_seed`` option (the
 per-identity image split); ``open-set`` loads the dataset as it is and re-splits it by
@@ -9,6 +11,7 @@ identity (:func:`bench.data.openset.open_set_split`).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 from typing import Any
@@ -22,8 +25,10 @@ from bench.data.cache import load_dataset
 from bench.data.faces import FaceData
 from bench.data.openset import open_set_split
 from bench.data.preprocess import resize_uint8
+from bench.data.sources import Stamp, source_root, stamp
 
-_LOADED: dict[str, FaceData] = {}
+LOADED_LIMIT = 4  # datasets kept per process (a sweep over split seeds holds one per split)
+_LOADED: dict[str, tuple[FaceData, Stamp]] = {}  # in use order, the most recent last
 
 
 def load_data(host: Any, protocol: ProtocolConfig, data_root: str | None) -> FaceData:
@@ -39,11 +44,12 @@ def load_data(host: Any, protocol: ProtocolConfig, data_root: str | None) -> Fac
 
 
 def at_input_size(data: FaceData, size: int) -> FaceData:
-    """``data`` with its images resized to ``size`` x ``size`` (in place; unchanged when they
-    have that size): what runs see, and so what their split checksum is computed on."""
-    if data.images.shape[2:] != (size, size):
-        data.images = resize_uint8(data.images, size)
-    return data
+    """``data`` with its images at ``size`` x ``size``: ``data`` itself when they have that
+    size, else a new :class:`FaceData` (``data`` is left as it is): what runs see, and so what
+    their split checksum is computed on."""
+    if data.images.shape[2:] == (size, size):
+        return data
+    return dataclasses.replace(data, images=resize_uint8(data.images, size))
 
 
 def dataset_options(host: Any, protocol: ProtocolConfig) -> dict[str, Any]:
@@ -74,9 +80,27 @@ def data_key(protocol: ProtocolConfig, data_root: str | None) -> str:
     return stable_hash([protocol.dataset, protocol.dataset_options, protocol.input_size, data_root, split])
 
 
+def read_only(data: FaceData) -> FaceData:
+    """``data`` with read-only arrays (views; memory-mapped ones already are)."""
+    views = {}
+    for name in ("images", "labels", "split"):
+        view = getattr(data, name).view()
+        view.flags.writeable = False
+        views[name] = view
+    frozen = dataclasses.replace(data, **views)
+    frozen.__dict__.update(_checksum=data._checksum, _pool_checksum=data._pool_checksum)  # same content
+    return frozen
+
+
 def dataset_for(host: Any, protocol: ProtocolConfig, data_root: str | None) -> FaceData:
-    """The dataset of ``protocol``, loaded once per process."""
+    """The dataset of ``protocol``, loaded once per process (reloaded when its source files
+    changed: their sizes and modification times are compared at each call)."""
     key = data_key(protocol, data_root)
-    if key not in _LOADED:
-        _LOADED[key] = load_data(host, protocol, data_root)
-    return _LOADED[key]
+    sources = stamp(source_root(protocol.dataset, data_root))
+    kept = _LOADED.pop(key, None)
+    if kept is None or kept[1] != sources:
+        kept = (read_only(load_data(host, protocol, data_root)), sources)
+    _LOADED[key] = kept  # now the most recently used
+    while len(_LOADED) > LOADED_LIMIT:
+        del _LOADED[next(iter(_LOADED))]
+    return kept[0]

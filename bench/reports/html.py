@@ -59,7 +59,9 @@ def render_html(report: Report) -> str:
         parts += ['<h2 id="verification">Verification and identification</h2>',
                   '<p class="sub">Means over each row\'s runs. rank1/rank5: CMC, expected under a random order '
                   "inside Hamming ties; tar_at_far_X: TAR at the largest integer distance threshold whose FAR "
-                  "&le; X, pairs at the threshold accepted; eer and roc_auc on the ROC polyline.</p>",
+                  "&le; X, pairs at the threshold accepted; eer and roc_auc on the ROC polyline; bytes_per_face: "
+                  "bits / 8 for a code, the float32 embedding's size for a float top line (ranked by cosine "
+                  "distance, thresholds at its distinct distances).</p>",
                   _frame(report.verification)]
     if len(report.cost):
         parts += ['<h2 id="cost">Retrieval cost</h2>',

@@ -90,9 +90,11 @@ def _tie_bounds(group: pd.DataFrame, metric: str) -> dict[str, float]:
 
 
 VERIFICATION = ("rank1", "rank5", "tar_at_far_1e-3", "tar_at_far_1e-2", "eer", "roc_auc")
+# beside them: what a face costs to store (bits / 8 for a code, 512 for a 128-D float32 top line)
+ROW_METRICS = (*VERIFICATION, "bytes_per_face")
 
 
-def metric_means(runs: pd.DataFrame, metrics: tuple[str, ...] = VERIFICATION) -> pd.DataFrame:
+def metric_means(runs: pd.DataFrame, metrics: tuple[str, ...] = ROW_METRICS) -> pd.DataFrame:
     """Mean over each (variant, bits)'s runs of every ``metrics`` entry the runs logged
     (rows in variant, bits order; empty when none logged them).
 

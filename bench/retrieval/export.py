@@ -60,6 +60,8 @@ def write_onnx(encoder: torch.nn.Module, channels: int, size: int, path: Path) -
             warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")
             program = torch.onnx.export(encoder, (example,), dynamo=True, input_names=["images"],
                                         output_names=["codes"], dynamic_shapes=({0: batch},), external_data=False)
+        if program is None:
+            raise RuntimeError("the exporter returned no program")
         program.save(str(path), external_data=False)
     except Exception as exc:  # noqa: BLE001 - an operator ONNX lacks
         raise BenchError(f"the encoder cannot be exported to ONNX ({type(exc).__name__}: "

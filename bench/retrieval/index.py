@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import faiss
 import numpy as np
@@ -148,26 +149,33 @@ def build_index(codes: np.ndarray, kind: IndexKind, params: IndexParams = IndexP
                          "pass the codes' own length")
     params = resolve_params(kind, bits, len(rows), params)
     check_params(kind, bits, params)
-    if kind == IndexKind.FLAT:
-        index = faiss.IndexBinaryFlat(d)
-    elif kind == IndexKind.HASH:
-        index = faiss.IndexBinaryHash(d, params.b)
-    elif kind == IndexKind.MULTIHASH:
-        index = faiss.IndexBinaryMultiHash(d, params.nhash, params.b)
-    elif kind == IndexKind.IVF:
-        quantizer = faiss.IndexBinaryFlat(d)
-        index = faiss.IndexBinaryIVF(quantizer, d, params.nlist)
-        quantizer.this.disown()  # the IVF index frees its quantizer (else Python frees it under it)
-        index.own_fields = True
+    index = empty_index(kind, d, params)
+    if kind == IndexKind.IVF:
         index.train(rows)
-    else:
-        index = faiss.IndexBinaryHNSW(d, params.m)
     index.add(rows)
     apply_search_params(index, kind, params)
     return index
 
 
-def apply_search_params(index: faiss.IndexBinary, kind: IndexKind, params: IndexParams) -> None:
+def empty_index(kind: IndexKind, d: int, params: IndexParams) -> faiss.IndexBinary:
+    """An empty ``kind`` index of ``d`` bits with resolved ``params`` (untrained for IVF)."""
+    b, nhash, nlist, m = params.b or 0, params.nhash or 0, params.nlist or 1, params.m or 16
+    if kind == IndexKind.HASH:
+        return faiss.IndexBinaryHash(d, b)
+    if kind == IndexKind.MULTIHASH:
+        return faiss.IndexBinaryMultiHash(d, nhash, b)
+    if kind == IndexKind.HNSW:
+        return faiss.IndexBinaryHNSW(d, m)
+    if kind == IndexKind.IVF:
+        quantizer: Any = faiss.IndexBinaryFlat(d)
+        ivf: Any = faiss.IndexBinaryIVF(quantizer, d, nlist)
+        quantizer.this.disown()  # the IVF index frees its quantizer (else Python frees it under it)
+        ivf.own_fields = True
+        return ivf
+    return faiss.IndexBinaryFlat(d)
+
+
+def apply_search_params(index: Any, kind: IndexKind, params: IndexParams) -> None:
     """Set the search-time settings (not kept by faiss's index files): ``nflip`` (hash kinds),
     ``nprobe`` (IVF), ``efSearch`` (HNSW); the flat index counts distances (``use_heap``
     off), which ranks tied items by position, as the evaluation's stable order does."""

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from html import escape
 
+import numpy as np
 from flask import Flask, Response, request
 
 from bench.api.errors import BenchError
@@ -26,6 +27,17 @@ STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:70em}
 .hit img,.query img{width:96px;height:96px;image-rendering:pixelated;border:3px solid #ccc}
 .same img{border-color:#2a2}.other img{border-color:#c22}.error{color:#b00;font-weight:bold}
 form{margin:.6em 0}"""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search's query: its code, name, label (``None``: unknown), thumbnail and encoding time."""
+
+    codes: np.ndarray
+    name: str
+    label: int | None
+    image: str  # an <img> of a picked query; empty for an upload
+    encode_ms: float | None  # None: the run's stored code, nothing encoded
 
 
 @dataclass
@@ -77,28 +89,34 @@ class SearchPage:
         """One search from the submitted form: an uploaded image, or a picked query."""
         k = request.form.get("k", type=int) or self.k
         upload = request.files.get("image")
-        encode_ms: float | None = None
+        picked = request.form.get("query", type=int)
         try:
             if upload is not None and upload.filename:
-                start = time.perf_counter()
-                pixels = decode_image(upload.read(), self.handle.pipeline, upload.filename)
-                codes = self.handle.encode(pixels[None])
-                encode_ms = (time.perf_counter() - start) * 1000
-                names, labels, query_img = [upload.filename], [None], ""
-            elif request.form.get("query", type=int) is not None:
-                q = request.form.get("query", type=int)
-                stored = self.handle.codes
-                if not 0 <= q < len(stored.query):
-                    raise BenchError(f"no query {q}; pick one from the list")
-                codes = stored.query[q:q + 1]
-                names, labels = [f"query {int(stored.query_ids[q])}"], [int(stored.query_labels[q])]
-                query_img = f'<img src="/image/{int(stored.query_ids[q])}.png" alt="query">'
+                query = self.uploaded(upload.read(), upload.filename)
+            elif picked is not None:
+                query = self.picked(picked)
             else:
                 raise BenchError("choose a face image to upload or a query to search with")
-            [result], seconds = run_search(self.handle, self.index, codes, names, labels, k=k, radius=None)
+            [result], seconds = run_search(self.handle, self.index, query.codes, [query.name], [query.label],
+                                           k=k, radius=None)
         except BenchError as exc:
             return self.page(f'<p class="error" id="error">{escape(str(exc))}</p>', status=400)
-        return self.page(self.results(result, query_img, encode_ms, seconds * 1000))
+        return self.page(self.results(result, query.image, query.encode_ms, seconds * 1000))
+
+    def uploaded(self, raw: bytes, name: str) -> Query:
+        """An uploaded image, encoded by the run's model (its identity unknown)."""
+        start = time.perf_counter()
+        codes = self.handle.encode(decode_image(raw, self.handle.pipeline, name)[None])
+        return Query(codes, name, None, "", (time.perf_counter() - start) * 1000)
+
+    def picked(self, q: int) -> Query:
+        """Query ``q`` of the run, with its stored code and identity."""
+        stored = self.handle.codes
+        if not 0 <= q < len(stored.query):
+            raise BenchError(f"no query {q}; pick one from the list")
+        image_id = int(stored.query_ids[q])
+        return Query(stored.query[q:q + 1], f"query {image_id}", int(stored.query_labels[q]),
+                     f'<img src="/image/{image_id}.png" alt="query">', None)
 
 
 def create_app(page: SearchPage, max_upload_bytes: int) -> Flask:

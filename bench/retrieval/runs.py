@@ -19,6 +19,7 @@ from bench.evaluation.codes import unpack_codes
 from bench.tracking import tags as T
 from bench.tracking.models import MODEL_DIR, StoredModel, load_model
 from bench.tracking.reading import StoreReader
+from bench.tracking.status import RunStatus
 
 CODES_FILE = "codes.npz"
 CODES_KEYS = ("gallery_codes", "query_codes", "gallery_labels", "query_labels", "gallery_index", "query_index", "bits")
@@ -62,7 +63,7 @@ class RunHandle:
 
     @cached_property
     def codes(self) -> Codes:
-        path = self._artifact(CODES_FILE, required=True, why="only finished child runs of `bench run` store codes")
+        path = self._artifact(CODES_FILE, why="only finished child runs of `bench run` store codes")
         with np.load(path) as data:
             missing = set(CODES_KEYS) - set(data.files)
             if missing:
@@ -101,16 +102,15 @@ class RunHandle:
         with torch.no_grad():
             return self.model.encoder(torch.from_numpy(np.ascontiguousarray(images))).numpy()
 
-    def encode_files(self, paths: list[Path]) -> np.ndarray:
-        """Codes of image files, each read through the run's input pipeline."""
-        images = np.stack([decode_image(read_file(p), self.pipeline, str(p)) for p in paths])
+    def encode_files(self, paths: list[Path], aligned: bool = False) -> np.ndarray:
+        """Codes of image files, each read through the run's input pipeline (``aligned``: the
+        files are face chips already aligned as the run's dataset aligns them)."""
+        images = np.stack([decode_image(read_file(p), self.pipeline, str(p), aligned) for p in paths])
         return self.encode(images)
 
-    def _artifact(self, path: str, *, required: bool, why: str = "") -> Path | None:
+    def _artifact(self, path: str, why: str) -> Path:
         if path not in self.reader.artifact_paths(self.run_id):
-            if required:
-                raise BenchError(f"run '{self.name}' has no {path} artifact; {why}")
-            return None
+            raise BenchError(f"run '{self.name}' has no {path} artifact; {why}")
         return self.reader.download(self.run_id, path, self.folder)
 
 
@@ -129,7 +129,7 @@ def open_run(reader: StoreReader, ref: str, folder: Path) -> RunHandle:
     name = run.data.tags.get(T.RUN_NAME, run.info.run_id)
     if T.METHOD not in run.data.tags:
         raise BenchError(f"run '{name}' is a parent run; name one of its child runs (`bench runs` lists them)")
-    if run.info.status != "FINISHED":
+    if run.info.status != RunStatus.FINISHED:
         raise BenchError(f"run '{name}' is {run.info.status}, not finished; only a finished run has codes and a "
                          "model (finish it with `bench run`, which resumes it)")
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.api.errors import BenchError
-from bench.retrieval.index import range_search, search
+from bench.retrieval.index import IndexKind, build_index, knn_recall, range_search, search
 from bench.retrieval.runs import RunHandle
 from bench.retrieval.store import StoredIndex
 
@@ -46,7 +46,8 @@ def check_lengths(index: StoredIndex, bits: int, encoder_run: str, index_run: st
                          f"{bits} bits (`bench index build {encoder_run} --kind {index.kind.value}`)")
 
 
-def query_codes(handle: RunHandle, images: list[Path], query_split: bool) -> tuple[np.ndarray, list[str], list[int | None], float]:
+def query_codes(handle: RunHandle, images: list[Path], query_split: bool,
+                aligned: bool = False) -> tuple[np.ndarray, list[str], list[int | None], float]:
     """Codes, names and labels of the queries: image files (encoded now; their identity is
     unknown) or the run's stored query split. Also the seconds encoding took."""
     if bool(images) == query_split:
@@ -54,8 +55,9 @@ def query_codes(handle: RunHandle, images: list[Path], query_split: bool) -> tup
     if query_split:
         codes = handle.codes
         return codes.query, [f"query {int(i)}" for i in codes.query_ids], [int(v) for v in codes.query_labels], 0.0
+    handle.model  # noqa: B018 - downloaded and loaded before the clock starts: the time is encoding alone
     start = time.perf_counter()
-    encoded = handle.encode_files(images)
+    encoded = handle.encode_files(images, aligned)
     return encoded, [str(p) for p in images], [None] * len(images), time.perf_counter() - start
 
 
@@ -80,3 +82,10 @@ def run_search(handle: RunHandle, index: StoredIndex, codes: np.ndarray, names: 
                                         None if label is None else g == label))
         results.append(result)
     return results, seconds
+
+
+def recall_against_exhaustive(gallery: np.ndarray, index: StoredIndex, codes: np.ndarray, k: int) -> float:
+    """The recall of the true ``k`` nearest of ``codes`` in ``index`` (built from ``gallery``,
+    the codes in index order) against exhaustive search (:func:`bench.retrieval.index.knn_recall`)."""
+    exact = search(build_index(gallery, IndexKind.FLAT), IndexKind.FLAT, codes, k)
+    return knn_recall(search(index.index, index.kind, codes, k), exact)

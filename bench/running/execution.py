@@ -21,12 +21,16 @@ import yaml
 
 from bench.api.errors import BenchError
 from bench.api.interfaces import BuildContext
+from bench.api.methods import Ranking
+from bench.config.paths import no_space, out_of_space
 from bench.data.faces import QUERY, TRAIN, VAL
 from bench.evaluation import evaluate, save_evaluation_artifacts
 from bench.evaluation.codes import collapse_note, pack_codes, sign_codes
 from bench.evaluation.encoding import encode_codes
 from bench.evaluation.plugin_metrics import registered_metrics
+from bench.evaluation.real_valued import evaluate_embeddings
 from bench.running.identity import execution_tags, input_pipeline
+from bench.running.inputs import RunInputs, deep_inputs, embedding_vectors
 from bench.running.model_artifact import store_model
 from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunResult
@@ -50,14 +54,15 @@ def seed_everything(seed: int) -> None:
 class Computed:
     """Codes and evaluation of one run (before logging)."""
 
-    gallery_codes: np.ndarray
+    gallery_codes: np.ndarray  # (N, K) int8 codes, or (N, D) float32 embeddings when real_valued
     query_codes: np.ndarray
     evaluation: Any
     state: dict | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # known only after training
-    trained: Any = None  # a deep method's trained model (selected weights), for its model artifact
-    normaliser: Any = None
+    real_valued: bool = False  # a float top line: embeddings, not codes
+    trained: torch.nn.Module | None = None  # a deep method's model (selected weights), for its model artifact
+    inputs: RunInputs | None = None  # and what it reads
 
 
 @dataclass
@@ -67,6 +72,7 @@ class Trained:
     model: Any
     result: TrainResult
     train_images: Any  # the whole training split (the closed-set gallery), held-out images included
+    inputs: RunInputs  # what the model reads (images, or a frozen backbone's features)
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -77,13 +83,14 @@ def build_normaliser(run: PreparedRun) -> Any:
     return run.host.normalisers.build(normalisation, run.data.images, run.data.split)
 
 
-def validation_scorer(run: PreparedRun, model: Any, gallery_images: Any, normaliser: Any) -> Callable[[], float] | None:
+def validation_scorer(run: PreparedRun, model: Any, gallery_images: Any, inputs: RunInputs) -> Callable[[], float] | None:
     """The validation mAP of ``model`` now (validation images against ``gallery_images``, the
     training split), or ``None`` when the dataset has no validation split. Never reads the queries."""
-    val_x, val_y = run.data.part(VAL)
+    val_x, val_y = inputs.part(VAL)
     if not len(val_y):
         return None
     train_y = run.data.part(TRAIN)[1]
+    normaliser = inputs.normaliser
 
     def validate() -> float:
         g = encode_codes(model, gallery_images, normaliser, TRAIN, run.device)
@@ -112,14 +119,15 @@ def train_deep(
     ``training.init_from`` starts from another run's matching weights (tagged).
     """
     spec, data, device, config = run.spec, run.data, run.device, run.config
-    train_x, train_y = data.part(TRAIN)
+    inputs = deep_inputs(run, normaliser)
+    train_x, train_y = inputs.part(TRAIN)
     accel = run.acceleration
     accel.activate()
     t = config.training
     kept = int(len(train_y) * (1 - t.holdout_fraction))  # Keras validation_split: the first part trains
-    ctx = BuildContext(spec.bits, data.train_classes, data.image_shape, spec.seed, train_size=kept)
-    model, loss = build_parts(run.host, config, ctx)
-    tags: dict[str, str] = {}
+    ctx = BuildContext(spec.bits, data.train_classes, tuple(train_x.shape[1:]), spec.seed, train_size=kept)
+    model, loss = build_parts(run.host, config, ctx, backbone=inputs.backbone)
+    tags: dict[str, str] = dict(inputs.tags)
     if t.init_from:
         from bench.training.checkpoint import load_matching
 
@@ -128,10 +136,9 @@ def train_deep(
     source = BatchSource(train_x[:kept], train_y[:kept], batch_size=t.batch_size, sampler=t.sampler,
                          ids_per_batch=t.ids_per_batch, seed=spec.seed, device=device,
                          memory_cap_bytes=accel.data_cap_bytes)
-    _, augmentation = input_pipeline(spec.protocol, config)
-    trainer = Trainer.for_config(config, model, loss, source, normaliser, accel, augmentation)
+    trainer = Trainer.for_config(config, model, loss, source, inputs.normaliser, accel, inputs.augmentation)
     train_images = source.images if kept == len(train_y) else train_x
-    validate = validation_scorer(run, model, train_images, normaliser)
+    validate = validation_scorer(run, model, train_images, inputs)
     start = None
     if resumer is not None:
         start = resumer.restore(model, loss, trainer.optimizer, trainer.scheduler, source.generator)
@@ -146,7 +153,7 @@ def train_deep(
     result = trainer.fit(TrainCallbacks(validate, log_metrics, on_step, on_epoch_end), start)
     model.load_state_dict(result.state["model"])
     loss.load_state_dict(result.state["loss"])
-    return Trained(model, result, train_images, tags)
+    return Trained(model, result, train_images, inputs, tags)
 
 
 def compute_run(
@@ -170,36 +177,46 @@ def compute_run(
     query_x, query_y = data.part(QUERY)
     gallery_part = data.gallery_part  # TRAIN (closed-set) or GALLERY (open-set: other identities)
     gallery_x, gallery_y = (train_x, train_y) if gallery_part == TRAIN else data.part(gallery_part)
-    state = model = None
+    state = model = inputs = None
     extra: dict[str, float] = {}
     tags: dict[str, str] = {}
     if isinstance(run, FittedRun):
         method = run.method
+        embeddings = embedding_vectors(run, normaliser) if method.inputs == "embeddings" else None
 
         def vectors(x: np.ndarray, part: int) -> np.ndarray:
+            if embeddings is not None:
+                return embeddings[data.split == part]
             normalised = normaliser.apply(torch.from_numpy(x), part)
             return (normalised.flatten(1) if method.inputs == "vectors" else normalised).numpy()
 
         encoder = method.fit(vectors(train_x, TRAIN), train_y, spec.bits, spec.seed, run.config)
+        if method.ranking is Ranking.COSINE:  # a float top line: exact real-valued ranking
+            gallery_f, query_f = (np.asarray(encoder(vectors(x, part)), np.float32)
+                                  for x, part in ((gallery_x, gallery_part), (query_x, QUERY)))
+            evaluation = evaluate_embeddings(query_f, query_y, gallery_f, gallery_y, protocol.evaluation)
+            return Computed(gallery_f, query_f, evaluation, extra_metrics={"bytes_per_face": float(gallery_f[0].nbytes)},
+                            real_valued=True)
         gallery = sign_codes(encoder(vectors(gallery_x, gallery_part)))
         query = sign_codes(encoder(vectors(query_x, QUERY)))
     else:
         trained = train_deep(run, normaliser, log_metrics=log_metrics, on_step=on_step, resumer=resumer,
                              on_resume=on_resume)
-        result, model = trained.result, trained.model
+        result, inputs, model = trained.result, trained.inputs, trained.model
         state = result.state
         extra = {"selected_epoch": float(result.selected_epoch), "train_steps": float(result.steps)}
         tags = {**trained.tags, T.ACCEL_STEP: result.step_status}
-        gallery = encode_codes(trained.model, trained.train_images if gallery_part == TRAIN else gallery_x,
-                               normaliser, gallery_part, device)
-        query = encode_codes(trained.model, query_x, normaliser, QUERY, device)
+        gallery_in = trained.train_images if gallery_part == TRAIN else inputs.part(gallery_part)[0]
+        gallery = encode_codes(trained.model, gallery_in, inputs.normaliser, gallery_part, device)
+        query = encode_codes(trained.model, inputs.part(QUERY)[0], inputs.normaliser, QUERY, device)
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(
                               run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
+    extra["bytes_per_face"] = spec.bits / 8
     collapsed = collapse_note(gallery)
     if collapsed:  # flagged in the results table and `bench runs`
         tags[T.CODES_COLLAPSED] = collapsed
-    return Computed(gallery, query, evaluation, state, extra, tags, model, normaliser if model is not None else None)
+    return Computed(gallery, query, evaluation, state, extra, tags, trained=model, inputs=inputs)
 
 
 def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
@@ -210,20 +227,24 @@ def write_artifacts(folder: Path, run: PreparedRun, computed: Computed) -> None:
     spec, data = run.spec, run.data
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    np.savez_compressed(
-        folder / "codes.npz",
-        gallery_codes=pack_codes(computed.gallery_codes), query_codes=pack_codes(computed.query_codes),
-        gallery_labels=data.part(data.gallery_part)[1], query_labels=data.part(QUERY)[1],
-        gallery_index=np.flatnonzero(data.split == data.gallery_part),
-        query_index=np.flatnonzero(data.split == QUERY),
-        bits=np.int64(spec.bits),
-        identities=np.asarray(data.identities, dtype=str),  # names by label (search results show them)
-    )
+    where: dict[str, Any] = {"gallery_labels": data.part(data.gallery_part)[1], "query_labels": data.part(QUERY)[1],
+             "gallery_index": np.flatnonzero(data.split == data.gallery_part),
+             "query_index": np.flatnonzero(data.split == QUERY),
+             "identities": np.asarray(data.identities, dtype=str)}  # names by label (search results show them)
+    if computed.real_valued:  # a float top line keeps its embeddings
+        np.savez_compressed(folder / "embeddings.npz", gallery_embeddings=computed.gallery_codes,
+                            query_embeddings=computed.query_codes, **where)
+    else:
+        np.savez_compressed(
+            folder / "codes.npz",
+            gallery_codes=pack_codes(computed.gallery_codes), query_codes=pack_codes(computed.query_codes),
+            **where, bits=np.int64(spec.bits),
+        )
     save_evaluation_artifacts(computed.evaluation, folder)
     if computed.state is not None:
         atomic_save(computed.state, folder / "checkpoint.pt")
-    if computed.trained is not None and isinstance(run, DeepRun):
-        computed.tags.update(store_model(folder, run, computed.trained, computed.normaliser))
+    if computed.trained is not None and computed.inputs is not None and isinstance(run, DeepRun):
+        computed.tags.update(store_model(folder, run, computed.trained, computed.inputs))
 
 
 def execute_run(
@@ -259,7 +280,12 @@ def execute_run(
         return RunResult(spec, RunStatus.FINISHED, metrics, run_id, seconds, collapsed=computed.tags.get(T.CODES_COLLAPSED, ""))
     except (RunFailed, BenchError, Exception) as exc:  # noqa: BLE001 - every failure is recorded
         reason = str(exc) if isinstance(exc, RunFailed | BenchError) else f"{type(exc).__name__}: {exc}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "traceback.txt").write_text(traceback.format_exc())
-        tracker.log_artifacts(run_id, folder)
+        if not isinstance(exc, BenchError) and out_of_space(exc, folder):
+            reason = str(no_space(folder, "free space there or pass another --output"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "traceback.txt").write_text(traceback.format_exc())
+            tracker.log_artifacts(run_id, folder)
+        except OSError:  # a full disk: the reason still reaches the store
+            pass
         return RunResult(spec, RunStatus.FAILED, {}, run_id, time.perf_counter() - start, reason)

@@ -19,11 +19,11 @@ from typing import Any
 import torch
 
 from bench import __version__
-from bench.api.methods import DeepMethodConfig, Method, StrictModel
+from bench.api.methods import DeepMethodConfig, FittedMethod, Method, StrictModel
 from bench.api.pluginhost import PluginHost
 from bench.api.registry import Entry, Registry
 from bench.config.hashing import stable_hash
-from bench.config.protocol import ProtocolConfig
+from bench.config.protocol import BackboneMode, ProtocolConfig
 from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.running.spec import RunSpec
 from bench.tracking import tags as T
@@ -45,6 +45,10 @@ def used_entries(host: PluginHost, spec: RunSpec, config: StrictModel) -> list[E
         parts: list[tuple[Registry, str]] = [(host.backbones, config.backbone.name), (host.heads, config.head.name)]
         parts += [(host.losses, term.name) for term in config.losses]
         entries += [registry.resolve(name)[0] for registry, name in parts]
+    elif isinstance(method := host.methods.get(spec.method), FittedMethod):
+        backbone = method.embedding_backbone(config)
+        if backbone is not None:  # a fitted method on a backbone's embeddings
+            entries.append(host.backbones.resolve(backbone.name)[0])
     return entries
 
 
@@ -113,6 +117,7 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Stric
     tags.update({T.INPUT_NORMALISATION: normalisation, T.INPUT_AUGMENTATION: augmentation,
                  T.VALIDATION_IMAGES: str(int((data.split == VAL).sum()))})
     tags.update({f"{T.DATA_PREFIX}{k}": str(v) for k, v in data.meta.get(RUN_TAGS, {}).items()})
+    tags.update(pretrained_tags(spec, method, config))
     if isinstance(config, DeepMethodConfig):
         training = config.training
         tags.update({f"{T.LOOP_PREFIX}{name}": str(getattr(training, name)) for name in type(training).added_fields
@@ -120,6 +125,25 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Stric
     if spec.protocol.standard == "released":
         tags.update(released_tags(host, spec, method))
     tags.update({f"{T.PREFIX}{k}": v for k, v in method.tags(config).items()})
+    return tags
+
+
+def pretrained_tags(spec: RunSpec, method: Method, config: StrictModel) -> dict[str, str]:
+    """A run on a pretrained backbone's features: the backbone, its mode (a fitted method on
+    embeddings is frozen), the fine-tuned rate multiplier, how the method's outputs rank
+    (fitted methods), and what the dataset says of its images (e.g. face-alignment fallbacks,
+    ``FaceData.meta["run_tags"]``)."""
+    tags: dict[str, str] = {}
+    pretrained = spec.protocol.pretrained
+    if isinstance(config, DeepMethodConfig) and pretrained is not None:
+        tags.update({T.PRETRAINED_BACKBONE: pretrained.backbone, T.PRETRAINED_MODE: pretrained.mode.value})
+        if pretrained.lr_mult is not None:
+            tags[T.PRETRAINED_LR_MULT] = str(pretrained.lr_mult)
+    elif isinstance(method, FittedMethod):
+        tags[T.RANKING] = method.ranking.value
+        backbone = method.embedding_backbone(config)
+        if backbone is not None:
+            tags.update({T.PRETRAINED_BACKBONE: backbone.name, T.PRETRAINED_MODE: BackboneMode.FROZEN.value})
     return tags
 
 

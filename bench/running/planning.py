@@ -22,14 +22,21 @@ from bench.api.errors import BenchError
 from bench.api.methods import DeepMethod, DeepMethodConfig, FittedMethod, StrictModel
 from bench.api.pluginhost import PluginHost
 from bench.config.device import resolve_device
-from bench.config.protocol import ProtocolConfig, evaluation_fingerprint, fingerprint
+from bench.config.protocol import (
+    BackboneMode,
+    PretrainedSpec,
+    ProtocolConfig,
+    evaluation_fingerprint,
+    fingerprint,
+)
 from bench.config.settings import LossEdit, applies_to, method_config
-from bench.data.faces import VAL, FaceData
+from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.data.loading import apply_split, dataset_for
 from bench.evaluation.plugin_metrics import registered_metrics
-from bench.running.identity import code_fingerprint, identity_tags
+from bench.running.identity import code_fingerprint, identity_tags, input_pipeline
 from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunSpec
+from bench.running.views import backbone_view, is_pretrained, run_backbone
 from bench.tracking import tags as T
 from bench.training.acceleration import Acceleration, AccelerationSpec, resolve_acceleration
 
@@ -53,7 +60,8 @@ def prepare_run(
     protocol_fp = fingerprint(spec.protocol, data.pool_checksum(), trained=isinstance(method, DeepMethod))
     code = code_fingerprint(host, spec, method, config)
     tags = {**identity_tags(host, spec, method, config, data, protocol_fp, code),
-            T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.pool_checksum())}
+            T.EVAL_FINGERPRINT: evaluation_fingerprint(spec.protocol, data.pool_checksum()),
+            **view_tags(host, spec, method, config, data)}
     if isinstance(method, DeepMethod) and isinstance(config, DeepMethodConfig):
         tags.update(selection_tags(config, data))
         acceleration = acceleration if acceleration is not None else resolve_acceleration(spec.acceleration, device)
@@ -64,6 +72,23 @@ def prepare_run(
                          code_fingerprint=code, tags=tags, method=method, config=config)
     raise BenchError(f"method '{spec.method}' is a {type(method).__name__}; register a DeepMethod "
                      "(with a DeepMethodConfig) or a FittedMethod")
+
+
+def view_tags(host: PluginHost, spec: RunSpec, method: DeepMethod | FittedMethod, config: StrictModel,
+              data: FaceData) -> dict[str, str]:
+    """What the data a run's pretrained backbone reads says of its images (e.g. how many
+    faces went unaligned: ``FaceData.meta["run_tags"]`` as ``facehash.data.*``), and the
+    view's normaliser; loading the view here also checks it before any run starts."""
+    backbone = run_backbone(method, config, spec.protocol)
+    if backbone is None:
+        return {}
+    normalisation, _ = input_pipeline(spec.protocol, config)
+    view, view_normalisation = backbone_view(host, spec.protocol, spec.data_root, backbone, data, normalisation)
+    if view is data:
+        return {}
+    tags = {f"{T.DATA_PREFIX}{k}": str(v) for k, v in view.meta.get(RUN_TAGS, {}).items()}
+    return {**tags, T.PRETRAINED_INPUT_SIZE: str(view.image_shape[1]),
+            T.INPUT_NORMALISATION: view_normalisation}
 
 
 def check_split_seeds(split_seeds: Sequence[int]) -> list[int]:
@@ -122,6 +147,32 @@ def released_protocol(host: PluginHost, protocol: ProtocolConfig) -> ProtocolCon
     return protocol.model_copy(update={"dataset_options": options})
 
 
+def with_pretrained(host: PluginHost, protocol: ProtocolConfig, backbone: str | None,
+                    mode: str | None) -> ProtocolConfig:
+    """The protocol with the pretrained backbone deep methods run on: ``--backbone NAME``
+    with ``--backbone-mode`` (frozen or fine-tune; default frozen for a
+    :class:`PretrainedBackbone`), on top of what ``protocol.pretrained`` already says (a
+    sweep file, ``--set protocol.pretrained.lr_mult=X``). Without a mode, a backbone that is
+    not pretrained replaces each deep method's own and trains from scratch, as before."""
+    given = protocol.pretrained
+    if backbone is None:
+        if mode is not None or (given is not None and not given.backbone):
+            raise BenchError("--backbone-mode and protocol.pretrained need a backbone: "
+                             "add --backbone NAME (bench plugins lists the backbones)")
+        return protocol
+    pretrained = is_pretrained(host, backbone)
+    if mode is None and given is None and not pretrained:
+        return protocol
+    try:
+        chosen = BackboneMode(mode) if mode is not None else given.mode if given is not None else BackboneMode.FROZEN
+    except ValueError:
+        raise BenchError(f"--backbone-mode '{mode}': use frozen (features computed once, only the head and "
+                         "the loss train) or fine-tune (the backbone trains at a reduced rate)") from None
+    spec = (given or PretrainedSpec()).model_dump()
+    spec.update(backbone=backbone, mode=chosen)
+    return protocol.model_copy(update={"pretrained": PretrainedSpec(**spec)})
+
+
 def plan_runs(
     host: PluginHost,
     *,
@@ -138,16 +189,19 @@ def plan_runs(
     acceleration: AccelerationSpec | None = None,
     data: FaceData | None = None,
     split_seeds: Sequence[int] | None = None,
+    backbone_mode: str | None = None,
 ) -> list[PreparedRun]:
     """Expand and validate runs, then prepare each; raises :class:`BenchError` on any bad input.
 
     ``data``: the runs' dataset, when it is not the protocol's registered one (tests, scripts);
     an open-set protocol re-splits it by identity. ``split_seeds``: run every configuration on
-    each of these splits (default: the protocol's ``split_seed``).
+    each of these splits (default: the protocol's ``split_seed``). ``backbone_mode``: how deep
+    methods use a pretrained ``backbone`` (:func:`with_pretrained`).
     """
     if not methods:
         raise BenchError("--method names no method; give one or a comma list, e.g. --method lsh,dcbh")
     acceleration = acceleration or AccelerationSpec()
+    protocol = with_pretrained(host, protocol, backbone, backbone_mode)
     if protocol.standard == "released":
         protocol = released_protocol(host, protocol)
         if acceleration.precision == "auto":  # the released code's float32 arithmetic
@@ -166,7 +220,9 @@ def plan_runs(
     planned = []
     for name in methods:
         method = host.methods.get(name)
-        overrides = {"backbone": backbone, "head": head, "loss": ",".join(str(e) for e in loss),
+        deep_method = isinstance(method, DeepMethod)
+        mode = protocol.pretrained.mode.value if deep_method and protocol.pretrained is not None else None
+        overrides = {"backbone": backbone, "backbone_mode": mode, "head": head, "loss": ",".join(str(e) for e in loss),
                      "set": [f"{k}={v}" for k, v in sets if applies_to(k, name, known)]}
         for b in bits:
             problem = method.check_bits(b)

@@ -13,14 +13,14 @@ from bench.config.protocol import ProtocolConfig, hashed_dump
 from bench.tracking.status import RunStatus
 from bench.training.acceleration import AccelerationSpec
 
-PART_OVERRIDES = ("backbone", "head", "loss")
+PART_OVERRIDES = ("backbone", "backbone_mode", "head", "loss")
 
 
 class RunSpec(StrictModel):
     """Everything that defines one run.
 
-    ``overrides`` records what the command line changed for this run (``backbone``, ``head``,
-    ``loss`` and the ``set`` items that apply to its method), as given; they name the run.
+    ``overrides`` records what the command line changed for this run (``backbone`` and, on a
+    pretrained backbone, ``backbone_mode``, ``head``, ``loss`` and the ``set`` items that apply to its method), as given; they name the run.
     """
 
     method: str

@@ -23,6 +23,8 @@ carry it in their names (``sweep-tiny[optimizer.lr=0.001]-8b-s0``).
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,12 +81,16 @@ def load_sweep(path: Path) -> SweepFile:
     return validate(SweepFile, data, "", source=f"sweep file {path}")
 
 
-def override_grid(overrides: dict[str, Any]) -> list[list[tuple[str, Any]]]:
-    """Every combination of the swept override values (a list sweeps; a scalar is fixed).
+MAX_RUNS = 10_000  # grid size `bench sweep` accepts unless --max-runs raises it
 
-    >>> override_grid({"a": 1, "b": [2, 3]})
+
+def override_grid(overrides: dict[str, Any]) -> Iterator[list[tuple[str, Any]]]:
+    """Every combination of the swept override values (a list sweeps; a scalar is fixed),
+    one at a time (a grid is never held whole).
+
+    >>> list(override_grid({"a": 1, "b": [2, 3]}))
     [[('a', 1), ('b', 2)], [('a', 1), ('b', 3)]]
-    >>> override_grid({"m": [[0.5, 0.75]]}), override_grid({})
+    >>> list(override_grid({"m": [[0.5, 0.75]]})), list(override_grid({}))
     ([[('m', [0.5, 0.75])]], [[]])
     """
     axes = [[(key, _number(v)) for v in value] if isinstance(value, list) else [(key, _number(value))]
@@ -92,7 +98,27 @@ def override_grid(overrides: dict[str, Any]) -> list[list[tuple[str, Any]]]:
     for key, value in overrides.items():
         if isinstance(value, list) and not value:
             raise BenchError(f"sweep override '{key}': empty list; give at least one value")
-    return [list(combo) for combo in itertools.product(*axes)]
+    return (list(combo) for combo in itertools.product(*axes))
+
+
+def grid_size(sweep: SweepFile) -> int:
+    """Runs the sweep's grid spans before equal configurations collapse, counted from its lists.
+
+    >>> grid_size(SweepFile(methods=["a", "b"], bits=[12, 24], datasets=["orl"], overrides={"x": [1, 2, 3], "y": 4}))
+    12
+    """
+    lengths = [len(sweep.methods), len(sweep.bits), len(sweep.seeds), len(sweep.datasets),
+               len(sweep.split_seeds or [0])]
+    lengths += [len(v) for v in sweep.overrides.values() if isinstance(v, list)]
+    return math.prod(lengths)
+
+
+def check_grid_size(sweep: SweepFile, limit: int = MAX_RUNS) -> None:
+    """A one-line error when the grid spans more than ``limit`` runs (before any is built)."""
+    size = grid_size(sweep)
+    if size > limit:
+        raise BenchError(f"the sweep spans {size:,} runs (the product of its lists), more than the limit of "
+                         f"{limit:,}; sweep fewer values, or raise the limit with --max-runs {size}")
 
 
 def _number(value: Any) -> Any:
@@ -109,8 +135,11 @@ def _number(value: Any) -> Any:
     return value
 
 
-def expand(host: PluginHost, sweep: SweepFile) -> list[PreparedRun]:
-    """All runs of the sweep, validated and prepared, with repeated configurations dropped."""
+def expand(host: PluginHost, sweep: SweepFile, limit: int = MAX_RUNS) -> list[PreparedRun]:
+    """All runs of the sweep, validated and prepared, with repeated configurations dropped;
+    a grid larger than ``limit`` is refused before anything is built, and the first
+    combination is checked (every key) before the next one is built."""
+    check_grid_size(sweep, limit)
     runs: list[PreparedRun] = []
     seen: set[str] = set()
     for dataset in sweep.datasets:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.error
@@ -19,7 +20,9 @@ from typing import Any
 from bench.api.errors import BenchError
 from bench.tracking.retry import RetryingClient
 from bench.tracking.sqlite_store import (
+    MLFLOW_TABLES,
     check_database_file,
+    check_foreign,
     is_memory_uri,
     mlflow_client,
     sqlite_path,
@@ -42,8 +45,9 @@ def resolve_tracking_uri(cli_value: str | None = None) -> str:
     return f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
 
 
-def check_tracking_uri(uri: str) -> None:
-    """Fail with a one-line error when the store at ``uri`` cannot be used; writes nothing."""
+def check_tracking_uri(uri: str, *, write: bool = True) -> None:
+    """Fail with a one-line error when the store at ``uri`` cannot be used; writes nothing. A
+    read-only command (``write=False``) needs an existing store, not a writable folder."""
     if is_memory_uri(uri):
         raise BenchError(f"tracking URI {uri} is an in-memory database that keeps nothing after the run; "
                          "use sqlite:///PATH/mlflow.db or http://HOST:PORT")
@@ -55,6 +59,9 @@ def check_tracking_uri(uri: str) -> None:
             raise BenchError(
                 f"tracking URI {uri}: folder {folder} does not exist; create it or pass another --tracking-uri"
             )
+        check_foreign(f"tracking URI {uri}", db, MLFLOW_TABLES, "MLflow store", write=write)
+        if not write:
+            return
         if not os.access(folder, os.W_OK):
             raise BenchError(f"tracking URI {uri}: folder {folder} is not writable; pass another --tracking-uri")
         return
@@ -96,7 +103,18 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     db = sqlite_path(uri)
     if db is None:
         return None
-    return (db.parent / "mlartifacts" / experiment.replace("/", "_")).resolve().as_uri()
+    return (db.parent / "mlartifacts" / artifact_folder(experiment)).resolve().as_uri()
+
+
+def artifact_folder(experiment: str) -> str:
+    """The experiment's folder name under ``mlartifacts/``: one path component, never ``.``,
+    ``..`` or hidden (so no name leads outside ``mlartifacts/``).
+
+    >>> artifact_folder("facehash-orl-1a2b"), artifact_folder("a/b"), artifact_folder(".."), artifact_folder(".")
+    ('facehash-orl-1a2b', 'a_b', '_.', '_')
+    """
+    folder = re.sub(r"[/\\\x00]", "_", experiment)
+    return "_" + folder[1:] if folder.startswith(".") else folder
 
 
 @functools.cache

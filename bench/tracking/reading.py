@@ -85,7 +85,7 @@ class StoreReader:
         from bench.tracking.sqlite_store import mlflow_client
 
         self.uri = uri
-        self.client = RetryingClient(mlflow_client(uri))
+        self.client = RetryingClient(mlflow_client(uri, write=False))
 
     def experiment_ids(self, name: str | None = None) -> list[str]:
         """The id of experiment ``name`` (a one-line error lists the known ones), or by default

@@ -22,6 +22,9 @@ from bench.api.errors import BenchError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 LEFTOVER_PREFIX = "_alembic_tmp_"
+MLFLOW_TABLES = frozenset({"experiments", "runs"})  # what makes a SQLite file an MLflow store
+OPTUNA_TABLES = frozenset({"studies", "trials"})  # ... an Optuna storage
+OPENED: list[Path] = []  # the SQLite stores this process opened (named when one turns out damaged)
 
 
 def is_memory_uri(uri: str) -> bool:
@@ -36,28 +39,59 @@ def is_memory_uri(uri: str) -> bool:
     return path in ("", "//", "///") or ":memory:" in path or "mode=memory" in path
 
 
-def check_database_file(uri: str, db: Path) -> None:
+def check_database_file(uri: str, db: Path, what: str | None = None) -> None:
     """A one-line error when ``db`` is a folder or a file that is not a SQLite database
-    (an empty file is a new database); reads the file's first bytes only."""
+    (an empty file is a new database); reads the file's first bytes only. ``what`` names
+    the option (default: the tracking URI)."""
+    what = what or f"tracking URI {uri}"
+    option = "--tracking-uri" if what.startswith("tracking URI") else what.split()[0]
     if db.is_dir():
-        raise BenchError(f"tracking URI {uri}: {db} is a folder; name a database file, e.g. sqlite:///{db / 'mlflow.db'}")
+        raise BenchError(f"{what}: {db} is a folder; name a database file, e.g. sqlite:///{db / 'mlflow.db'}")
     if db.is_file() and db.stat().st_size:
         with db.open("rb") as handle:
             if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-                raise BenchError(f"tracking URI {uri}: {db} is not a SQLite database; "
-                                 "pass another --tracking-uri (the file is left as it is)")
+                raise BenchError(f"{what}: {db} is not a SQLite database; "
+                                 f"pass another {option} (the file is left as it is)")
+
+
+def table_names(what: str, db: Path) -> list[str]:
+    """The tables of the SQLite file ``db`` (read only; none for a missing or empty file); a
+    damaged file is a one-line error that names it."""
+    if not db.is_file() or not db.stat().st_size:
+        return []
+    try:
+        connection = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise BenchError(damaged(what, db, str(exc))) from None
+    return sorted(name for (name,) in rows)
+
+
+def damaged(what: str, db: Path, detail: str) -> str:
+    """The one line for a damaged SQLite file."""
+    return (f"{what}: {db} is damaged ({detail}); restore it from a backup (check it with "
+            f"sqlite3 {db} 'PRAGMA integrity_check'), or pass another one")
+
+
+def check_foreign(what: str, db: Path, ours: frozenset[str], kind: str, *, write: bool = True) -> None:
+    """Refuse a SQLite file that holds another program's tables (it is left byte for byte as it
+    is); with ``write=False`` also a missing or empty one (a read-only command creates nothing)."""
+    tables = table_names(what, db)
+    migrating = any(name.startswith(LEFTOVER_PREFIX) for name in tables)  # a half-migrated store: repaired, not refused
+    if tables and not ours & set(tables) and not migrating:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise BenchError(f"{what}: {db} is a SQLite database of another program (tables: {shown}), not an "
+                         f"{kind}; it is left as it is: pass another one")
+    if not tables and not write:
+        raise BenchError(f"{what}: no {kind} at {db} (nothing to read); pass the one `bench run` wrote")
 
 
 def leftover_tables(db: Path) -> list[str]:
     """The ``_alembic_tmp_*`` tables an interrupted schema migration left in ``db`` (read only)."""
-    if not db.is_file() or not db.stat().st_size:
-        return []
-    connection = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    finally:
-        connection.close()
-    return sorted(name for (name,) in rows if name.startswith(LEFTOVER_PREFIX))
+    return [name for name in table_names("tracking store", db) if name.startswith(LEFTOVER_PREFIX)]
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -78,16 +112,21 @@ def store_lock(db: Path) -> FileLock:
     return FileLock(str(db) + ".lock", is_singleton=True)
 
 
-def mlflow_client(uri: str) -> Any:
+def mlflow_client(uri: str, *, write: bool = True) -> Any:
     """An ``MlflowClient`` for ``uri``; for a SQLite store, made while holding the store's
     lock, after checking that the store is not half-migrated (a one-line error says how to
-    repair it)."""
+    repair it) and is not another program's database. Only ``write`` clients create a store
+    (in a new or empty file); a read-only one needs no writable folder."""
     from mlflow.tracking import MlflowClient  # heavy import, only when tracking
 
     db = sqlite_path(uri)
     if db is None:
         return MlflowClient(tracking_uri=uri)
     check_database_file(uri, db)
+    check_foreign(f"tracking URI {uri}", db, MLFLOW_TABLES, "MLflow store", write=write)
+    OPENED.append(db)
+    if not write:
+        return MlflowClient(tracking_uri=uri)
     try:
         lock = store_lock(db.resolve())
         lock.acquire()

@@ -88,6 +88,14 @@ CPU_BF16_NATIVE = "facehash.cpu_bf16_native"  # "true" / "false": whether auto p
 MODEL = "facehash.model"  # a deep run's model artifact: "stored", or "not stored: <why>"
 CODES_COLLAPSED = "facehash.codes_collapsed"  # set only when they did: "all codes identical" or "N of B bits constant"
 
+# a run on a pretrained backbone's features (bench.config.protocol.PretrainedSpec, or a fitted
+# method on embeddings): which backbone, frozen or fine-tune, the fine-tuned rate multiplier
+PRETRAINED_BACKBONE = "facehash.pretrained.backbone"
+PRETRAINED_MODE = "facehash.pretrained.mode"
+PRETRAINED_LR_MULT = "facehash.pretrained.lr_mult"
+PRETRAINED_INPUT_SIZE = "facehash.pretrained.input_size"  # the image size the backbone reads, where it is not the protocol's
+RANKING = "facehash.ranking"  # hamming (binary codes) or cosine (a float top line's embeddings)
+
 
 def column(tag: str) -> str:
     """The column of ``tag`` in a runs frame.

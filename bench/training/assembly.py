@@ -67,12 +67,14 @@ class CompositeLoss(nn.Module):
 
 
 def build_parts(
-    host: PluginHost, config: DeepMethodConfig, ctx: BuildContext
+    host: PluginHost, config: DeepMethodConfig, ctx: BuildContext, backbone: nn.Module | None = None
 ) -> tuple[HashingModel, CompositeLoss]:
     """Build backbone, head and loss parts from the registries, each checked against the
-    contract (:func:`bench.api.contract.check_built`)."""
-    backbone = host.backbones.build(config.backbone.name, ctx, **config.backbone.options)
-    check_built("backbones", config.backbone.name, backbone, ctx)
+    contract (:func:`bench.api.contract.check_built`). ``backbone``: one built already, used
+    instead of the config's (a frozen backbone's feature table)."""
+    if backbone is None:
+        backbone = host.backbones.build(config.backbone.name, ctx, **config.backbone.options)
+        check_built("backbones", config.backbone.name, backbone, ctx)
     feature_dims = dict(backbone.feature_dims)
     head = host.heads.build(config.head.name, ctx, feature_dims, **config.head.options)
     check_built("heads", config.head.name, head, ctx)

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from bench.config.paths import no_space, out_of_space
+
 
 def atomic_save(obj: Any, path: Path) -> Path:
     """``torch.save`` to ``path`` atomically (temp file in the same folder + rename)."""
@@ -22,8 +24,10 @@ def atomic_save(obj: Any, path: Path) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if not isinstance(exc, KeyboardInterrupt) and out_of_space(exc, path.parent):
+            raise no_space(path.parent, "free space there or pass another --output") from None
         raise
     return path
 

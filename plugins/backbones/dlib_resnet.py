@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.api.errors import BenchError
-from bench.api.interfaces import Backbone, BuildContext
+from bench.api.interfaces import BackboneInputs, BuildContext, PretrainedBackbone
 from plugins.backbones.dlib_format import Network, Token, read_file
 from plugins.normalisers.dlib_rgb import MEANS
 
@@ -133,13 +133,19 @@ class ResidualBlock(nn.Module):
         return F.relu(add_zero_padded(y, shortcut))
 
 
-class DlibResNet(Backbone):
+class DlibResNet(PretrainedBackbone):
     """dlib's face-recognition ResNet: normalised 150x150 RGB chips (:func:`dlib_input`)
     ``(N, 3, 150, 150)`` -> ``{"descriptor": (N, 128)}``.
 
     Built by :func:`build_dlib_resnet` (the registered factory) with the released weights;
-    ``DlibResNet()`` alone has random ones.
+    ``DlibResNet()`` alone has random ones. A pretrained backbone: ``bench run --backbone
+    dlib-resnet`` runs deep methods on it (frozen unless ``--backbone-mode fine-tune``), and
+    it reads the protocol's dataset aligned its way (:attr:`expects`: ``align=dlib``, 150 px
+    chips, the ``dlib-rgb`` normaliser), whatever the protocol's input size.
     """
+
+    expects = BackboneInputs(dataset_options=(("align", "dlib"), ("size", INPUT_SIZE)), input_size=INPUT_SIZE,
+                             normalisation="dlib-rgb")
 
     def __init__(self) -> None:
         super().__init__()

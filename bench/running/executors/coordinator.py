@@ -37,6 +37,7 @@ from bench.tracking import tags as T
 from bench.tracking.client import Tracker, flatten
 from bench.tracking.status import RunStatus
 
+CLAIM_BATCH = 8  # runs claimed (opened, SCHEDULED) at a time: a large sweep starts training at once
 IfRunning = Literal["wait", "skip"]  # what to do with a run another live process is training
 
 
@@ -177,13 +178,13 @@ def execute_runs(
     try:
         while pending:
             with lock:
-                tasks = claimer.claim(pending, results)
+                tasks, busy = claimer.claim(pending, results, CLAIM_BATCH)
             pending = {i: run for i, run in pending.items()
-                       if i not in results and i not in {t.index for t in tasks}}  # now: held elsewhere
-            if pending and if_running == "skip":
-                for i, run in pending.items():
-                    results[i] = RunResult(run.spec, RunStatus.SKIPPED, reason=f"another process ({claimer.owners[i]}) is running it")
-                pending = {}
+                       if i not in results and i not in {t.index for t in tasks}}
+            if busy and if_running == "skip":
+                for i in busy:
+                    results[i] = RunResult(pending.pop(i).spec, RunStatus.SKIPPED,
+                                           reason=f"another process ({claimer.owners[i]}) is running it")
             if tasks:
                 if not announced:  # the reporter learns the first batch up front (later ones as they start)
                     lifecycle.scheduled(tasks)
@@ -232,12 +233,18 @@ class _Claimer:
         self.owners: dict[int, str] = {}
         self.tasks: list[Task] = []
 
-    def claim(self, pending: dict[int, PreparedRun], results: dict[int, RunResult]) -> list[Task]:
-        """Claim every pending run no live process holds; record the skipped ones in ``results``."""
+    def claim(self, pending: dict[int, PreparedRun], results: dict[int, RunResult],
+              limit: int) -> tuple[list[Task], list[int]]:
+        """Claim up to ``limit`` pending runs no live process holds; record the skipped ones in
+        ``results``; returns the claimed tasks and the runs seen held elsewhere. Each claimed
+        run is known to the caller's cleanup (:attr:`tasks`) from the moment it is opened."""
         tracker = self.tracker
         experiments = store.experiment_ids(tracker)
-        tasks = []
+        tasks: list[Task] = []
+        busy: list[int] = []
         for i, run in pending.items():
+            if len(tasks) >= limit:
+                break
             spec = run.spec
             found = [] if self.force else store.runs_of_config(tracker, experiments, spec.config_hash(), run.checksum,
                                                                run.code_fingerprint)
@@ -248,15 +255,17 @@ class _Claimer:
             holders = [owner for owner in map(ownership.held_elsewhere, found) if owner]
             if holders:
                 self.owners[i] = holders[0]
+                busy.append(i)
                 continue
             if found:
                 run_id = store.reopen(tracker, found[0], self.parent_id)
                 tracker.set_tags(run_id, ownership.claim_tags())
             else:
                 run_id = open_run(run, tracker, self.experiment_id, self.parent_id)
+            task = Task(i, spec, run_id, tracker.uri, self.experiment_id, self.parent_id, str(self.output_dir),
+                        self.plugins, prepared=run)
+            self.tasks.append(task)  # an interruption from here on ends it KILLED
+            tasks.append(task)
             tracker.client.update_run(run_id, status=RunStatus.SCHEDULED)
             self.heartbeat.hold(run_id)
-            tasks.append(Task(i, spec, run_id, tracker.uri, self.experiment_id, self.parent_id, str(self.output_dir),
-                              self.plugins, prepared=run))
-        self.tasks += tasks
-        return tasks
+        return tasks, busy

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +154,21 @@ def _optimize(host: Any, study: Any, plan: TrialPlan, space: dict[str, Dimension
                 raise optuna.TrialPruned(f"validation mAP {value:.4f} below the median at epoch {epoch}")
         return run_trial(plan, params, str(trial.number), report, host)
 
-    study.optimize(objective, n_trials=n_trials, gc_after_trial=False)
+    quiet = _NoInterruptTraceback()
+    optimize_log = logging.getLogger("optuna.study._optimize")
+    optimize_log.addFilter(quiet)
+    try:
+        study.optimize(objective, n_trials=n_trials, gc_after_trial=False)
+    finally:
+        optimize_log.removeFilter(quiet)
+
+
+class _NoInterruptTraceback(logging.Filter):
+    """Drop Optuna's "Trial failed" warning with a traceback for Ctrl-C / SIGTERM (the trial's
+    run says ``killed``; the command stops as Ctrl-C stops it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
 def final_runs(host: Any, result: StudyResult, seeds: list[int]) -> list[PreparedRun]:

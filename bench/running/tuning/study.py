@@ -25,10 +25,22 @@ def storage_url(tracking_uri: str, storage: str | None = None) -> str:
     ('sqlite:////tmp/s/optuna.db', 'postgresql://h/db')
     """
     if storage:
+        check_storage(storage)
         return storage
     db = sqlite_path(tracking_uri)
     folder = db.parent if db is not None else Path.cwd()
     return f"sqlite:///{(folder / STUDY_FILE).resolve()}"
+
+
+def check_storage(url: str) -> None:
+    """A SQLite ``--storage`` must be a new or empty file or an Optuna storage: a text file,
+    a damaged database or another program's database is a one-line error (left as it is)."""
+    from bench.tracking.sqlite_store import OPTUNA_TABLES, check_database_file, check_foreign
+
+    db = sqlite_path(url)
+    if db is not None:
+        check_database_file(url, db, f"--storage {url}")
+        check_foreign(f"--storage {url}", db, OPTUNA_TABLES, "Optuna storage")
 
 
 def study_name(method: str, bits: int, fingerprint: str, space: str, seed: int, split_seed: int = 0) -> str:

@@ -114,6 +114,9 @@ def run_trial(plan: TrialPlan, params: dict[str, Any], trial: str, report: Repor
     except TrialPruned:
         end_trial(tracker, run_id, "pruned", RunStatus.FINISHED)
         raise
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the next bench tune tries these parameters again
+        end_trial(tracker, run_id, "killed", RunStatus.KILLED, "interrupted (Ctrl-C or SIGTERM); rerun bench tune to continue")
+        raise
     except BaseException as exc:
         end_trial(tracker, run_id, "failed", RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
