@@ -5,7 +5,7 @@ A ```bash block runs unless the line before it is ``<!-- not-run: <reason> -->``
 block whose first line is ``# NAME`` is the file ``NAME`` the commands may use. ``bench run``
 and ``bench sweep`` keep their methods, options and settings but run one code length, one
 seed and one epoch on a tiny ``synthfaces`` set, in a temporary store and folder (the
-dataset a command names must exist). Setup lines (the install script, the test suite
+dataset a command names must exist); ``bench cost`` measures galleries of 1,000 faces. Setup lines (the install script, the test suite
 itself) are skipped.
 """
 
@@ -127,6 +127,23 @@ def shrink_tune(argv: list[str], datasets: list[str]) -> list[str]:
                    (("--trials", "2"), ("--epochs", "1"), ("--bits", "12"), ("--final-seeds", "0")))
 
 
+def shrink_cost(argv: list[str]) -> list[str]:
+    """A ``bench cost`` argv on the tiny budget: galleries of 1,000 faces, 3 queries timed.
+
+    >>> shrink_cost(["cost", "dcbh-48b-s0", "--sizes", "1e4,1e7", "--queries", "100", "--tracking-uri", "x"])
+    ['cost', 'dcbh-48b-s0', '--sizes', '1000', '--queries', '3', '--batch', '3']
+    """
+    tiny = {"--sizes": "1000", "--queries": "3", "--batch": "3"}
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in DROPPED or argv[i] in tiny:
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out + [token for pair in tiny.items() for token in pair]
+
+
 def _shrink(argv: list[str], datasets: list[str], values: dict, defaults: tuple) -> list[str]:
     """``argv`` with each option of ``values`` mapped, the ``defaults`` added where missing,
     the test's store and tiny data instead of the named ones."""
@@ -179,6 +196,8 @@ def plan(block: Block) -> Plan:
             argv = shrink_run(argv, result.datasets)
         elif argv and argv[0] == "tune":
             argv = shrink_tune(argv, result.datasets)
+        elif argv and argv[0] == "cost":
+            argv = shrink_cost(argv)
         elif argv and argv[0] == "sweep":
             argv = [a for i, a in enumerate(argv) if a not in DROPPED and (i == 0 or argv[i - 1] not in DROPPED)]
         result.commands.append(argv)

@@ -14,7 +14,19 @@ import typer
 from bench.api.errors import BenchError
 
 # Each command module registers its command on the shared typer app when imported.
-from bench.cli import data, leaderboard, plugins_cmd, retrieval, run, runs, server, sweep, tune, ui  # noqa: F401
+from bench.cli import (  # noqa: F401
+    cost,
+    data,
+    leaderboard,
+    plugins_cmd,
+    retrieval,
+    run,
+    runs,
+    server,
+    sweep,
+    tune,
+    ui,
+)
 from bench.cli import eval as eval_cmd  # noqa: F401
 from bench.cli.app import app, err_console
 from bench.cli.failures import one_line

@@ -180,3 +180,10 @@ def _print_table(report: Report) -> None:
             extra.add_row(*(escape(str(v)) if not isinstance(v, float) else f"{v:g}" if name == "bytes_per_face"
                             else f"{v:.4f}" for name, v in zip(report.verification.columns, row, strict=True)))
         console.print(extra)
+    if len(report.cost):
+        extra = Table(title="retrieval cost at 10^6 faces (bench cost; docs/retrieval.md)")
+        for column in report.cost.columns:
+            extra.add_column(str(column), justify="left" if column == "variant" else "right")
+        for row in report.cost.itertuples(index=False):
+            extra.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row))
+        console.print(extra)

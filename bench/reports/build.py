@@ -18,6 +18,7 @@ from bench.config.hashing import canonical_json
 from bench.config.protocol import OpenSetSpec, ProtocolConfig
 from bench.reports import plots
 from bench.reports.code_versions import code_notes
+from bench.reports.cost import accuracy_cost_plot, cost_table
 from bench.reports.gallery import run_gallery
 from bench.reports.published import gap_table, load_published
 from bench.reports.query import TAG_COLUMN, RunSet, load_runs, method_tags
@@ -70,6 +71,7 @@ class Report:
     reproduce: dict[str, str] = field(default_factory=dict)
     variant_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     verification: pd.DataFrame = field(default_factory=pd.DataFrame)  # table.metric_means of the runs
+    cost: pd.DataFrame = field(default_factory=pd.DataFrame)  # reports.cost.cost_table (runs measured by bench cost)
 
     @property
     def notes(self) -> list[str]:
@@ -123,10 +125,14 @@ def build_report(
                             for v in specs}
         report.variant_tags = {v: method_tags(g.iloc[0]) for v, g in runs.groupby("variant")}
         report.verification = metric_means(runs)
+        report.cost = cost_table(runs, options.metric)
         if options.plots or options.gallery_queries:
             folder = options.image_dir or artifacts.folder / "images"
             if options.plots:
                 report.plots = _plots(artifacts, runs, cells, options.metric, published, folder, runset.notes)
+                costs = accuracy_cost_plot(report.cost, options.metric, folder / f"{options.metric}_vs_cost.png")
+                if costs is not None:
+                    report.plots.append(_image(f"{options.metric} against bytes per face and query time at 10^6 faces", costs))
             if options.gallery_queries:
                 report.galleries = _galleries(artifacts, runs, specs, list(cells["variant"]), options.gallery_queries,
                                               folder, runset.notes)

@@ -63,6 +63,13 @@ def render_html(report: Report) -> str:
                   "bits / 8 for a code, the float32 embedding's size for a float top line (ranked by cosine "
                   "distance, thresholds at its distinct distances).</p>",
                   _frame(report.verification)]
+    if len(report.cost):
+        parts += ['<h2 id="cost">Retrieval cost</h2>',
+                  '<p class="sub">Measured by <code>bench cost RUN</code> on each run\'s codes (means over the runs '
+                  "measured): bytes of one code, heap an exhaustive index holds per face, single-query time "
+                  "(median, 99th percentile) at 10^6 faces exhaustive (flat) and with multi-index hashing (MIH, "
+                  "its recall@k against exhaustive), and the float top line (d=128 IndexFlatIP).</p>",
+                  _frame(report.cost)]
     if report.gaps is not None and len(report.gaps):
         parts += ['<h2 id="published">Published numbers and the reproduction gap</h2>', _gaps(report.gaps)]
     parts += ['<h2 id="reproduce">How to reproduce each row</h2>', _kv(
