@@ -82,4 +82,5 @@ def test_the_pretrained_page_sweep_and_tune_on_orl(cli, store, small_orl, tmp_pa
     code, out, err = cli("leaderboard", "--tracking-uri", store, "--dataset", "orl", "--format", "md",
                          "--reference", "dlib-pca-itq")
     assert code == 0, err
-    assert all(name in out for name in ("dlib-float", "dlib-pca-itq", "csq[backbone=dlib-resnet"))
+    rows = {line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")}
+    assert {"dlib-float", "dlib-pca-itq", "csq"} <= rows

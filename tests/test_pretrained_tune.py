@@ -86,6 +86,10 @@ def test_tune_trains_on_the_pretrained_backbone_under_the_run_protocol(cli, stor
         assert tags["facehash.pretrained.backbone"] == "seen-net" and tags["facehash.pretrained.mode"] == "frozen"
         assert tags["facehash.pretrained.input_size"] == "16"  # the network's own view, without the queries
         assert tags["facehash.protocol_fingerprint"] == fingerprint
+    code, out, err = cli("leaderboard", "--tracking-uri", store, "--dataset", "synthfaces", "--tuned", "--format", "md")
+    assert code == 0, err
+    [row] = [line for line in out.splitlines() if line.startswith("| csq |")]
+    assert row.split("|")[3].strip() == f"{default.data.metrics['map']:.4f} n=1"  # the default beside the tuned
     code, out, err = cli("tune", "--method", "csq", "--backbone", "seen-net", "--backbone-mode", "fine-tune",
                          "--trials", "1", "--epochs", "1", "--bits", "8", "--final-seeds", "0",
                          "--tracking-uri", store, *TINY)
