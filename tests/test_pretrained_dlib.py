@@ -83,4 +83,4 @@ def test_the_pretrained_page_sweep_and_tune_on_orl(cli, store, small_orl, tmp_pa
                          "--reference", "dlib-pca-itq")
     assert code == 0, err
     rows = {line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")}
-    assert {"dlib-float", "dlib-pca-itq", "csq"} <= rows
+    assert {"dlib-float", "dlib-pca-itq"} <= rows and any(row.startswith("csq") for row in rows)
