@@ -221,8 +221,11 @@ def plan_runs(
     for name in methods:
         method = host.methods.get(name)
         deep_method = isinstance(method, DeepMethod)
-        mode = protocol.pretrained.mode.value if deep_method and protocol.pretrained is not None else None
-        overrides = {"backbone": backbone, "backbone_mode": mode, "head": head, "loss": ",".join(str(e) for e in loss),
+        pretrained = protocol.pretrained if deep_method else None
+        mode = pretrained.mode.value if pretrained is not None else None
+        # a sweep's protocol.pretrained.backbone names its runs as --backbone does
+        net = backbone if backbone is not None or pretrained is None else pretrained.backbone
+        overrides = {"backbone": net, "backbone_mode": mode, "head": head, "loss": ",".join(str(e) for e in loss),
                      "set": [f"{k}={v}" for k, v in sets if applies_to(k, name, known)]}
         for b in bits:
             problem = method.check_bits(b)

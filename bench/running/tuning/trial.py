@@ -57,6 +57,8 @@ class TrialPlan:
     parent_id: str = ""
     study: str = ""
     plugins: tuple[tuple[str, str | None], ...] = ()
+    backbone: str | None = None  # --backbone, as bench run takes it
+    backbone_mode: str | None = None  # --backbone-mode (frozen or fine-tune, for a pretrained backbone)
 
     def prepare(self, params: dict[str, Any], seeds: list[int] | None = None, host: Any = None) -> list:
         """The prepared run(s) of this plan with ``params`` applied as ``--set`` items (one per
@@ -64,7 +66,8 @@ class TrialPlan:
         host = host or host_for(self.plugins)
         return plan_runs(host, methods=[self.method], bits=[self.bits], seeds=seeds or [self.seed],
                          protocol=self.protocol, sets=[*self.sets, *params.items()],
-                         data_root=self.data_root, device=self.device, acceleration=self.acceleration)
+                         data_root=self.data_root, device=self.device, acceleration=self.acceleration,
+                         backbone=self.backbone, backbone_mode=self.backbone_mode)
 
 
 def trial_tags(run: Any, plan: TrialPlan, trial: str) -> dict[str, str]:
