@@ -139,7 +139,8 @@ def test_bench_cost_logs_the_study_to_the_run(cli, store, tmp_path, monkeypatch)
     study = json.loads(out.read_text())
     assert study["bits"] == 12 and {r["kind"] for r in study["rows"]} == {"flat", "multihash", "float-flat", "float-hnsw"}
     run = StoreReader(store).run(run_id)
-    assert run.data.metrics["cost_bytes_per_face"] == 2  # 12 bits padded to 16
+    assert run.data.metrics["cost_bytes_per_face"] == 1.5  # face_bytes: 12 bits / 8, as the run's bytes_per_face
+    assert {r["code_bytes"] for r in study["rows"] if r["kind"] == "multihash"} == {2}  # the index pads to 16 bits
     assert "cost_multihash_1e3_recall" in run.data.metrics and "cost_flat_200_query_ms" in run.data.metrics
     assert "retrieval_cost.json" in StoreReader(store).artifact_paths(run_id)
 

@@ -30,6 +30,7 @@ from bench.tracking.cost_metrics import (
     ENCODE_MS,
     FLOAT_BYTES_PER_FACE,
     cost_metric,
+    face_bytes,
 )
 
 SIZES = (10**4, 10**5, 10**6, 10**7)
@@ -80,7 +81,8 @@ class StudyResult:
         return cls(**json.loads(text))
 
     def metrics(self) -> dict[str, float]:
-        """The rows as run metrics: ``cost_bytes_per_face`` (the packed code),
+        """The rows as run metrics: ``cost_bytes_per_face`` (:func:`face_bytes`: bits / 8 of a code,
+        4 per dimension of a float run's embedding, as the run's ``bytes_per_face``),
         ``cost_float_bytes_per_face``, and per kind and size ``query_ms`` (single-query median),
         ``p99_ms``, ``qps``, ``build_s``, ``ram_bytes_per_face`` and ``recall`` (approximate kinds).
 
@@ -90,14 +92,14 @@ class StudyResult:
         >>> r.metrics()["cost_flat_1e6_query_ms"], r.metrics()["cost_bytes_per_face"]
         (4.0, 6.0)
         """
-        out = {BYTES_PER_FACE: float(self.dim * 4 if self.dim else padded_bits(self.bits) // 8)}
+        out = {BYTES_PER_FACE: face_bytes(self.bits, self.dim)}
         columns = {"query_ms": "single_ms_median", "p99_ms": "single_ms_p99", "qps": "qps", "build_s": "build_s",
                    "ram_bytes_per_face": "ram_bytes_per_face", "recall": "recall"}
         for row in self.rows:
             out.update({cost_metric(row["kind"], row["size"], what): row[column] for what, column in columns.items()
                         if row[column] is not None})
             if row["kind"] == FloatKind.FLAT:
-                out[FLOAT_BYTES_PER_FACE] = row["code_bytes"]
+                out[FLOAT_BYTES_PER_FACE] = float(row["code_bytes"])  # 4 bytes per dimension
         if self.encoding:
             out.update({ENCODE_IMAGES_PER_S: self.encoding["images_per_s"], ENCODE_MS: self.encoding["ms_per_image"]})
         return out
