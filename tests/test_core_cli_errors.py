@@ -18,7 +18,7 @@ def db_of(store: str) -> Path:
         (["--method", "lsh", "--bits", "12,x"], "--bits: 'x' is not a positive integer"),
         (["--method", "lsh", "--set", "centre=false"], "--set: unknown key 'centre' for method 'lsh'; known keys: center"),
         (["--method", "lsh", "--set", "dataset.sizee=8"], "unknown option 'sizee' for dataset 'orl'"),
-        (["--method", "lsh", "--backbone", "vgg"], "not a deep method"),
+        (["--method", "lsh", "--backbone", "vgg16-trunc"], "not a deep method"),
         (["--method", "lsh", "--device", "tpu"], "--device 'tpu': use auto, cpu or cuda"),
     ],
 )

@@ -58,7 +58,7 @@ def test_builtin_metric_and_normalisers_are_registered_plugins(cli):
         "map_legacy", "map_legacy_argsort", "precision_at_50_legacy", "precision_at_50_legacy_argsort",
         "precision_r2_legacy", "recall_r2_legacy",
     ]
-    assert host.normalisers.names() == ["caffe-mean-image", "channel-mean-std", "legacy-ddh", "unit"]
+    assert host.normalisers.names() == ["caffe-mean-image", "channel-mean-std", "dlib-rgb", "legacy-ddh", "unit"]
     code, out, err = cli("plugins")
     assert code == 0, err
     rows = {tuple(cell.strip() for cell in line.split("│")[1:3]) for line in out.splitlines() if "│" in line}
@@ -113,5 +113,5 @@ def test_an_unknown_normalisation_fails_at_planning_and_names_the_known_ones(cli
     code, _, err = cli("run", "--method", "lsh", "--bits", "8", "--tracking-uri", store,
                        "--set", "protocol.normalisation=legacy-dhh")
     assert code == 2
-    assert "unknown normaliser 'legacy-dhh'; known: caffe-mean-image, channel-mean-std, legacy-ddh, unit (did you mean 'legacy-ddh'?)" in err
+    assert "unknown normaliser 'legacy-dhh'; known: caffe-mean-image, channel-mean-std, dlib-rgb, legacy-ddh, unit (did you mean 'legacy-ddh'?)" in err
     assert not (tmp_path / "never.db").exists()

@@ -47,3 +47,40 @@ def test_dlib_top_line_floor_and_frozen_run_on_orl(cli, store, small_orl):
         assert tags["facehash.input.normalisation"] == "dlib-rgb" and tags["facehash.pretrained.input_size"] == "150"
     top = [r.data.metrics for r in runs if r.data.tags["facehash.method"] == "dlib-float"]
     assert top[0]["bytes_per_face"] == 512.0 and top[0]["map"] > 0.9  # the network separates four people
+
+
+def test_the_pretrained_page_sweep_and_tune_on_orl(cli, store, small_orl, tmp_path):
+    """docs/pretrained.md's commands on the small copy of ORL: its committed sweep file (its
+    methods cut to the top line, one floor and one deep method; one code length, one epoch)
+    runs the deep method frozen on the network through ``protocol.pretrained``, named as
+    ``--backbone`` names it; ``bench tune --backbone dlib-resnet`` tunes it under the same
+    protocol fingerprint; the leaderboard puts them in one table."""
+    import yaml
+
+    sweep = yaml.safe_load((Path(__file__).parents[1] / "docs" / "pretrained-orl.yaml").read_text())
+    assert sweep["overrides"]["protocol.pretrained.backbone"] == "dlib-resnet"
+    sweep.update(methods=["dlib-float", "dlib-pca-itq", "csq"], bits=[12], seeds=[0], data_root=str(small_orl))
+    sweep["overrides"]["protocol.epochs"] = 1
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    code, _, err = cli("sweep", str(tmp_path / "sweep.yaml"), "--tracking-uri", store)
+    assert code == 0, err
+    code, out, err = cli("tune", "--method", "csq", "--backbone", "dlib-resnet", "--backbone-mode", "frozen",
+                         "--bits", "12", "--epochs", "1", "--standard", "harness-standard", "--trials", "1",
+                         "--final-seeds", "0", "--data-root", str(small_orl), "--tracking-uri", store)
+    assert code == 0, err
+    client = MlflowClient(tracking_uri=store)
+    runs = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
+            if r.data.tags.get("mlflow.parentRunId")]
+    deep = [r for r in runs if r.data.tags["facehash.method"] == "csq"]
+    assert len(deep) == 3 and all(r.info.status == "FINISHED" for r in runs)  # the sweep's, a trial, the final
+    assert len({r.data.tags["facehash.protocol_fingerprint"] for r in deep}) == 1
+    for run in deep:
+        assert run.data.tags["facehash.pretrained.mode"] == "frozen"
+        assert run.data.tags["facehash.data.alignment.fallback"] == FALLBACKS
+    sweep_run = next(r for r in deep if r.data.tags["mlflow.runName"] == "csq[backbone=dlib-resnet,backbone_mode=frozen]-12b-s0")
+    assert "facehash.pretrained.trained_on" not in sweep_run.data.tags  # ORL is not in dlib's training data
+    code, out, err = cli("leaderboard", "--tracking-uri", store, "--dataset", "orl", "--format", "md",
+                         "--reference", "dlib-pca-itq")
+    assert code == 0, err
+    rows = {line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")}
+    assert {"dlib-float", "dlib-pca-itq"} <= rows and any(row.startswith("csq") for row in rows)

@@ -139,7 +139,8 @@ def test_bench_cost_logs_the_study_to_the_run(cli, store, tmp_path, monkeypatch)
     study = json.loads(out.read_text())
     assert study["bits"] == 12 and {r["kind"] for r in study["rows"]} == {"flat", "multihash", "float-flat", "float-hnsw"}
     run = StoreReader(store).run(run_id)
-    assert run.data.metrics["cost_bytes_per_face"] == 2  # 12 bits padded to 16
+    assert run.data.metrics["cost_bytes_per_face"] == 1.5  # face_bytes: 12 bits / 8, as the run's bytes_per_face
+    assert {r["code_bytes"] for r in study["rows"] if r["kind"] == "multihash"} == {2}  # the index pads to 16 bits
     assert "cost_multihash_1e3_recall" in run.data.metrics and "cost_flat_200_query_ms" in run.data.metrics
     assert "retrieval_cost.json" in StoreReader(store).artifact_paths(run_id)
 
@@ -205,3 +206,77 @@ def test_accuracy_cost_plot_needs_query_times(tmp_path):
     path = accuracy_cost_plot(table, "map", tmp_path / "p.png")
     assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
     assert accuracy_cost_plot(table.drop(columns="flat ms@1e6"), "map", tmp_path / "q.png") is None
+
+
+def float_gallery(dim=32, identities=30, per_identity=6, seed=0):
+    """Clustered float embeddings (a shared offset, identity centres, within-identity noise) as a
+    face network's; not unit norm, as dlib's are not."""
+    rng = np.random.default_rng(seed)
+    centres = 0.6 * rng.standard_normal(dim) + rng.standard_normal((identities, dim))
+    labels = np.repeat(np.arange(identities), per_identity)
+    return (centres[labels] + 0.3 * rng.standard_normal((len(labels), dim))) * 2.5, labels
+
+
+def float_statistics(vectors, per_identity):
+    """Mean vector, and mean cosine within an identity's consecutive rows and between identities."""
+    groups = vectors[: len(vectors) // per_identity * per_identity].reshape(-1, per_identity, vectors.shape[1])
+    within = np.einsum("gid,gjd->gij", groups, groups)
+    off = ~np.eye(per_identity, dtype=bool)
+    means = groups.mean(axis=1)
+    between = (means @ means.T)[~np.eye(len(means), dtype=bool)]
+    return vectors.mean(axis=0), within[:, off].mean(), between.mean()
+
+
+def test_float_distractors_follow_the_gallery_embeddings_and_isotropic_noise_does_not():
+    from bench.retrieval.distractors import normalise
+    from bench.retrieval.study import grown_embeddings
+
+    raw, labels = float_gallery()
+    grown, queries = grown_embeddings(raw, labels, raw[:3], 30 * 6 + 3000, seed=1)
+    gallery, distractors = grown[: len(raw)], grown[len(raw):]
+    assert np.allclose(np.linalg.norm(grown, axis=1), 1, atol=1e-5) and np.allclose(queries, normalise(raw[:3]))
+    g_mean, g_within, g_between = float_statistics(gallery, 6)
+    d_mean, d_within, d_between = float_statistics(distractors, 6)
+    assert np.abs(g_mean - d_mean).max() < 0.05  # the same offset direction
+    assert abs(g_within - d_within) < 0.05 and abs(g_between - d_between) < 0.1
+    noise = normalise(np.random.default_rng(2).standard_normal(distractors.shape))
+    n_mean, n_within, _ = float_statistics(noise, 6)
+    assert np.abs(g_mean - n_mean).max() > 0.1 and abs(g_within - n_within) > 0.3
+
+
+def float_run(store, tmp_path):
+    """A finished float top line run (embeddings.npz, no codes) as `bench run --method dlib-float` stores one."""
+    from bench.tracking import tags
+    from bench.tracking.client import Tracker
+
+    raw, labels = float_gallery(dim=16, identities=8, per_identity=5)
+    tracker = Tracker(store)
+    run_id = tracker.start_run(tracker.experiment("cost-test"), "dlib-float-48b-s0", {tags.METHOD: "dlib-float"})
+    folder = tmp_path / "float-art"
+    folder.mkdir()
+    np.savez_compressed(folder / "embeddings.npz", gallery_embeddings=raw.astype(np.float32),
+                        query_embeddings=raw[::5].astype(np.float32) + 0.01, gallery_labels=labels,
+                        query_labels=labels[::5], gallery_index=np.arange(40), query_index=np.arange(40, 48))
+    tracker.log_artifacts(run_id, folder)
+    tracker.end(run_id)
+    return run_id
+
+
+def test_bench_cost_measures_a_float_run_on_its_own_embeddings(cli, store, tmp_path, monkeypatch):
+    from bench.tracking.reading import StoreReader
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    run_id = float_run(store, tmp_path)
+    out = tmp_path / "cost.json"
+    code, stdout, err = cli("cost", run_id, "--sizes", "200,1000", "--queries", "3", "--batch", "3",
+                            "--cap", "float-hnsw=200", "--out", str(out))
+    assert code == 0, err
+    assert "16-D float embeddings" in stdout and "own 16-D embeddings" in stdout
+    study = json.loads(out.read_text())
+    assert study["dim"] == 16 and study["bits"] == 0 and study["gallery"] == 40
+    assert [(r["kind"], r["size"]) for r in study["rows"]] == [("float-flat", 200), ("float-hnsw", 200),
+                                                               ("float-flat", 1000)]
+    assert all(r["code_bytes"] == 64 for r in study["rows"]) and study["rows"][1]["recall"] is not None
+    metrics = StoreReader(store).run(run_id).data.metrics
+    assert metrics["cost_bytes_per_face"] == 64 == metrics["cost_float_bytes_per_face"]  # 16 float32
+    assert "cost_float-hnsw_200_recall" in metrics and "cost_float-flat_1e3_ram_bytes_per_face" in metrics

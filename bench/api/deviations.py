@@ -5,9 +5,10 @@ the harness stores them under ``facehash.`` (:data:`bench.tracking.tags.DEVIATIO
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:  # bench --help imports this module (through bench.tracking.tags): no pydantic at import
+    from pydantic import BaseModel
 
 DEVIATION = "deviation."
 

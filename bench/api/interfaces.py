@@ -111,6 +111,10 @@ class PretrainedBackbone(Backbone):
     """
 
     expects: ClassVar[BackboneInputs] = BackboneInputs()
+    #: Datasets (as registered here) whose images were part of the network's training data:
+    #: a run on one of them is tagged ``facehash.pretrained.trained_on`` and the leaderboard
+    #: says that its scores are not measured on unseen faces.
+    trained_on: ClassVar[tuple[str, ...]] = ()
 
 
 class HashHead(nn.Module):

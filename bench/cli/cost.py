@@ -59,7 +59,7 @@ def cost_command(
     experiment: Annotated[str | None, typer.Option(help="Without RUN: only the runs of this MLflow experiment.")] = None,
     sizes: Annotated[str, typer.Option(help="Gallery sizes (the run's gallery grown with distractors from its own code distribution).")] = "1e4,1e5,1e6,1e7",
     kinds: Annotated[str, typer.Option(help="Binary index kinds: flat, multihash, hash, ivf, hnsw (flat always runs: recall reference).")] = "flat,multihash,hash,ivf,hnsw",
-    float_dim: Annotated[int, typer.Option(help="Dimensions of the float top line (IndexFlatIP, IndexHNSWFlat) modelled on the run's codes; 0: none.", min=0)] = 128,
+    float_dim: Annotated[int, typer.Option(help="Code runs: dimensions of a float set modelled on the run's codes (IndexFlatIP, IndexHNSWFlat); 0: none. A float run (dlib-float) is measured on its own embeddings.", min=0)] = 128,
     cap: Annotated[list[str] | None, typer.Option(help="KIND=SIZE: measure KIND up to SIZE faces (repeatable; defaults: ivf, hnsw, float-flat 1e6, float-hnsw 1e5).")] = None,
     queries: Annotated[int, typer.Option(help="Single queries timed (the run's queries, cycled).", min=1)] = 100,
     batch: Annotated[int, typer.Option(help="Queries per timed batch.", min=1)] = 100,
@@ -111,16 +111,24 @@ def _measure_run(reader: StoreReader, run: Run, plan: StudyPlan, log: bool) -> S
     measured again replaced)."""
     from bench.evaluation.codes import pack_codes
     from bench.retrieval.runs import open_run
-    from bench.retrieval.study import RESULTS_FILE, StudyResult, merged, run_study
+    from bench.retrieval.study import RESULTS_FILE, StudyResult, merged, run_float_study, run_study
     from bench.tracking.client import Tracker
 
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
         handle = open_run(reader, run.info.run_id, Path(tmp) / "run")
-        codes = handle.codes
-        console.print(f"{handle.name} ({handle.run_id}): {len(codes.gallery)} gallery and {len(codes.query)} query codes "
-                      f"of {codes.bits} bits; sizes {', '.join(f'{s:,}' for s in plan.sizes)}", markup=False, highlight=False)
-        result = run_study(pack_codes(codes.gallery), codes.gallery_labels, pack_codes(codes.query), codes.bits, plan,
-                           on_row=lambda row: console.print(_row_line(row.as_dict()), markup=False, highlight=False))
+        on_row = lambda row: console.print(_row_line(row.as_dict()), markup=False, highlight=False)  # noqa: E731
+        sizes = ", ".join(f"{s:,}" for s in plan.sizes)
+        if handle.is_float:  # a float top line run (dlib-float): its real embeddings, float indexes only
+            emb = handle.embeddings
+            console.print(f"{handle.name} ({handle.run_id}): {len(emb.gallery)} gallery and {len(emb.query)} query "
+                          f"{emb.gallery.shape[1]}-D float embeddings; sizes {sizes}", markup=False, highlight=False)
+            result = run_float_study(emb.gallery, emb.gallery_labels, emb.query, plan, on_row=on_row)
+        else:
+            codes = handle.codes
+            console.print(f"{handle.name} ({handle.run_id}): {len(codes.gallery)} gallery and {len(codes.query)} query "
+                          f"codes of {codes.bits} bits; sizes {sizes}", markup=False, highlight=False)
+            result = run_study(pack_codes(codes.gallery), codes.gallery_labels, pack_codes(codes.query), codes.bits,
+                               plan, on_row=on_row)
         result.encoding, result.encoding_note = _encoding(handle, plan)
         if not log:
             return result
@@ -166,7 +174,8 @@ def _row_line(row: dict) -> str:
 def print_study(result: StudyResult) -> None:
     """The measured rows as one table, with the machine, memory and distractor notes."""
     m = result.machine
-    table = Table(title=f"retrieval cost, {result.bits}-bit codes, k={result.k}, {result.threads} faiss thread(s) "
+    what = f"{result.dim}-D float embeddings" if result.dim else f"{result.bits}-bit codes"
+    table = Table(title=f"retrieval cost, {what}, k={result.k}, {result.threads} faiss thread(s) "
                         f"({m['cpu']}, {m['cores']} cores, faiss {m['faiss']})")
     for column in ("index", "faces", "B/face code", "B/face RAM", "B/face disk", "build s", "query ms",
                    "p99 ms", "wall ms", "batch ms", "q/s", "recall@k"):

@@ -27,4 +27,6 @@ BatchSizeOption = Annotated[int | None, typer.Option(help="Batch size for every 
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 TrackingUriOption = Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db).")]
 ExperimentOption = Annotated[str | None, typer.Option(help="MLflow experiment (default: facehash-<dataset>-<protocol fingerprint>).")]
+BackboneOption = Annotated[str | None, typer.Option(help="Replace the method's backbone; a pretrained one (e.g. a face-recognition network) runs every deep method frozen unless --backbone-mode says otherwise.")]
+BackboneModeOption = Annotated[str | None, typer.Option(help="frozen (the backbone's features computed once and cached, only the head and loss train) or fine-tune (the backbone trains at protocol.pretrained.lr_mult x the rate, default 0.1); default: frozen for a pretrained --backbone, else from scratch.")]
 IfRunningOption = Annotated[str, typer.Option(help="A run another live process is training: wait for it, or skip it.")]

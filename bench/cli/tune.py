@@ -15,6 +15,8 @@ from bench.cli.options import (
     DEFAULT_EPOCHS,
     DEFAULT_SPLIT,
     DEFAULT_STANDARD,
+    BackboneModeOption,
+    BackboneOption,
     BatchSizeOption,
     DataRootOption,
     DatasetOption,
@@ -42,6 +44,8 @@ def tune_command(
     split: Annotated[str, typer.Option(help="closed-set or open-set (trials validate on held-out images of the training identities).")] = DEFAULT_SPLIT,
     split_seeds: Annotated[str | None, typer.Option(help="Tune on each of these splits, comma separated: one study per split, each on its own validation images (default: split 0).")] = None,
     batch_size: BatchSizeOption = None,
+    backbone: BackboneOption = None,
+    backbone_mode: BackboneModeOption = None,
     device: DeviceOption = "auto",
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value setting held fixed in every trial (repeatable).")] = None,
     executor: Annotated[str, typer.Option(help="local (Optuna in this process) or ray (Ray Tune with its Optuna searcher).")] = "local",
@@ -98,7 +102,7 @@ def tune_command(
             plan = TrialPlan(method=name, bits=b, seed=seed, protocol=protocol.model_copy(update={"split_seed": k}),
                              sets=tuple(method_sets), data_root=data_root, device=device, acceleration=accel,
                              tracking_uri=uri, executor="ray" if executor == "ray" else "optuna",
-                             plugins=in_process_plugins(host))
+                             plugins=in_process_plugins(host), backbone=backbone, backbone_mode=backbone_mode)
             setups.append(setup_study(host, plan, tuned, trials, storage=url, name=study, prune=prune))
     tracker = Tracker(uri)
     fp = setups[0].fingerprint

@@ -22,6 +22,7 @@ from bench.reports.cost import accuracy_cost_plot, cost_table
 from bench.reports.gallery import run_gallery
 from bench.reports.published import gap_table, load_published
 from bench.reports.query import TAG_COLUMN, RunSet, load_runs, method_tags
+from bench.reports.seen_data import seen_data_notes
 from bench.reports.table import add_uncertainty, legend, metric_means, summarise
 from bench.tracking import tags
 from bench.tracking.client import Tracker, flatten
@@ -98,6 +99,8 @@ def build_report(
     runs = runset.runs
     cells = summarise(runs, options.metric)
     runset.notes += code_notes(cells, runs)
+    seen = seen_data_notes(runs)
+    runset.notes += seen
     reader = StoreReader(uri)
     with RunArtifacts(reader) as artifacts:
         several_splits = bool((cells["n_splits"] > 1).any())
@@ -116,7 +119,7 @@ def build_report(
         specs = _specs(artifacts, runs)
         one_split = cells["n_splits"] <= 1
         notation = [legend(options.metric, options.reference, bool(cells.loc[one_split, "ci_low"].notna().any()),
-                           options.resamples, ties, bool(cells["mixed_code"].any()), several_splits)
+                           options.resamples, ties, bool(cells["mixed_code"].any()), several_splits) + seen
                     for ties in (bool(cells["tie_best"].notna().any()), False)]
         report = Report(runset, options, cells, *notation, published, gaps)
         report.protocol = _protocol(runset, specs)

@@ -49,7 +49,7 @@ def cost_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
 def accuracy_cost_plot(table: pd.DataFrame, metric: str, path: Path) -> Path | None:
     """``metric`` against bytes per face and against the exhaustive query time at 10^6 faces,
     one point per method and code length (labelled with its bits); the float top line as a
-    dashed line at its cost (its embeddings are modelled, so it has no accuracy of its own).
+    dashed line at its cost (a dlib-float run is also a point of its own at its bytes per face).
     ``None`` when no row has the query time."""
     ms = COLUMNS[QUERY_MS]
     if table.empty or ms not in table or table[ms].isna().all():

@@ -3,12 +3,14 @@ configurations ``bench tune`` chose for it, with the tuning budget behind each.
 
 A run is *tuned* when it carries ``facehash.tuned.study`` (the final runs of a study's best
 configuration); a run is the *default* when it overrides nothing (no ``--set``, part or loss
-change) and is not tuned. Both are ranked on the same metric under the same protocol
+change; the protocol's pretrained network, ``--backbone`` with its mode, is no override: it is
+in the protocol fingerprint) and is not tuned. Both are ranked on the same metric under the same protocol
 fingerprint, over their seeds and splits.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -28,6 +30,21 @@ def _first(group: pd.DataFrame, tag: str) -> str:
     return str(values.iloc[0]) if len(values) else ""
 
 
+def overrides_nothing(text: str) -> bool:
+    """Whether a run's overrides tag (JSON) changes nothing of its method's defaults: empty,
+    or only the protocol's pretrained network (``backbone`` with its ``backbone_mode``).
+
+    >>> overrides_nothing("{}"), overrides_nothing('{"backbone": "dlib-resnet", "backbone_mode": "frozen"}')
+    (True, True)
+    >>> overrides_nothing('{"backbone": "resnet18"}'), overrides_nothing('{"set": ["optimizer.lr=0.1"]}')
+    (False, False)
+    """
+    given = json.loads(text or "{}")
+    if "backbone_mode" in given:  # a pretrained network is the protocol's (fingerprinted), not a variant
+        given = {k: v for k, v in given.items() if k not in ("backbone", "backbone_mode")}
+    return not given
+
+
 def tuned_comparison(runs: pd.DataFrame, cells: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per tuning procedure and code length: the default cell, the tuned cell
     (``mean ± std`` over every seed and split, ``n=``), their difference of means and the
@@ -43,7 +60,7 @@ def tuned_comparison(runs: pd.DataFrame, cells: pd.DataFrame, metric: str) -> pd
         raise BenchError("no tuned runs under this protocol; run bench tune --method ... first "
                          "(with the same --epochs and dataset as the default runs)")
     default_keys = {k for k, g in runs.groupby("variant_key")
-                    if g[study].isna().all() and (g[overrides].fillna("{}") == "{}").all()}
+                    if g[study].isna().all() and g[overrides].fillna("{}").map(overrides_nothing).all()}
     tuned = runs[runs[study].notna()]
     family = tags.column(tags.TUNED_FAMILY)
     procedure = tuned[family].fillna(tuned[study]) if family in tuned else tuned[study]

@@ -22,6 +22,7 @@ from bench.tracking.reading import StoreReader
 from bench.tracking.status import RunStatus
 
 CODES_FILE = "codes.npz"
+EMBEDDINGS_FILE = "embeddings.npz"  # a float top line's run (e.g. dlib-float) stores these instead of codes
 CODES_KEYS = ("gallery_codes", "query_codes", "gallery_labels", "query_labels", "gallery_index", "query_index", "bits")
 
 
@@ -38,6 +39,16 @@ class Codes:
     query_labels: np.ndarray
     query_ids: np.ndarray
     identities: np.ndarray  # names by label (empty for runs stored before names were kept)
+
+
+@dataclass
+class Embeddings:
+    """A float top line run's stored embeddings (N, D) float32 and labels."""
+
+    gallery: np.ndarray
+    gallery_labels: np.ndarray
+    query: np.ndarray
+    query_labels: np.ndarray
 
 
 @dataclass
@@ -73,6 +84,24 @@ class RunHandle:
             return Codes(bits, unpack_codes(data["gallery_codes"], bits), data["gallery_labels"], data["gallery_index"],
                          unpack_codes(data["query_codes"], bits), data["query_labels"], data["query_index"],
                          data["identities"] if "identities" in data.files else np.array([], dtype=str))
+
+    @property
+    def is_float(self) -> bool:
+        """The run stored float embeddings (``embeddings.npz``) and no codes."""
+        paths = self.reader.artifact_paths(self.run_id)
+        return EMBEDDINGS_FILE in paths and CODES_FILE not in paths
+
+    @cached_property
+    def embeddings(self) -> Embeddings:
+        path = self._artifact(EMBEDDINGS_FILE, why="only finished float top line runs (e.g. dlib-float) store embeddings")
+        with np.load(path) as data:
+            keys = ("gallery_embeddings", "query_embeddings", "gallery_labels", "query_labels")
+            missing = set(keys) - set(data.files)
+            if missing:
+                raise BenchError(f"{EMBEDDINGS_FILE} of run '{self.name}' lacks {', '.join(sorted(missing))}; "
+                                 "re-run it with `bench run`")
+            return Embeddings(np.asarray(data["gallery_embeddings"], np.float32), data["gallery_labels"],
+                              np.asarray(data["query_embeddings"], np.float32), data["query_labels"])
 
     @cached_property
     def model(self) -> StoredModel:

@@ -30,6 +30,7 @@ from bench.tracking.cost_metrics import (
     ENCODE_MS,
     FLOAT_BYTES_PER_FACE,
     cost_metric,
+    face_bytes,
 )
 
 SIZES = (10**4, 10**5, 10**6, 10**7)
@@ -70,6 +71,7 @@ class StudyResult:
     peak_rss_bytes: int
     encoding: dict[str, float] | None = None  # cost.encoding_rate of the run's stored encoder
     encoding_note: str = ""  # why there is none
+    dim: int = 0  # a float run's embedding dimensions (bits is then 0); 0 for a code run
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -79,7 +81,8 @@ class StudyResult:
         return cls(**json.loads(text))
 
     def metrics(self) -> dict[str, float]:
-        """The rows as run metrics: ``cost_bytes_per_face`` (the packed code),
+        """The rows as run metrics: ``cost_bytes_per_face`` (:func:`face_bytes`: bits / 8 of a code,
+        4 per dimension of a float run's embedding, as the run's ``bytes_per_face``),
         ``cost_float_bytes_per_face``, and per kind and size ``query_ms`` (single-query median),
         ``p99_ms``, ``qps``, ``build_s``, ``ram_bytes_per_face`` and ``recall`` (approximate kinds).
 
@@ -89,14 +92,14 @@ class StudyResult:
         >>> r.metrics()["cost_flat_1e6_query_ms"], r.metrics()["cost_bytes_per_face"]
         (4.0, 6.0)
         """
-        out = {BYTES_PER_FACE: float(padded_bits(self.bits) // 8)}
+        out = {BYTES_PER_FACE: face_bytes(self.bits, self.dim)}
         columns = {"query_ms": "single_ms_median", "p99_ms": "single_ms_p99", "qps": "qps", "build_s": "build_s",
                    "ram_bytes_per_face": "ram_bytes_per_face", "recall": "recall"}
         for row in self.rows:
             out.update({cost_metric(row["kind"], row["size"], what): row[column] for what, column in columns.items()
                         if row[column] is not None})
             if row["kind"] == FloatKind.FLAT:
-                out[FLOAT_BYTES_PER_FACE] = row["code_bytes"]
+                out[FLOAT_BYTES_PER_FACE] = float(row["code_bytes"])  # 4 bytes per dimension
         if self.encoding:
             out.update({ENCODE_IMAGES_PER_S: self.encoding["images_per_s"], ENCODE_MS: self.encoding["ms_per_image"]})
         return out
@@ -164,12 +167,48 @@ def run_study(gallery: np.ndarray, labels: np.ndarray, queries: np.ndarray, bits
             floats = (f"{plan.float_dim}-D unit vectors modelled on the codes (a Gaussian per identity, within/between "
                       "spread from the bit flip rates): a stand-in for a network's embeddings")
         else:
-            fmodel = FloatModel.fit(*embeddings[:2])
-            grown = fmodel.vectors(max(0, float_top - len(embeddings[0])), plan.seed)
-            vectors = np.concatenate([normalise(embeddings[0]), grown])[:float_top]
-            float_queries, floats = normalise(embeddings[2]), "the given embeddings, grown by their Gaussian model"
+            vectors, float_queries = grown_embeddings(*embeddings, float_top, plan.seed)
+            floats = FLOAT_DISTRACTORS
         sizes = [s for s in plan.sizes if s <= float_top]
         rows += measure_sizes(plan.float_kinds, vectors, float_queries, vectors.shape[1], sizes, plan.settings,
                               plan.caps, on_row)
     return StudyResult(bits, len(gallery), len(queries), plan.settings.k, plan.settings.threads, [r.as_dict() for r in rows], machine(), DISTRACTORS, floats,
                        skipped, means, peak_rss_bytes())
+
+
+FLOAT_DISTRACTORS = ("the run's own embeddings, L2-normalised (inner product = cosine), grown with distractors from "
+                     "their model: distractor identity centres are uniform crossovers (per dimension) of two gallery "
+                     "identity centres, a distractor face is its centre plus N(0, diag(s^2)) with s the gallery's "
+                     "per-dimension within-identity spread, renormalised; gallery's median images per identity")
+
+
+def grown_embeddings(gallery: np.ndarray, labels: np.ndarray, queries: np.ndarray, size: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The normalised ``gallery`` embeddings grown to ``size`` rows with distractors of the
+    :class:`FloatModel` fitted on them (normalised too), and the normalised ``queries``."""
+    gallery = normalise(gallery)
+    model = FloatModel.fit(gallery, labels)
+    grown = model.vectors(max(0, size - len(gallery)), seed)
+    return np.concatenate([gallery, grown])[:size], normalise(queries)
+
+
+def run_float_study(gallery: np.ndarray, labels: np.ndarray, queries: np.ndarray, plan: StudyPlan,
+                    on_row: Callable[[CostRow], None] = lambda row: None) -> StudyResult:
+    """Measure the float kinds of ``plan`` (IndexFlatIP, IndexHNSWFlat) on a float run's real
+    (N, D) ``gallery`` embeddings with identity ``labels`` and its ``queries``, the gallery grown
+    with distractors from its own embedding model (:data:`FLOAT_DISTRACTORS`)."""
+    top = max(plan.sizes)
+    float_top = min(top, max(plan.caps.get(k, top) for k in plan.float_kinds))
+    skipped = [f"{kind} above {plan.caps[kind]:,} faces" for kind in plan.float_kinds
+               if kind in plan.caps and top > plan.caps[kind]]
+    vectors, float_queries = grown_embeddings(gallery, labels, queries, float_top, plan.seed)
+    sizes = [s for s in plan.sizes if s <= float_top]
+    rows = measure_sizes(plan.float_kinds, vectors, float_queries, vectors.shape[1], sizes, plan.settings,
+                         plan.caps, on_row)
+    means = {"gallery": vectors[:len(gallery)].mean(axis=0).round(4).tolist(),  # per dimension
+             "distractors": vectors[len(gallery):len(gallery) + 10**5].mean(axis=0).round(4).tolist()
+             if len(vectors) > len(gallery) else []}
+    return StudyResult(0, len(gallery), len(queries), plan.settings.k, plan.settings.threads, [r.as_dict() for r in rows],
+                       machine(), FLOAT_DISTRACTORS, f"this run's own {vectors.shape[1]}-D embeddings (the real top line)",
+                       skipped, means, peak_rss_bytes(),
+                       dim=vectors.shape[1])

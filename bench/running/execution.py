@@ -36,6 +36,7 @@ from bench.running.prepared import DeepRun, FittedRun, PreparedRun
 from bench.running.spec import RunResult
 from bench.tracking import tags as T
 from bench.tracking.client import Tracker
+from bench.tracking.cost_metrics import face_bytes
 from bench.tracking.status import RunStatus
 from bench.training.assembly import build_parts
 from bench.training.batching import BatchSource
@@ -195,7 +196,7 @@ def compute_run(
             gallery_f, query_f = (np.asarray(encoder(vectors(x, part)), np.float32)
                                   for x, part in ((gallery_x, gallery_part), (query_x, QUERY)))
             evaluation = evaluate_embeddings(query_f, query_y, gallery_f, gallery_y, protocol.evaluation)
-            return Computed(gallery_f, query_f, evaluation, extra_metrics={"bytes_per_face": float(gallery_f[0].nbytes)},
+            return Computed(gallery_f, query_f, evaluation, extra_metrics={"bytes_per_face": face_bytes(dim=gallery_f.shape[1])},
                             real_valued=True)
         gallery = sign_codes(encoder(vectors(gallery_x, gallery_part)))
         query = sign_codes(encoder(vectors(query_x, QUERY)))
@@ -212,7 +213,7 @@ def compute_run(
     evaluation = evaluate(query, query_y, gallery, gallery_y, protocol.evaluation, device=str(device),
                           plugin_metrics=registered_metrics(
                               run.host, opt_in_metrics=protocol.evaluation.opt_in_metrics))
-    extra["bytes_per_face"] = spec.bits / 8
+    extra["bytes_per_face"] = face_bytes(spec.bits)
     collapsed = collapse_note(gallery)
     if collapsed:  # flagged in the results table and `bench runs`
         tags[T.CODES_COLLAPSED] = collapsed

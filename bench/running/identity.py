@@ -26,6 +26,7 @@ from bench.config.hashing import stable_hash
 from bench.config.protocol import BackboneMode, ProtocolConfig
 from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.running.spec import RunSpec
+from bench.running.views import run_backbone, trained_on
 from bench.tracking import tags as T
 from bench.tracking.client import git_commit
 from bench.training.acceleration import Acceleration, cpu_has_native_bf16
@@ -118,6 +119,9 @@ def identity_tags(host: PluginHost, spec: RunSpec, method: Method, config: Stric
                  T.VALIDATION_IMAGES: str(int((data.split == VAL).sum()))})
     tags.update({f"{T.DATA_PREFIX}{k}": str(v) for k, v in data.meta.get(RUN_TAGS, {}).items()})
     tags.update(pretrained_tags(spec, method, config))
+    backbone = run_backbone(method, config, spec.protocol)
+    if backbone is not None and trained_on(host, backbone, spec.protocol.dataset):
+        tags[T.PRETRAINED_TRAINED_ON] = spec.protocol.dataset
     if isinstance(config, DeepMethodConfig):
         training = config.training
         tags.update({f"{T.LOOP_PREFIX}{name}": str(getattr(training, name)) for name in type(training).added_fields

@@ -255,8 +255,11 @@ def run_overrides(name: str, parts: PartChoice, protocol: ProtocolConfig, *, dee
                   known: frozenset[str]) -> dict[str, Any]:
     """What a run of method ``name`` was asked to change (its ``overrides``, part of its
     identity): the parts given and the ``--set`` settings that apply to it."""
-    mode = protocol.pretrained.mode.value if deep_method and protocol.pretrained is not None else None
-    overrides = {"backbone": parts.backbone, "backbone_mode": mode, "head": parts.head,
+    pretrained = protocol.pretrained if deep_method else None
+    mode = pretrained.mode.value if pretrained is not None else None
+    # a sweep's protocol.pretrained.backbone names its runs as --backbone does
+    net = parts.backbone if parts.backbone is not None or pretrained is None else pretrained.backbone
+    overrides = {"backbone": net, "backbone_mode": mode, "head": parts.head,
                  "loss": ",".join(str(e) for e in parts.loss),
                  "set": [f"{k}={v}" for k, v in parts.sets if applies_to(k, name, known)]}
     return {k: v for k, v in overrides.items() if v}

@@ -21,7 +21,7 @@ from bench.api.interfaces import BackboneInputs, PretrainedBackbone
 from bench.api.methods import DeepMethod, FittedMethod, Method
 from bench.api.pluginhost import PluginHost
 from bench.config.protocol import ProtocolConfig
-from bench.data.faces import FaceData
+from bench.data.faces import FaceData, ValidationOnly, without_queries
 from bench.data.loading import dataset_for
 
 
@@ -60,6 +60,13 @@ def expected_inputs(host: PluginHost, backbone: str) -> BackboneInputs:
     return cls.expects if cls is not None else BackboneInputs()
 
 
+def trained_on(host: PluginHost, backbone: str, dataset: str) -> bool:
+    """Whether the pretrained ``backbone`` was trained partly on ``dataset``
+    (:attr:`PretrainedBackbone.trained_on`)."""
+    cls = pretrained_class(host.backbones.get(backbone))
+    return cls is not None and dataset in cls.trained_on
+
+
 def view_protocol(protocol: ProtocolConfig, expects: BackboneInputs) -> ProtocolConfig:
     """``protocol`` with the dataset options, input size and normaliser the backbone expects.
 
@@ -83,6 +90,8 @@ def backbone_view(host: PluginHost, protocol: ProtocolConfig, data_root: str | N
     if expects == BackboneInputs():
         return data, normalisation
     view = dataset_for(host, view_protocol(protocol, expects), data_root)
+    if isinstance(data, ValidationOnly):  # a tuning trial: the view leaves the queries out as well
+        view = without_queries(view)
     if not (np.array_equal(view.labels, data.labels) and np.array_equal(view.split, data.split)):
         raise BenchError(f"backbone {backbone}: dataset '{protocol.dataset}' loaded as the network expects "
                          f"({dict(expects.dataset_options)}, {expects.input_size} px) does not line up image for "

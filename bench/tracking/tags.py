@@ -94,6 +94,8 @@ PRETRAINED_BACKBONE = "facehash.pretrained.backbone"
 PRETRAINED_MODE = "facehash.pretrained.mode"
 PRETRAINED_LR_MULT = "facehash.pretrained.lr_mult"
 PRETRAINED_INPUT_SIZE = "facehash.pretrained.input_size"  # the image size the backbone reads, where it is not the protocol's
+# the run's dataset when the pretrained network was trained partly on it (its scores are not on unseen faces)
+PRETRAINED_TRAINED_ON = "facehash.pretrained.trained_on"
 RANKING = "facehash.ranking"  # hamming (binary codes) or cosine (a float top line's embeddings)
 
 

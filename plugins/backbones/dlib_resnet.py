@@ -146,6 +146,9 @@ class DlibResNet(PretrainedBackbone):
 
     expects = BackboneInputs(dataset_options=(("align", "dlib"), ("size", INPUT_SIZE)), input_size=INPUT_SIZE,
                              normalisation="dlib-rgb")
+    # dlib's training set (dlib-models README): about 3 million faces, FaceScrub and the VGG
+    # data set among them; runs on FaceScrub are tagged and noted in the leaderboard
+    trained_on = ("facescrub",)
 
     def __init__(self) -> None:
         super().__init__()

@@ -23,6 +23,7 @@ from PIL import Image
 
 from bench.api.errors import BenchError
 from bench.data.cache import DATA_ROOT_ENV
+from bench.data.imagefile import crop_box
 from plugins.datasets.face_align import DlibAligner, alignment_meta
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pbm", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -62,17 +63,6 @@ def require_root(dataset: str, data_root: Path | None, what: str) -> Path:
     if not root.exists():
         raise BenchError(f"dataset '{dataset}': {root} does not exist; --data-root must name {what}")
     return root
-
-
-def crop_box(width: int, height: int, crop: float) -> tuple[int, int, int, int]:
-    """Centred square of side ``crop`` x the shorter side, as a PIL box.
-
-    >>> crop_box(320, 240, 0.5)
-    (100, 60, 220, 180)
-    """
-    side = max(1, round(min(width, height) * crop))
-    left, top = (width - side) // 2, (height - side) // 2
-    return left, top, left + side, top + side
 
 
 def decode(raw: bytes, size: int, crop: float) -> np.ndarray:

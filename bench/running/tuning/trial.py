@@ -58,6 +58,8 @@ class TrialPlan:
     parent_id: str = ""
     study: str = ""
     plugins: tuple[tuple[str, str | None], ...] = ()
+    backbone: str | None = None  # --backbone, as bench run takes it
+    backbone_mode: str | None = None  # --backbone-mode (frozen or fine-tune, for a pretrained backbone)
 
     def prepare(self, params: dict[str, Any], seeds: list[int] | None = None, host: Any = None) -> list:
         """The prepared run(s) of this plan with ``params`` applied as ``--set`` items (one per
@@ -65,7 +67,8 @@ class TrialPlan:
         host = host or host_for(self.plugins)
         return plan_runs(host, RunRequest(
             methods=[self.method], bits=[self.bits], seeds=seeds or [self.seed], protocol=self.protocol,
-            parts=PartChoice(sets=[*self.sets, *params.items()]),
+            parts=PartChoice(backbone=self.backbone, backbone_mode=self.backbone_mode,
+                             sets=[*self.sets, *params.items()]),
             data_root=self.data_root, device=self.device, acceleration=self.acceleration))
 
 
