@@ -17,6 +17,7 @@ from bench.data.faces import TRAIN
 from bench.data.loading import load_data
 from bench.running.execution import compute_run
 from bench.running.planning import plan_runs
+from bench.running.request import RunRequest
 from bench.training.acceleration import AccelerationSpec
 
 
@@ -31,8 +32,8 @@ def main() -> None:
     maps = {}
     for seed in seeds:
         for precision in precisions:
-            [run] = plan_runs(host, methods=["dcbh"], bits=[48], seeds=[seed], protocol=protocol, device=device,
-                              acceleration=AccelerationSpec(precision=precision), data=data)
+            [run] = plan_runs(host, RunRequest(methods=["dcbh"], bits=[48], seeds=[seed], protocol=protocol, device=device,
+                                               acceleration=AccelerationSpec(precision=precision)), data=data)
             start = time.perf_counter()
             m = compute_run(run).evaluation.metrics
             maps.setdefault(precision, []).append(m["map"])

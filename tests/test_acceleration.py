@@ -22,6 +22,7 @@ from bench.evaluation.encoding import encode_codes, encode_relaxed
 from bench.running.identity import execution_tags
 from bench.running.planning import plan_runs
 from bench.running.prepared import DeepRun, FittedRun
+from bench.running.request import RunRequest
 from bench.training.acceleration import (
     Acceleration,
     AccelerationSpec,
@@ -121,11 +122,10 @@ def test_bad_precision_is_a_one_line_error(cli):
 
 
 def test_deep_runs_are_tagged_with_their_acceleration(host):
-    [run] = plan_runs(host, methods=["conv-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig(),
-                      device="cpu", acceleration=AccelerationSpec(precision="bf16"))
+    [run] = plan_runs(host, RunRequest(methods=["conv-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig(), device="cpu", acceleration=AccelerationSpec(precision="bf16")))
     tags = execution_tags(run.device, run.acceleration)
     assert tags["facehash.accel.precision"] == "bf16" and tags["facehash.accel.compile"] == "false"
-    [lsh] = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(), device="cpu")
+    [lsh] = plan_runs(host, RunRequest(methods=["lsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(), device="cpu"))
     assert isinstance(run, DeepRun) and isinstance(lsh, FittedRun) and not hasattr(lsh, "acceleration")
     fitted = execution_tags(lsh.device, None)  # the device and CPU facts, no acceleration
     assert fitted["facehash.device"] == "cpu" and not any(k.startswith("facehash.accel.") for k in fitted)
@@ -133,14 +133,12 @@ def test_deep_runs_are_tagged_with_their_acceleration(host):
 
 def test_an_explicit_precision_is_part_of_the_config_hash(host):
     def spec(method, precision):
-        [s] = plan_runs(host, methods=[method], bits=[12], seeds=[0], protocol=ProtocolConfig(),
-                        acceleration=AccelerationSpec(precision=precision))
+        [s] = plan_runs(host, RunRequest(methods=[method], bits=[12], seeds=[0], protocol=ProtocolConfig(), acceleration=AccelerationSpec(precision=precision)))
         return s.spec
 
     hashes = {p: spec("conv-hash", p).config_hash() for p in ("auto", "fp32", "bf16")}
     assert len(set(hashes.values())) == 3  # an fp32 run never stands in for a default one
-    assert hashes["auto"] == plan_runs(host, methods=["conv-hash"], bits=[12], seeds=[0],
-                                       protocol=ProtocolConfig())[0].spec.config_hash()
+    assert hashes["auto"] == plan_runs(host, RunRequest(methods=["conv-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig()))[0].spec.config_hash()
     assert spec("conv-hash", "auto").config_hash() == spec("conv-hash", "auto").config_hash()
     # fitted methods do not train: the precision does not apply and does not split their runs
     assert spec("lsh", "fp32").config_hash() == spec("lsh", "auto").config_hash()

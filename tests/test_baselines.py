@@ -18,6 +18,7 @@ from bench.config.settings import method_config
 from bench.data.faces import FaceData, per_identity_split
 from bench.running.execution import compute_run
 from bench.running.planning import plan_runs, prepare_run
+from bench.running.request import RunRequest
 from bench.running.spec import RunSpec
 from bench.training.assembly import build_parts
 
@@ -155,8 +156,7 @@ def test_same_seed_gives_identical_codes_on_cpu(host, name):
     protocol = ProtocolConfig(dataset="tiny", epochs=2)
 
     def run(seed: int):
-        (run,) = plan_runs(host, methods=[name], bits=[12], seeds=[seed], protocol=protocol, device="cpu",
-                           data=data)
+        (run,) = plan_runs(host, RunRequest(methods=[name], bits=[12], seeds=[seed], protocol=protocol, device="cpu"), data=data)
         return compute_run(run)
 
     a, b, c = run(0), run(0), run(1)

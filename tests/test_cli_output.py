@@ -148,7 +148,7 @@ def test_plain_progress_prints_epochs_with_elapsed_and_eta(monkeypatch):
     monkeypatch.setattr(progress, "training_shape", lambda prepared: prepared)
     console = Console(width=200, record=True, color_system=None)
     reporter = progress.ProgressReporter(console, live=False, interval=10.0)
-    deep = N(index=0, spec=N(name="dcbh-12b-s0"), prepared=(4, 5))  # 4 epochs x 5 steps
+    deep = N(index=0, spec=N(name="dcbh-12b-s0"), prepared=progress.TrainingShape(steps=20, per_epoch=5))
     fitted = N(index=1, spec=N(name="lsh-12b-s0"), prepared=None)
     reporter.scheduled([deep, fitted])
     reporter.started(deep)
@@ -165,6 +165,29 @@ def test_plain_progress_prints_epochs_with_elapsed_and_eta(monkeypatch):
     assert lines[3].startswith("dcbh-12b-s0 epoch 4/4 step 20/20 loss 0.0500 elapsed 0:00:19 eta 0:00:00")
     assert lines[4] == "dcbh-12b-s0 FINISHED map=0.5000 in 20.0 s | all: 1/2 runs, 95%, elapsed 0:00:20 eta 0:00:01"
     assert len(lines) == 5
+
+
+def test_progress_counts_an_iteration_budget_and_its_partial_last_epoch(monkeypatch):
+    from bench.api.methods import TrainingSpec
+    from bench.cli import progress
+    from bench.training.loop import step_budget
+
+    clock = _Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    shape = progress.TrainingShape(steps=step_budget(TrainingSpec(epochs=50, iterations=12), 5), per_epoch=5)
+    monkeypatch.setattr(progress, "training_shape", lambda prepared: prepared)
+    console = Console(width=200, record=True, color_system=None)
+    reporter = progress.ProgressReporter(console, live=False, interval=0.0)
+    deep = N(index=0, spec=N(name="dsh-12b-s0"), prepared=shape)
+    reporter.scheduled([deep])
+    reporter.started(deep)
+    for step in range(1, 13):
+        clock.now += 1.0
+        reporter.progress(deep, step, 1.0)
+    lines = console.export_text().splitlines()
+    assert lines[0] == "[1/1] dsh-12b-s0 started (3 epochs x 5 steps)"  # 12 steps: 5 + 5 + 2, not 50 epochs
+    assert [line.split(" loss")[0] for line in lines[1:]] == [
+        "dsh-12b-s0 epoch 1/3 step 5/12", "dsh-12b-s0 epoch 2/3 step 10/12", "dsh-12b-s0 epoch 3/3 step 12/12"]
 
 
 def test_did_you_mean_offers_a_similar_name_or_a_described_one(fresh_host):

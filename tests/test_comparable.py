@@ -15,12 +15,12 @@ from bench.config.protocol import ProtocolConfig
 from bench.data.faces import QUERY, TRAIN, FaceData
 from bench.reports import query
 from bench.running.planning import plan_runs
+from bench.running.request import RunRequest
 from bench.tracking import tags as T
 
 
 def fingerprints(epochs: int) -> dict[str, str]:
-    runs = plan_runs(sweepkit.host(), methods=["lsh", "pca-itq", "sweep-tiny"], bits=[8], seeds=[0],
-                     protocol=ProtocolConfig(epochs=epochs), device="cpu")
+    runs = plan_runs(sweepkit.host(), RunRequest(methods=["lsh", "pca-itq", "sweep-tiny"], bits=[8], seeds=[0], protocol=ProtocolConfig(epochs=epochs), device="cpu"))
     return {r.spec.method: r.protocol_fingerprint for r in runs} | {
         f"eval:{r.spec.method}": r.tags[T.EVAL_FINGERPRINT] for r in runs}
 

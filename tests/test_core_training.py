@@ -16,6 +16,7 @@ from bench.running.execution import compute_run
 from bench.running.executors.coordinator import execute_runs
 from bench.running.executors.local import LocalExecutor
 from bench.running.planning import plan_runs
+from bench.running.request import PartChoice, RunRequest
 from bench.tracking.client import Tracker
 
 from conftest import ROOT
@@ -66,8 +67,8 @@ def data(host):
 
 
 def one_run(host, data, epochs=2, seed=0, **kw):
-    [run] = plan_runs(host, methods=["tiny-hash"], bits=[16], seeds=[seed],
-                      protocol=ProtocolConfig(epochs=epochs), data=data, **kw)
+    [run] = plan_runs(host, RunRequest(methods=["tiny-hash"], bits=[16], seeds=[seed],
+                                       protocol=ProtocolConfig(epochs=epochs), parts=PartChoice(**kw)), data=data)
     return run
 
 

@@ -16,6 +16,7 @@ from bench.config.settings import method_config
 from bench.data.loading import load_data
 from bench.running.execution import compute_run
 from bench.running.planning import plan_runs
+from bench.running.request import PartChoice, RunRequest
 from bench.training.acceleration import AccelerationSpec
 from bench.training.assembly import build_optimizer, build_parts
 from dcbh.method import DCBH, DCBHConfig
@@ -156,9 +157,7 @@ def test_same_seed_gives_identical_codes_through_the_harness(host, precision):
     data = load_data(host, protocol, None)
 
     def codes(seed):
-        [run] = plan_runs(host, methods=["dcbh"], bits=[12], seeds=[seed], protocol=protocol, data=data,
-                          sets=[("dcbh.variant", "intended")], device="cpu",
-                          acceleration=AccelerationSpec(precision=precision))
+        [run] = plan_runs(host, RunRequest(methods=["dcbh"], bits=[12], seeds=[seed], protocol=protocol, device="cpu", acceleration=AccelerationSpec(precision=precision), parts=PartChoice(sets=[("dcbh.variant", "intended")])), data=data)
         return compute_run(run).gallery_codes
 
     first, again, other = codes(0), codes(0), codes(1)

@@ -20,6 +20,7 @@ from bench.data.faces import GALLERY, QUERY, TRAIN, VAL
 from bench.data.loading import dataset_for, dataset_options
 from bench.data.openset import open_set_split
 from bench.running.planning import plan_runs
+from bench.running.request import RunRequest
 
 SYNTH = {"identities": 10, "images_per_identity": 8, "size": 16}
 
@@ -67,8 +68,7 @@ def test_the_partition_is_identical_across_runs_and_processes_for_a_split_seed()
 
 
 def test_split_seeds_share_the_fingerprint_but_not_the_split_checksum():
-    runs = plan_runs(default_host(), methods=["lsh"], bits=[8], seeds=[0], protocol=protocol(),
-                     split_seeds=[0, 1], device="cpu")
+    runs = plan_runs(default_host(), RunRequest(methods=["lsh"], bits=[8], seeds=[0], protocol=protocol(), split_seeds=[0, 1], device="cpu"))
     assert [r.spec.name for r in runs] == ["lsh-8b-s0-open0", "lsh-8b-s0-open1"]
     assert runs[0].protocol_fingerprint == runs[1].protocol_fingerprint
     assert runs[0].checksum != runs[1].checksum

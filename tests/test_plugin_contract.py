@@ -27,6 +27,7 @@ from bench.data.loading import load_data
 from bench.data.preprocess import ChannelMeanStd
 from bench.running.execution import compute_run
 from bench.running.planning import plan_runs
+from bench.running.request import PartChoice, RunRequest
 from bench.training.assembly import build_optimizer, build_parts, build_scheduler, rated_parts
 from bench.training.batching import BatchSource
 from bench.training.loop import LoopState, TrainCallbacks, Trainer
@@ -108,11 +109,9 @@ def built(host, method, train_size=40, **overrides):
 def test_planning_checks_each_factory_against_its_kinds_call(host):
     with pytest.raises(BenchError, match=r"^head 'one-arg-head' cannot be called as factory\(ctx, "
                                          r"feature_dims, \*\*options\): too many positional arguments$"):
-        plan_runs(host, methods=["memory-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig(),
-                  head="one-arg-head")
+        plan_runs(host, RunRequest(methods=["memory-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig(), parts=PartChoice(head="one-arg-head")))
     with pytest.raises(BenchError, match="unknown option 'width' for head 'sign-fc'; known options: none"):
-        plan_runs(host, methods=["memory-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig(),
-                  sets=[("head.width", 3)])
+        plan_runs(host, RunRequest(methods=["memory-hash"], bits=[12], seeds=[0], protocol=ProtocolConfig(), parts=PartChoice(sets=[("head.width", 3)])))
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -249,9 +248,8 @@ def test_multipliers_are_settings_and_unused_ones_leave_the_config_as_it_was(hos
     assert config.losses[0].decay_mult == 0.0 and config.losses[0].options == {"alpha": 0.01}
     plain = config_of(host, "dsh").model_dump(mode="json")
     assert "lr_mult" not in plain["backbone"] and "bias_lr_mult" not in plain["optimizer"]
-    [default] = plan_runs(host, methods=["dsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(epochs=1))
-    [scaled] = plan_runs(host, methods=["dsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(epochs=1),
-                         sets=[("backbone.lr_mult", 0.1)])
+    [default] = plan_runs(host, RunRequest(methods=["dsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(epochs=1)))
+    [scaled] = plan_runs(host, RunRequest(methods=["dsh"], bits=[12], seeds=[0], protocol=ProtocolConfig(epochs=1), parts=PartChoice(sets=[("backbone.lr_mult", 0.1)])))
     assert default.spec.config_hash() == "d9f406b3" + default.spec.config_hash()[8:]  # pinned: unused multipliers leave it (re-pinned when precision_at became None)
     assert scaled.spec.config_hash() != default.spec.config_hash()
     assert PartSpec.model_validate(scaled.spec.method_config["backbone"]).lr_mult == 0.1
@@ -307,8 +305,7 @@ def test_the_example_plugins_step_never_reads_back_to_the_host(host):
 
 def test_the_example_plugin_trains_and_its_memory_holds_every_training_sample(host):
     data = load_data(host, ProtocolConfig(), None)
-    [run] = plan_runs(host, methods=["memory-hash"], bits=[16], seeds=[0], protocol=ProtocolConfig(epochs=2),
-                      data=data)
+    [run] = plan_runs(host, RunRequest(methods=["memory-hash"], bits=[16], seeds=[0], protocol=ProtocolConfig(epochs=2)), data=data)
     computed = compute_run(run)
     memory = computed.state["loss"]
     assert np.array_equal(memory[MEMORY + "memory_labels"].numpy(), data.part(TRAIN)[1])

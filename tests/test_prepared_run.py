@@ -17,6 +17,7 @@ from bench.data.faces import split_checksum
 from bench.data.loading import load_data
 from bench.running.executors.base import Task
 from bench.running.planning import plan_runs
+from bench.running.request import RunRequest
 
 from conftest import ROOT, install_plugin
 
@@ -74,7 +75,7 @@ def test_replacing_the_pixels_forgets_the_kept_checksum():
 
 
 def test_a_task_ships_its_spec_and_leaves_the_prepared_run_behind():
-    [run] = plan_runs(default_host(), methods=["lsh"], bits=[8], seeds=[0], protocol=ProtocolConfig())
+    [run] = plan_runs(default_host(), RunRequest(methods=["lsh"], bits=[8], seeds=[0], protocol=ProtocolConfig()))
     task = Task(0, run.spec, "run-id", "sqlite:///x.db", "0", "parent", "out", prepared=run)
     shipped = pickle.loads(pickle.dumps(task))
     assert shipped.prepared is None and shipped.spec == run.spec and shipped.run_id == "run-id"

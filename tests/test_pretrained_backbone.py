@@ -122,11 +122,12 @@ def test_floor_codes_equal_the_floor_on_independent_embeddings(tiny_plugin):
     from bench.evaluation.codes import sign_codes
     from bench.running.execution import compute_run
     from bench.running.planning import plan_runs
+    from bench.running.request import RunRequest
 
     host = default_host()
     protocol = ProtocolConfig(dataset="synthfaces", dataset_options={"identities": 5, "images_per_identity": 6,
                                                                      "val": 1, "query": 2})
-    [run] = plan_runs(host, methods=["tiny-pca-itq"], bits=[8], seeds=[3], protocol=protocol)
+    [run] = plan_runs(host, RunRequest(methods=["tiny-pca-itq"], bits=[8], seeds=[3], protocol=protocol))
     computed = compute_run(run)
     data = run.data
     normaliser = host.normalisers.build(protocol.normalisation, data.images, data.split)
@@ -178,14 +179,14 @@ def test_fine_tune_rate_and_frozen_features_in_the_assembled_run(tiny_plugin):
     from bench.data.faces import TRAIN
     from bench.running.inputs import deep_inputs
     from bench.running.planning import plan_runs
+    from bench.running.request import PartChoice, RunRequest
     from bench.training.assembly import build_optimizer, build_parts, rated_parts
     from bench.training.embeddings import FeatureTable
 
     host = default_host()
     protocol = ProtocolConfig(dataset="synthfaces", dataset_options={"identities": 5, "images_per_identity": 6,
                                                                      "val": 1, "query": 2})
-    [tuned] = plan_runs(host, methods=["orthohash"], bits=[8], seeds=[0], protocol=protocol,
-                        backbone="tiny-pretrained", backbone_mode="fine-tune")
+    [tuned] = plan_runs(host, RunRequest(methods=["orthohash"], bits=[8], seeds=[0], protocol=protocol, parts=PartChoice(backbone="tiny-pretrained", backbone_mode="fine-tune")))
     assert tuned.config.backbone.name == "tiny-pretrained" and tuned.config.backbone.lr_mult == 0.1
     from bench.api.interfaces import BuildContext
 
@@ -195,8 +196,7 @@ def test_fine_tune_rate_and_frozen_features_in_the_assembled_run(tiny_plugin):
     lr = tuned.config.optimizer.lr
     kernels = (model.backbone.conv.weight, model.backbone.fc.weight)
     assert [rates[id(p)] for p in kernels] == [pytest.approx(lr * 0.1)] * 2
-    [frozen] = plan_runs(host, methods=["orthohash"], bits=[8], seeds=[0], protocol=protocol,
-                         backbone="tiny-pretrained")
+    [frozen] = plan_runs(host, RunRequest(methods=["orthohash"], bits=[8], seeds=[0], protocol=protocol, parts=PartChoice(backbone="tiny-pretrained")))
     normaliser = host.normalisers.build(protocol.normalisation, frozen.data.images, frozen.data.split)
     inputs = deep_inputs(frozen, normaliser)
     x, _ = inputs.part(TRAIN)

@@ -18,6 +18,7 @@ from bench.config.settings import method_config
 from bench.data.faces import FaceData, per_identity_split
 from bench.running.execution import compute_run
 from bench.running.planning import plan_runs
+from bench.running.request import PartChoice, RunRequest
 from bench.running.spec import RunSpec
 from bench.training.batching import BatchSource
 from bench.training.loop import TrainCallbacks, Trainer
@@ -218,8 +219,7 @@ def tiny_faces(n_ids: int = 4, per_id: int = 6) -> FaceData:
 def test_ddh_released_trains_on_the_first_90_percent_and_tags_the_run(host):
     data = tiny_faces()
     protocol = ProtocolConfig(dataset="tiny", standard="released", epochs=1)
-    (run,) = plan_runs(host, methods=["ddh"], bits=[8], seeds=[0], protocol=protocol, device="cpu", data=data,
-                       sets=[("training.batch_size", 3)])
+    (run,) = plan_runs(host, RunRequest(methods=["ddh"], bits=[8], seeds=[0], protocol=protocol, device="cpu", parts=PartChoice(sets=[("training.batch_size", 3)])), data=data)
     computed = compute_run(run)
     trained = int(20 * 0.9)  # 20 training images; Keras trains on x[:18]
     assert computed.extra_metrics["train_steps"] == math.ceil(trained / 3)
@@ -291,12 +291,11 @@ def test_dsh_finetunes_from_the_12_bit_checkpoint(host, tmp_path):
 
     data = tiny_faces()
     protocol = ProtocolConfig(dataset="tiny", standard="released", epochs=1)
-    (twelve,) = plan_runs(host, methods=["dsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu", data=data)
+    (twelve,) = plan_runs(host, RunRequest(methods=["dsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu"), data=data)
     state = compute_run(twelve).state
     atomic_save(state, tmp_path / "checkpoint.pt")
     sets = [("dsh.finetune", True), ("training.init_from", str(tmp_path / "checkpoint.pt"))]
-    (run,) = plan_runs(host, methods=["dsh"], bits=[24], seeds=[0], protocol=ProtocolConfig(dataset="tiny", standard="released"),
-                       device="cpu", data=data, sets=sets)
+    (run,) = plan_runs(host, RunRequest(methods=["dsh"], bits=[24], seeds=[0], protocol=ProtocolConfig(dataset="tiny", standard="released"), device="cpu", parts=PartChoice(sets=sets)), data=data)
     config = run.config
     assert (config.optimizer.lr, config.head.lr_mult, config.training.iterations, config.schedule.gamma) == (1e-4, 10.0, 30_000, 0.6)
     assert config.schedule.milestones == pytest.approx([k / 30 for k in range(4, 30, 4)])

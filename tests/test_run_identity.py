@@ -5,6 +5,7 @@ swept setting get distinguishable names."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import sweepkit
 from mlflow.tracking import MlflowClient
@@ -13,6 +14,7 @@ from bench.api.pluginhost import default_host
 from bench.config.protocol import ProtocolConfig
 from bench.config.settings import LossEdit
 from bench.running.planning import plan_runs
+from bench.running.request import PartChoice, RunRequest
 from bench.tracking import tags as T
 
 from conftest import ROOT, install_plugin
@@ -79,10 +81,10 @@ def test_the_code_fingerprint_covers_the_plugin_version_and_only_the_runs_parts(
     def fingerprints() -> tuple[str, str, str]:
         forget_plugin()
         host = default_host()
-        plan = dict(methods=["tiny-hash"], bits=[8], seeds=[0], protocol=ProtocolConfig())
-        [tiny] = plan_runs(host, **plan)
-        [center] = plan_runs(host, loss=[LossEdit("+", "center")], **plan)  # one more module's source
-        [lsh] = plan_runs(host, **{**plan, "methods": ["lsh"]})
+        plan = RunRequest(methods=["tiny-hash"], bits=[8], seeds=[0], protocol=ProtocolConfig())
+        [tiny] = plan_runs(host, plan)
+        [center] = plan_runs(host, replace(plan, parts=PartChoice(loss=[LossEdit("+", "center")])))  # one more module's source
+        [lsh] = plan_runs(host, replace(plan, methods=["lsh"]))
         return tiny.code_fingerprint, center.code_fingerprint, lsh.code_fingerprint
 
     before = fingerprints()
@@ -106,7 +108,8 @@ def test_overridden_settings_name_the_run_and_defaults_keep_their_names():
     host = default_host()
 
     def name(method: str, **kw) -> str:
-        [run] = plan_runs(host, methods=[method], bits=[12], seeds=[0], protocol=ProtocolConfig(), **kw)
+        [run] = plan_runs(host, RunRequest(methods=[method], bits=[12], seeds=[0], protocol=ProtocolConfig(),
+                                           parts=PartChoice(**kw)))
         return run.spec.name
 
     assert name("dsh") == "dsh-12b-s0" and name("pca-itq") == "pca-itq-12b-s0"

@@ -12,6 +12,7 @@ from bench.api.pluginhost import default_host
 from bench.config.settings import build_protocol
 from bench.running.identity import execution_tags, run_params
 from bench.running.planning import plan_runs
+from bench.running.request import RunRequest
 from bench.tracking import tags as T
 from bench.tracking.client import flatten
 from bench.training.acceleration import cpu_has_native_bf16
@@ -21,7 +22,7 @@ TINY = {"identities": 4, "images_per_identity": 5, "val": 1, "query": 1}
 
 def _runs(standard: str, methods=("dsh", "ddh", "dcbh", "lsh")):
     protocol = build_protocol({"dataset": "synthfaces", "epochs": 1, "standard": standard}, {}, TINY)
-    return plan_runs(default_host(), methods=list(methods), bits=[12], seeds=[0], protocol=protocol, device="cpu")
+    return plan_runs(default_host(), RunRequest(methods=list(methods), bits=[12], seeds=[0], protocol=protocol, device="cpu"))
 
 
 def test_params_are_json_and_only_those_that_apply():
@@ -72,8 +73,8 @@ def test_a_dataset_asks_its_runs_to_carry_data_tags():
     host = default_host()
     protocol = build_protocol({"dataset": "synthfaces", "epochs": 1}, {}, TINY)
     data = host.datasets.build("synthfaces", None, **TINY)
-    plain = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu", data=data)
+    plain = plan_runs(host, RunRequest(methods=["lsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu"), data=data)
     assert not any(k.startswith(T.DATA_PREFIX) for k in plain[0].tags)
     data.meta[RUN_TAGS] = {"alignment.fallback": 3}
-    tagged = plan_runs(host, methods=["lsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu", data=data)
+    tagged = plan_runs(host, RunRequest(methods=["lsh"], bits=[12], seeds=[0], protocol=protocol, device="cpu"), data=data)
     assert tagged[0].tags[f"{T.DATA_PREFIX}alignment.fallback"] == "3"

@@ -6,6 +6,7 @@ on failures). Heavy: the commands import it inside their functions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,37 @@ from bench.tracking.client import (
 FLAGS = {"max_parallel": "--max-parallel", "address": "--ray-address"}
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExecutionChoice:
+    """Where and how a command's runs execute and are logged: the options ``bench run`` and
+    ``bench sweep`` share (``--executor``, ``--max-parallel``, ``--ray-address``,
+    ``--tracking-uri``, ``--output``, ``--force``, ``--wide``, ``--if-running``, checked)."""
+
+    executor: str = "local"
+    max_parallel: int | None = None
+    ray_address: str | None = None
+    tracking_uri: str | None = None
+    output: Path = Path("bench-output")
+    force: bool = False
+    wide: bool = False
+    if_running: IfRunning = "wait"
+
+    def runner(self, host: PluginHost) -> Any:
+        """The executor these options name (:func:`build_executor`)."""
+        return build_executor(host, self.executor, self.max_parallel, self.ray_address)
+
+    def resolved(self) -> ExecutionChoice:
+        """The same choice with ``output`` as an absolute path (for workers in other folders)."""
+        return replace(self, output=self.output.resolve())
+
+    def execute(self, host: PluginHost, runs: list[PreparedRun], runner: Any, tracker: Tracker,
+                experiment_id: str, *, parent_name: str, parent_tags: dict[str, str]) -> Outcome:
+        """:func:`execute_and_report` under these options."""
+        return execute_and_report(host, runs, runner, tracker, experiment_id, self.output, force=self.force,
+                                  parent_name=parent_name, parent_tags=parent_tags, wide=self.wide,
+                                  if_running=self.if_running)
+
+
 def build_executor(host: PluginHost, name: str, max_parallel: int | None, ray_address: str | None) -> Any:
     """The registered executor ``name`` with the options given on the command line."""
     entry, _ = host.executors.resolve(name)
@@ -54,15 +86,14 @@ def command_host() -> PluginHost:
     return host
 
 
-def open_experiment(tracking_uri: str | None, experiment: str, output: Path, executor: str,
-                    ray_address: str | None) -> tuple[Tracker, str]:
+def open_experiment(execution: ExecutionChoice, experiment: str) -> tuple[Tracker, str]:
     """The store (``--tracking-uri``) and the experiment runs are logged to, checked before
     anything is written, with the output folder; returns the tracker and the experiment's id."""
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = resolve_tracking_uri(execution.tracking_uri)
     check_tracking_uri(uri)
-    warn_cluster_store(executor, ray_address, uri)
+    warn_cluster_store(execution.executor, execution.ray_address, uri)
     check_experiment_name(experiment)
-    check_writable_folder(output, "--output", "pass a writable --output folder")
+    check_writable_folder(execution.output, "--output", "pass a writable --output folder")
     tracker = Tracker(uri)
     return tracker, tracker.experiment(experiment)
 

@@ -39,9 +39,23 @@ def clock(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def training_shape(prepared: PreparedRun | None) -> tuple[int, int] | None:
-    """(epochs, batches per epoch) of a prepared deep run; ``None`` for a fitted method or
-    when the coordinator does not hold the prepared run."""
+@dataclass(frozen=True)
+class TrainingShape:
+    """A deep run's step budget (:func:`bench.training.loop.step_budget`) and its batches per
+    epoch; under ``training.iterations`` the last epoch may stop early."""
+
+    steps: int
+    per_epoch: int
+
+    @property
+    def epochs(self) -> int:
+        """Epochs the budget spans, as the training loop counts them."""
+        return -(-self.steps // self.per_epoch)
+
+
+def training_shape(prepared: PreparedRun | None) -> TrainingShape | None:
+    """The step budget and batches per epoch of a prepared deep run; ``None`` for a fitted
+    method or when the coordinator does not hold the prepared run."""
     from bench.running.prepared import DeepRun
 
     if not isinstance(prepared, DeepRun):
@@ -49,9 +63,11 @@ def training_shape(prepared: PreparedRun | None) -> tuple[int, int] | None:
     training = prepared.config.training
     from bench.data.faces import TRAIN
     from bench.training.batching import batches_per_epoch
+    from bench.training.loop import step_budget
 
     labels = prepared.data.part(TRAIN)[1]
-    return training.epochs, batches_per_epoch(labels, training.batch_size, training.sampler, training.ids_per_batch)
+    per_epoch = batches_per_epoch(labels, training.batch_size, training.sampler, training.ids_per_batch)
+    return TrainingShape(steps=step_budget(training, per_epoch), per_epoch=per_epoch)
 
 
 @dataclass
@@ -59,7 +75,7 @@ class RunState:
     """What the reporter knows of one run."""
 
     name: str
-    shape: tuple[int, int] | None  # (epochs, batches per epoch)
+    shape: TrainingShape | None
     started: float | None = None
     first_step: int | None = None
     step: int = 0
@@ -70,7 +86,7 @@ class RunState:
 
     @property
     def total_steps(self) -> int:
-        return self.shape[0] * self.shape[1] if self.shape else 0
+        return self.shape.steps if self.shape else 0
 
     @property
     def size(self) -> int:
@@ -82,8 +98,10 @@ class RunState:
         return self.size if self.done else min(self.step, self.total_steps)
 
     def epoch(self) -> int:
-        """Epochs finished so far."""
-        return self.step // self.shape[1] if self.shape else 0
+        """Epochs finished so far (the budget's last one, maybe partial, once its last step is done)."""
+        if not self.shape:
+            return 0
+        return self.shape.epochs if self.step >= self.shape.steps else self.step // self.shape.per_epoch
 
     def eta(self, now: float) -> float | None:
         """Seconds left for this run at its measured step rate."""
@@ -95,7 +113,7 @@ class RunState:
     def status(self) -> str:
         if not self.shape:
             return "fitting"
-        epochs, per_epoch = self.shape
+        epochs = self.shape.epochs
         loss = "" if self.loss is None else f" loss {self.loss:.4f}"
         return f"epoch {min(self.epoch() + 1, epochs)}/{epochs} step {self.step}/{self.total_steps}{loss}"
 
@@ -139,7 +157,7 @@ class ProgressReporter:
         if self.bar is not None:
             self.ids[task.index] = self.bar.add_task(escape(state.name), total=state.size, status=state.status())
         else:
-            how = f"{state.shape[0]} epochs x {state.shape[1]} steps" if state.shape else "fitted, no training"
+            how = f"{state.shape.epochs} epochs x {state.shape.per_epoch} steps" if state.shape else "fitted, no training"
             self._line(f"{self._position(task)} {state.name} started ({how})")
 
     def progress(self, task: Any, step: int, loss: float) -> None:
@@ -155,11 +173,11 @@ class ProgressReporter:
         epoch = state.epoch()
         if epoch <= state.seen_epoch:  # an epoch's line is printed at its first report only
             return
-        last = state.shape is not None and epoch == state.shape[0]
+        last = state.shape is not None and epoch == state.shape.epochs
         first, state.seen_epoch = state.seen_epoch == 0, epoch
         if first or last or now - state.printed_at >= self.interval:
             state.printed_at = now
-            self._line(f"{state.name} epoch {epoch}/{state.shape[0]} step {step}/{state.total_steps} "
+            self._line(f"{state.name} epoch {epoch}/{state.shape.epochs} step {step}/{state.total_steps} "
                        f"loss {loss:.4f} elapsed {clock(now - state.started)} eta {clock(state.eta(now))} | "
                        f"{self._overall(now)}")
 

@@ -6,7 +6,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,6 +31,11 @@ from bench.cli.options import (
     TrackingUriOption,
     WideOption,
 )
+
+if TYPE_CHECKING:  # heavy: imported inside the command (bench/cli/options.py)
+    from bench.api.pluginhost import PluginHost
+    from bench.cli.execution import ExecutionChoice
+    from bench.running.prepared import PreparedRun
 
 
 @app.command("run")
@@ -66,12 +71,7 @@ def run_command(
     if_running: IfRunningOption = "wait",
 ) -> None:
     """Train (or fit), encode, evaluate and log one run per (method, bits, seed), then print a table."""
-    from bench.cli.execution import (
-        build_executor,
-        command_host,
-        execute_and_report,
-        open_experiment,
-    )
+    from bench.cli.execution import ExecutionChoice, command_host
     from bench.cli.parsing import (
         acceleration_spec,
         parse_bits,
@@ -84,10 +84,11 @@ def run_command(
     from bench.config.settings import build_protocol, split_sets
     from bench.running.executors.coordinator import check_if_running
     from bench.running.planning import plan_runs
-    from bench.running.prepared import DeepRun
-    from bench.tracking import tags as T
+    from bench.running.request import PartChoice, RunRequest
 
-    when_running = check_if_running(if_running)
+    execution = ExecutionChoice(executor=executor, max_parallel=max_parallel, ray_address=ray_address,
+                                tracking_uri=tracking_uri, output=output, force=force, wide=wide,
+                                if_running=check_if_running(if_running))
     host = command_host()
     if standard in STANDARD_ALIASES:
         err_console.print(f"warning: --standard {standard} is now called {STANDARD_ALIASES[standard]}", markup=False)
@@ -96,17 +97,29 @@ def run_command(
         {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "standard": standard, "split": split},
         protocol_sets, dataset_sets,
     )
-    runs = plan_runs(
-        host, methods=parse_list(method), bits=parse_bits(bits), seeds=parse_seeds(seeds),
-        protocol=protocol, backbone=backbone, head=head, loss=parse_loss(loss), sets=method_sets,
+    request = RunRequest(
+        methods=parse_list(method), bits=parse_bits(bits), seeds=parse_seeds(seeds), protocol=protocol,
+        parts=PartChoice(backbone=backbone, backbone_mode=backbone_mode, head=head, loss=parse_loss(loss),
+                         sets=method_sets),
         data_root=data_root, device=device,
         acceleration=acceleration_spec(precision, compile_, device_data_mb, cuda_graph),
-        split_seeds=parse_seeds(split_seeds, "--split-seeds") if split_seeds else None, backbone_mode=backbone_mode,
+        split_seeds=parse_seeds(split_seeds, "--split-seeds") if split_seeds else None,
     )
+    execute_planned(host, plan_runs(host, request), execution, experiment)
+
+
+def execute_planned(host: PluginHost, runs: list[PreparedRun], execution: ExecutionChoice,
+                    experiment: str | None) -> None:
+    """Open the store and the experiment (default: named after the runs' protocol), say what
+    will run, and execute the runs under one parent run (:class:`ExecutionChoice`)."""
+    from bench.cli.execution import open_experiment
+    from bench.running.prepared import DeepRun
+    from bench.tracking import tags as T
+
+    protocol = runs[0].spec.protocol
     deep = [r for r in runs if isinstance(r, DeepRun)]  # a fitted run's fingerprint leaves out the budget
     data, fp = runs[0].data, (deep or runs)[0].protocol_fingerprint
-    tracker, experiment_id = open_experiment(tracking_uri, experiment or f"facehash-{protocol.dataset}-{fp}",
-                                             output, executor, ray_address)
+    tracker, experiment_id = open_experiment(execution, experiment or f"facehash-{protocol.dataset}-{fp}")
     splits = sorted({run.data.checksum() for run in runs})
     identities = (f"{data.train_classes} training / {data.num_classes - data.train_classes} retrieval identities"
                   if protocol.split == "open-set" else f"{data.num_classes} identities")
@@ -114,11 +127,10 @@ def run_command(
         f"[bold]{len(runs)} run(s)[/] on {protocol.dataset} ({len(data.labels)} images, {identities}, "
         f"{protocol.split} split {', '.join(splits)}), protocol {fp}, store {tracker.uri}"
     )
-    execute_and_report(
-        host, runs, build_executor(host, executor, max_parallel, ray_address), tracker, experiment_id,
-        output, force=force, parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
-        if_running=when_running, parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.EVAL_FINGERPRINT: runs[0].tags[T.EVAL_FINGERPRINT],
-                                             T.SPLIT_CHECKSUM: ",".join(splits),
-                     T.DATASET: protocol.dataset, T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
-        wide=wide,
+    execution.execute(
+        host, runs, execution.runner(host), tracker, experiment_id,
+        parent_name=f"bench-run-{time.strftime('%Y%m%d-%H%M%S')}",
+        parent_tags={T.PROTOCOL_FINGERPRINT: fp, T.EVAL_FINGERPRINT: runs[0].tags[T.EVAL_FINGERPRINT],
+                     T.SPLIT_CHECKSUM: ",".join(splits), T.DATASET: protocol.dataset,
+                     T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
     )

@@ -38,27 +38,23 @@ def sweep_command(
     max_runs: Annotated[int, typer.Option(help="Refuse a sweep whose grid spans more runs than this (counted from its lists before anything is built).", min=1)] = 10_000,
 ) -> None:
     """Run every configuration of a sweep file; finished runs are skipped, interrupted ones continue."""
-    from bench.cli.execution import (
-        build_executor,
-        command_host,
-        execute_and_report,
-        open_experiment,
-    )
+    from bench.cli.execution import ExecutionChoice, command_host, open_experiment
     from bench.running.executors.coordinator import check_if_running
     from bench.running.sweep import expand, load_sweep
     from bench.tracking import tags as T
 
-    when_running = check_if_running(if_running)
+    execution = ExecutionChoice(executor=executor, max_parallel=max_parallel, ray_address=ray_address,
+                                tracking_uri=tracking_uri, output=output, force=force, wide=wide,
+                                if_running=check_if_running(if_running))
     host = command_host()
     sweep = load_sweep(sweep_file)
     runs = expand(host, sweep, max_runs)
-    runner = build_executor(host, executor, max_parallel, ray_address)
+    runner = execution.runner(host)
     tracker, experiment_id = open_experiment(
-        tracking_uri, experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}", output, executor, ray_address)
+        execution, experiment or sweep.experiment or f"facehash-sweep-{sweep_file.stem}")
     console.print(f"[bold]{len(runs)} run(s)[/] from {sweep_file} with executor {executor}, store {tracker.uri}")
-    execute_and_report(
-        host, runs, runner, tracker, experiment_id, output.resolve(), force=force,
+    execution.resolved().execute(
+        host, runs, runner, tracker, experiment_id,
         parent_name=f"sweep-{sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}",
-        if_running=when_running, parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
-        wide=wide,
+        parent_tags={T.SWEEP_FILE: str(sweep_file), T.COMMAND: shlex.join(["bench", *sys.argv[1:]])},
     )

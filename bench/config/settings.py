@@ -240,7 +240,7 @@ def validate(model: type[BaseModel], data: dict[str, Any], what: str, source: st
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc:
         field = model.model_fields.get(str(part)) if isinstance(part, str) else None
-        annotation = getattr(field, "annotation", None)
+        annotation = field.annotation if field is not None else None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
         else:

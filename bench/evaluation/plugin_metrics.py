@@ -56,19 +56,28 @@ def per_query_name(metric: str) -> str:
     return "ap" + metric[3:] if metric.startswith("map") else metric
 
 
-def opt_in(metric: PluginMetric) -> PluginMetric:
+@dataclass(frozen=True)
+class OptInMetric:
+    """A plugin metric that evaluations compute only when it is named (:func:`opt_in`)."""
+
+    metric: PluginMetric
+
+    def __call__(self, codes: CodeSets) -> np.ndarray:
+        return self.metric(codes)
+
+
+def opt_in(metric: PluginMetric) -> OptInMetric:
     """Mark a plugin metric as opt-in: evaluations compute it only when it is named.
 
     >>> is_opt_in(opt_in(lambda codes: None)), is_opt_in(lambda codes: None)
     (True, False)
     """
-    metric.opt_in = True  # type: ignore[attr-defined]
-    return metric
+    return OptInMetric(metric)
 
 
 def is_opt_in(metric: PluginMetric) -> bool:
     """Whether ``metric`` was marked with :func:`opt_in`."""
-    return bool(getattr(metric, "opt_in", False))
+    return isinstance(metric, OptInMetric)
 
 
 def registered_metrics(

@@ -29,12 +29,13 @@ from bench.config.protocol import (
     evaluation_fingerprint,
     fingerprint,
 )
-from bench.config.settings import LossEdit, applies_to, method_config
+from bench.config.settings import applies_to, method_config
 from bench.data.faces import RUN_TAGS, VAL, FaceData
 from bench.data.loading import apply_split, dataset_for
 from bench.evaluation.plugin_metrics import registered_metrics
 from bench.running.identity import code_fingerprint, identity_tags, input_pipeline
 from bench.running.prepared import DeepRun, FittedRun, PreparedRun
+from bench.running.request import PartChoice, RunRequest
 from bench.running.spec import RunSpec
 from bench.running.views import backbone_view, is_pretrained, run_backbone
 from bench.tracking import tags as T
@@ -173,85 +174,92 @@ def with_pretrained(host: PluginHost, protocol: ProtocolConfig, backbone: str | 
     return protocol.model_copy(update={"pretrained": PretrainedSpec(**spec)})
 
 
-def plan_runs(
-    host: PluginHost,
-    *,
-    methods: list[str],
-    bits: list[int],
-    seeds: list[int],
-    protocol: ProtocolConfig,
-    backbone: str | None = None,
-    head: str | None = None,
-    loss: Sequence[LossEdit] = (),
-    sets: Sequence[tuple[str, Any]] = (),
-    data_root: str | None = None,
-    device: str = "auto",
-    acceleration: AccelerationSpec | None = None,
-    data: FaceData | None = None,
-    split_seeds: Sequence[int] | None = None,
-    backbone_mode: str | None = None,
-) -> list[PreparedRun]:
-    """Expand and validate runs, then prepare each; raises :class:`BenchError` on any bad input.
+def plan_runs(host: PluginHost, request: RunRequest, *, data: FaceData | None = None) -> list[PreparedRun]:
+    """Expand and validate the runs of ``request``, then prepare each; raises
+    :class:`BenchError` on any bad input, before anything is loaded or written.
 
     ``data``: the runs' dataset, when it is not the protocol's registered one (tests, scripts);
-    an open-set protocol re-splits it by identity. ``split_seeds``: run every configuration on
-    each of these splits (default: the protocol's ``split_seed``). ``backbone_mode``: how deep
-    methods use a pretrained ``backbone`` (:func:`with_pretrained`).
+    an open-set protocol re-splits it by identity.
     """
-    if not methods:
+    if not request.methods:
         raise BenchError("--method names no method; give one or a comma list, e.g. --method lsh,dcbh")
-    acceleration = acceleration or AccelerationSpec()
-    protocol = with_pretrained(host, protocol, backbone, backbone_mode)
-    if protocol.standard == "released":
-        protocol = released_protocol(host, protocol)
-        if acceleration.precision == "auto":  # the released code's float32 arithmetic
-            acceleration = acceleration.model_copy(update={"precision": "fp32"})
-    resolved_device = resolve_device(device)
+    protocol, acceleration = resolve_protocol(host, request)
+    resolved_device = resolve_device(request.device)
     # the device and its execution settings (e.g. --cuda-graph on without a GPU) fail before any run
     resolved_accel = resolve_acceleration(acceleration, resolved_device)
     host.normalisers.resolve(protocol.normalisation)  # an unknown name fails here, listing the known ones
     registered_metrics(host, opt_in_metrics=protocol.evaluation.opt_in_metrics)  # unknown names fail here
+    protocols = split_protocols(protocol, request.split_seeds, given_data=data is not None)
     known = frozenset(host.methods.names())
-    split_seeds = check_split_seeds(split_seeds) if split_seeds else [protocol.split_seed]
-    if data is not None and protocol.split == "closed-set" and split_seeds != [protocol.split_seed]:
-        raise BenchError("split seeds of a closed-set protocol re-split the registered dataset; "
-                         "with data given, use the open-set split or drop the split seeds")
-    protocols = [protocol.model_copy(update={"split_seed": k}) for k in split_seeds]
-    planned = []
-    for name in methods:
-        method = host.methods.get(name)
-        deep_method = isinstance(method, DeepMethod)
-        pretrained = protocol.pretrained if deep_method else None
-        mode = pretrained.mode.value if pretrained is not None else None
-        # a sweep's protocol.pretrained.backbone names its runs as --backbone does
-        net = backbone if backbone is not None or pretrained is None else pretrained.backbone
-        overrides = {"backbone": net, "backbone_mode": mode, "head": head, "loss": ",".join(str(e) for e in loss),
-                     "set": [f"{k}={v}" for k, v in sets if applies_to(k, name, known)]}
-        for b in bits:
-            problem = method.check_bits(b)
-            if problem:
-                raise BenchError(f"method '{name}' cannot use {b} bits: {problem}")
-        config = method_config(  # one validated config serves every bit length and seed
-            name, method, protocol, backbone=backbone, head=head, loss=loss, sets=sets, known_methods=known,
-        )
-        deep = isinstance(config, DeepMethodConfig)
-        if isinstance(config, DeepMethodConfig):
-            check_deep_config(host, config)
-        for split_protocol, b, seed in ((p, b, s) for p in protocols for b in bits for s in seeds):
-            spec = RunSpec(
-                method=name, bits=b, seed=seed, protocol=split_protocol,
-                method_config=config.model_dump(mode="json"),
-                overrides={k: v for k, v in overrides.items() if v},
-                data_root=data_root, device=device,
-                # execution settings concern deep training only; fitted methods keep the defaults
-                acceleration=acceleration if deep else AccelerationSpec(),
-            )
-            planned.append((spec, config))
+    planned = [planned for name in request.methods
+               for planned in expand_method(host, name, request, protocols, acceleration, known)]
     # after every other check: loading may build the dataset's cache entry
-    split_data = {p.split_seed: dataset_for(host, p, data_root) if data is None else apply_split(data, p)
+    split_data = {p.split_seed: dataset_for(host, p, request.data_root) if data is None else apply_split(data, p)
                   for p in protocols}
     for spec, config in planned:
         if isinstance(config, DeepMethodConfig):
-            check_selection(spec, config, split_data[spec.protocol.split_seed], sets)
+            check_selection(spec, config, split_data[spec.protocol.split_seed], request.parts.sets)
     return [prepare_run(host, spec, data=split_data[spec.protocol.split_seed], config=config,
                         device=resolved_device, acceleration=resolved_accel) for spec, config in planned]
+
+
+def resolve_protocol(host: PluginHost, request: RunRequest) -> tuple[ProtocolConfig, AccelerationSpec]:
+    """The protocol every run follows (its pretrained backbone, :func:`with_pretrained`; the
+    ``released`` standard's gallery, :func:`released_protocol`) and the execution settings
+    asked for (the released code's float32 arithmetic under ``standard='released'``)."""
+    protocol = with_pretrained(host, request.protocol, request.parts.backbone, request.parts.backbone_mode)
+    acceleration = request.acceleration
+    if protocol.standard == "released":
+        protocol = released_protocol(host, protocol)
+        if acceleration.precision == "auto":
+            acceleration = acceleration.model_copy(update={"precision": "fp32"})
+    return protocol, acceleration
+
+
+def split_protocols(protocol: ProtocolConfig, split_seeds: Sequence[int] | None, *,
+                    given_data: bool) -> list[ProtocolConfig]:
+    """One protocol per split seed (default: the protocol's own ``split_seed``)."""
+    seeds = check_split_seeds(split_seeds) if split_seeds else [protocol.split_seed]
+    if given_data and protocol.split == "closed-set" and seeds != [protocol.split_seed]:
+        raise BenchError("split seeds of a closed-set protocol re-split the registered dataset; "
+                         "with data given, use the open-set split or drop the split seeds")
+    return [protocol.model_copy(update={"split_seed": k}) for k in seeds]
+
+
+def expand_method(host: PluginHost, name: str, request: RunRequest, protocols: list[ProtocolConfig],
+                  acceleration: AccelerationSpec, known: frozenset[str]) -> list[tuple[RunSpec, StrictModel]]:
+    """The run specs of one method (each split protocol x bits x seed) with its config,
+    validated once: its bits, its config and, for a deep method, its parts."""
+    method, parts, protocol = host.methods.get(name), request.parts, protocols[0]
+    for b in request.bits:
+        problem = method.check_bits(b)
+        if problem:
+            raise BenchError(f"method '{name}' cannot use {b} bits: {problem}")
+    config = method_config(  # one validated config serves every bit length and seed
+        name, method, protocol, backbone=parts.backbone, head=parts.head, loss=parts.loss, sets=parts.sets,
+        known_methods=known,
+    )
+    deep = isinstance(config, DeepMethodConfig)
+    if isinstance(config, DeepMethodConfig):
+        check_deep_config(host, config)
+    overrides = run_overrides(name, parts, protocol, deep_method=isinstance(method, DeepMethod), known=known)
+    return [(RunSpec(method=name, bits=b, seed=seed, protocol=split_protocol,
+                     method_config=config.model_dump(mode="json"), overrides=overrides,
+                     data_root=request.data_root, device=request.device,
+                     # execution settings concern deep training only; fitted methods keep the defaults
+                     acceleration=acceleration if deep else AccelerationSpec()), config)
+            for split_protocol in protocols for b in request.bits for seed in request.seeds]
+
+
+def run_overrides(name: str, parts: PartChoice, protocol: ProtocolConfig, *, deep_method: bool,
+                  known: frozenset[str]) -> dict[str, Any]:
+    """What a run of method ``name`` was asked to change (its ``overrides``, part of its
+    identity): the parts given and the ``--set`` settings that apply to it."""
+    pretrained = protocol.pretrained if deep_method else None
+    mode = pretrained.mode.value if pretrained is not None else None
+    # a sweep's protocol.pretrained.backbone names its runs as --backbone does
+    net = parts.backbone if parts.backbone is not None or pretrained is None else pretrained.backbone
+    overrides = {"backbone": net, "backbone_mode": mode, "head": parts.head,
+                 "loss": ",".join(str(e) for e in parts.loss),
+                 "set": [f"{k}={v}" for k, v in parts.sets if applies_to(k, name, known)]}
+    return {k: v for k, v in overrides.items() if v}

@@ -36,6 +36,7 @@ from bench.api.methods import StrictModel
 from bench.api.pluginhost import PluginHost
 from bench.config.settings import build_protocol, split_sets, validate
 from bench.running.planning import PreparedRun, plan_runs
+from bench.running.request import PartChoice, RunRequest
 
 Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seeds, as --seeds takes them
 
@@ -148,10 +149,10 @@ def expand(host: PluginHost, sweep: SweepFile, limit: int = MAX_RUNS) -> list[Pr
         for combo in override_grid(sweep.overrides):
             dataset_sets, protocol_sets, method_sets = split_sets(combo)
             protocol = build_protocol({"dataset": dataset}, protocol_sets, dataset_sets)
-            for run in plan_runs(host, methods=sweep.methods, bits=sweep.bits, seeds=sweep.seeds,
-                                 protocol=protocol, sets=method_sets,
-                                 data_root=sweep.root_for(dataset), device=sweep.device,
-                                 split_seeds=sweep.split_seeds):
+            request = RunRequest(methods=sweep.methods, bits=sweep.bits, seeds=sweep.seeds, protocol=protocol,
+                                 parts=PartChoice(sets=method_sets), data_root=sweep.root_for(dataset),
+                                 device=sweep.device, split_seeds=sweep.split_seeds)
+            for run in plan_runs(host, request):
                 key = f"{run.spec.config_hash()}:{run.spec.data_root}"
                 if key not in seen:
                     seen.add(key)

@@ -26,6 +26,7 @@ from bench.running.execution import build_normaliser, seed_everything, train_dee
 from bench.running.executors.coordinator import open_run
 from bench.running.executors.worker import host_for, tracker_for
 from bench.running.planning import plan_runs
+from bench.running.request import PartChoice, RunRequest
 from bench.tracking import tags as T
 from bench.tracking.status import RunStatus
 from bench.training.acceleration import AccelerationSpec
@@ -64,10 +65,11 @@ class TrialPlan:
         """The prepared run(s) of this plan with ``params`` applied as ``--set`` items (one per
         seed; default: the trial seed), validated as ``bench run`` validates them."""
         host = host or host_for(self.plugins)
-        return plan_runs(host, methods=[self.method], bits=[self.bits], seeds=seeds or [self.seed],
-                         protocol=self.protocol, sets=[*self.sets, *params.items()],
-                         data_root=self.data_root, device=self.device, acceleration=self.acceleration,
-                         backbone=self.backbone, backbone_mode=self.backbone_mode)
+        return plan_runs(host, RunRequest(
+            methods=[self.method], bits=[self.bits], seeds=seeds or [self.seed], protocol=self.protocol,
+            parts=PartChoice(backbone=self.backbone, backbone_mode=self.backbone_mode,
+                             sets=[*self.sets, *params.items()]),
+            data_root=self.data_root, device=self.device, acceleration=self.acceleration))
 
 
 def trial_tags(run: Any, plan: TrialPlan, trial: str) -> dict[str, str]:
