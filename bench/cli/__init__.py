@@ -40,9 +40,19 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+    """Console-script entry point (SIGTERM acts as Ctrl-C while it runs; the caller's handler is
+    restored after, so an in-process caller keeps its own)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> None:
+    """The command, with bad input and damaged files as one line and exit 2."""
     try:
         check_repeated_options(typer.main.get_command(app), sys.argv[1:] if argv is None else list(argv))
         app(args=argv, standalone_mode=True)
