@@ -141,3 +141,27 @@ def test_ctrl_c_in_a_tuning_trial_is_killed_without_optuna_traceback(cli, tmp_pa
     runs = tracker.client.search_runs([e.experiment_id for e in tracker.client.search_experiments()],
                                       "tags.`facehash.kind` = 'trial'")
     assert [(r.info.status, r.data.tags["facehash.tune.trial_state"]) for r in runs] == [("KILLED", "killed")]
+
+
+def test_an_interrupt_during_a_checkpoint_write_arrives_after_it(tmp_path) -> None:
+    """SIGTERM inside torch.save (its zip writer turned it into a RuntimeError, and the run ended
+    FAILED) is held until the file is whole, then raised as KeyboardInterrupt."""
+    import torch
+
+    from bench.training import checkpoint
+
+    real_save = torch.save
+
+    def save_then_signal(obj, handle):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-write
+        real_save(obj, handle)
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        torch.save = save_then_signal
+        with pytest.raises(KeyboardInterrupt):
+            checkpoint.atomic_save({"w": torch.ones(3)}, tmp_path / "ckpt.pt")
+    finally:
+        torch.save = real_save
+        signal.signal(signal.SIGTERM, previous)
+    assert checkpoint.safe_load(tmp_path / "ckpt.pt")["w"].tolist() == [1.0, 1.0, 1.0]
